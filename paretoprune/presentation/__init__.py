@@ -1,0 +1,1 @@
+"""Presentation: printing tables and drawing fronts. Nothing here trains or writes a store."""

@@ -1,0 +1,27 @@
+"""The public API at the package top level, and the torch-free layers staying torch-free."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+import paretoprune
+
+
+def test_top_level_names_work():
+    points = np.array([[0.0, 1.0], [0.25, 0.25], [1.0, 0.0], [0.8, 0.8]])
+    assert paretoprune.pareto_mask(points).tolist() == [True, True, True, False]
+    # staircase: 2*1 + 1.75*0.75 + 1*0.25
+    assert paretoprune.hypervolume(points, ref=(2.0, 2.0)) == 3.5625
+    ranked = paretoprune.knee(pd.DataFrame(points, columns=["loss", "l1"]))
+    assert ranked.index[0] == 1
+    assert callable(paretoprune.explore)
+    assert set(paretoprune.__all__) >= {"pareto_mask", "hypervolume", "knee", "explore"}
+
+
+def test_points_commands_do_not_import_torch():
+    code = ("import sys, paretoprune.cli.points, paretoprune.presentation.plot, paretoprune.explore; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
