@@ -8,7 +8,7 @@ is a bug and keeps its traceback. Library callers can catch the built-in bases a
 Exit codes (documented in the README):
 
 * 0 -- success;
-* 1 -- a check failed, or nothing was found (for example an empty front after filtering);
+* 1 -- a check failed, a training run failed, or nothing was found;
 * 2 -- bad input: a missing file, an unknown name or column, a value out of range, a corrupted
   or locked store;
 * 130 -- interrupted (Ctrl-C); a sweep store stays readable and resumable.
@@ -41,7 +41,10 @@ class LockHeldError(StoreError):
 
 
 class TrainingError(ParetoPruneError):
-    """A training run that cannot finish (diverged, bad data shape); recorded as a failed run."""
+    """A training run that did not finish (it diverged, say); a sweep records it as a failed
+    run, ``paretoprune train`` exits with 1."""
+
+    exit_code = EXIT_FAILED
 
 
 class CheckFailed(ParetoPruneError):
