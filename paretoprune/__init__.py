@@ -24,7 +24,7 @@ _EXPORTS = {
     "pareto_mask": "paretoprune.pareto",
     "hypervolume": "paretoprune.pareto",
     "knee": "paretoprune.points",
-    "explore": "paretoprune.explore",
+    "explore": "paretoprune.exploration",
 }
 
 __all__ = ["__version__", *_EXPORTS]

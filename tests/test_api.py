@@ -16,12 +16,15 @@ def test_top_level_names_work():
     assert paretoprune.hypervolume(points, ref=(2.0, 2.0)) == 3.5625
     ranked = paretoprune.knee(pd.DataFrame(points, columns=["loss", "l1"]))
     assert ranked.index[0] == 1
-    assert callable(paretoprune.explore)
+    # importing the module must not shadow the function
+    from paretoprune import exploration
+
+    assert callable(paretoprune.explore) and paretoprune.explore is exploration.explore
     assert set(paretoprune.__all__) >= {"pareto_mask", "hypervolume", "knee", "explore"}
 
 
 def test_points_commands_do_not_import_torch():
-    code = ("import sys, paretoprune.cli.points, paretoprune.presentation.plot, paretoprune.explore; "
+    code = ("import sys, paretoprune.cli.points, paretoprune.presentation.plot, paretoprune.exploration; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paretoprune.errors import InputError
-from paretoprune.explore import explore
+from paretoprune.exploration import explore
 from paretoprune.pareto import Normalization, hypervolume, pareto_mask
 
 # ---------------------------------------------------------------------------------------------
@@ -545,7 +545,7 @@ def test_core_modules_do_not_import_torch_or_pandas():
     import ast
     from pathlib import Path
 
-    import paretoprune.explore as explore_module
+    import paretoprune.exploration as explore_module
     import paretoprune.pareto as pareto_package
 
     def imported(path):

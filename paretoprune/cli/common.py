@@ -8,6 +8,7 @@ error, ``paretoprune: error: <message>``, and the error's documented exit code.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -27,10 +28,17 @@ class CliError(click.ClickException):
         click.echo(f"paretoprune: error: {self.message}", err=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings meant for users (a stale lock taken over, a directory moved aside) as one line."""
+    click.echo(f"paretoprune: warning: {message}", err=True)
+
+
 def run_cli(fn, *args, **kwargs):
     """Call ``fn`` and turn user-facing errors into :class:`CliError` (one line, exit code)."""
     try:
-        return fn(*args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return fn(*args, **kwargs)
     except ParetoPruneError as err:
         raise CliError(str(err), err.exit_code) from None
     except KeyboardInterrupt:

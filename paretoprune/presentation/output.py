@@ -19,13 +19,14 @@ import pandas as pd
 
 FORMATS = ("table", "csv", "json")
 
-#: Columns shown first (and, for wide tables in ``table`` format, the only ones shown by default).
+#: The columns a wide table shows on screen by default (``--columns all`` shows every one;
+#: csv and json always carry every column). Chosen to fit an 80-column terminal.
 PREFERRED_COLUMNS = (
-    "run", "weight", "loss", "l1", "sparsity", "sparsity_dense", "test_acc", "val_acc", "nnz",
-    "epochs", "wall_time", "status", "pareto", "knee_rank", "knee_score",
+    "run", "weight", "loss", "l1", "sparsity", "test_acc", "val_acc", "status", "pareto",
+    "knee_rank",
 )
 #: A table with more columns than this is narrowed to the preferred columns in ``table`` format.
-MAX_TABLE_COLUMNS = 12
+MAX_TABLE_COLUMNS = 10
 
 
 def as_frame(records: pd.DataFrame | Sequence[Mapping] | Mapping) -> pd.DataFrame:
@@ -38,11 +39,14 @@ def as_frame(records: pd.DataFrame | Sequence[Mapping] | Mapping) -> pd.DataFram
 
 
 def display_columns(frame: pd.DataFrame, columns: Sequence[str] | None, fmt: str) -> list[str]:
-    """The columns to print: those asked for, else all of them, except that a wide table in
-    ``table`` format is narrowed to the preferred columns it has (plus the objective columns)."""
+    """The columns to print: those asked for, else all of them, except that in ``table`` format
+    empty columns are dropped and a wide table is narrowed to the preferred columns it has."""
     if columns:
         return list(columns)
     names = [str(c) for c in frame.columns]
+    if fmt == "table" and len(frame):
+        # A column with no value at all (val_acc without a validation split) is noise on screen.
+        names = [c for c in names if frame[c].notna().any()]
     if fmt != "table" or len(names) <= MAX_TABLE_COLUMNS:
         return names
     preferred = [c for c in PREFERRED_COLUMNS if c in names]
