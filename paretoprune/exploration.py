@@ -57,6 +57,9 @@ __all__ = ["REFERENCE", "explore", "frozen_normalization", "table_hypervolume"]
 
 #: Reference point of the hypervolume, in normalized coordinates.
 REFERENCE = (1.1, 1.1)
+# Weight-space bisections a gap gets after its proposed weight returned nothing new, before it
+# counts as closed (see _Planner._replay).
+_RETRIES_PER_GAP = 3
 # Two weights closer than this are the same weight (never evaluated twice).
 _SAME_WEIGHT = 1e-9
 # A gap whose two weights are closer than this cannot be split further in a meaningful way.
@@ -246,7 +249,11 @@ class _Planner:
         self.rule, self.lo, self.hi, self.budget = rule, lo, hi, budget
         self.tol, self.min_gap, self.seed, self.x, self.y = tol, min_gap, seed, x, y
         self.norm: Normalization | None = None
-        self.closed: list[tuple[float, float, str]] = []  # (wa, wb, why)
+        # Gaps are remembered by their two end points (normalized), matched within ``tol``:
+        # when a noisy copy of an end point dominates it by a hair, the "new" gap it makes is
+        # the same gap, and must keep its history (else near-identical weights repeat).
+        self.closed: list[tuple[np.ndarray, np.ndarray, str]] = []  # (a, b, why)
+        self.misses: list[list] = []  # [a, b, count] of "unreachable" results per gap
         self._replayed = 0  # rows already replayed for gap closing
 
     # -- state derived from the rows -----------------------------------------------------------
@@ -262,14 +269,26 @@ class _Planner:
         if self.norm is None:
             return
         for i in range(self._replayed, len(rows)):
-            why = self._closure(rows, i, weights, ok)
-            if why:
-                wa, wb = _parse_gap(rows[i]["gap"])
-                self.closed.append((wa, wb, why))
+            why, a, b = self._closure(rows, i, weights, ok)
+            if not why:
+                continue
+            if why == "unreachable":
+                # A weighted-sum solution can jump across a gap (the network collapses between
+                # two nearby weights): one miss proves little, so the gap's weight interval is
+                # bisected _RETRIES_PER_GAP more times before the gap counts as closed.
+                record = self._find(self.misses, a, b)
+                if record is None:
+                    record = [a, b, 0]
+                    self.misses.append(record)
+                record[2] += 1
+                if record[2] <= _RETRIES_PER_GAP:
+                    continue
+            self.closed.append((a, b, why))
         self._replayed = len(rows)
 
-    def _closure(self, rows, i, weights, ok) -> str:
-        """Why row i closes the gap it was proposed for, or "" if it does not.
+    def _closure(self, rows, i, weights, ok) -> tuple[str, np.ndarray | None, np.ndarray | None]:
+        """Why row i closes the gap it was proposed for ("" if it does not), with the gap's two
+        end points (normalized, the smaller f1 first).
 
         It closes the gap when its point does not improve it (:func:`improves`, in the frozen
         normalization). ``"flat"``: the point landed inside the gap's box within ``tol`` of the
@@ -281,12 +300,12 @@ class _Planner:
         r = rows[i]
         gap = _parse_gap(r["gap"])
         if gap is None or r["status"] != "ok":
-            return ""
+            return "", None, None
         ends = []
         for w in gap:
             match = np.flatnonzero(ok[:i] & (np.abs(weights[:i] - w) <= _SAME_WEIGHT))
             if match.size == 0:
-                return ""  # a hand-made table: the gap's ends are not in it
+                return "", None, None  # a hand-made table: the gap's ends are not in it
             ends.append(rows[int(match[0])])
         (ra, rb), x, y = ends, self.x, self.y
         a, b, p = self.norm.apply([[ra[x], ra[y]], [rb[x], rb[y]], [r[x], r[y]]])
@@ -294,19 +313,24 @@ class _Planner:
             a, b = b, a
         try:
             if improves(a, b, p, tol=self.tol):
-                return ""
+                return "", a, b
         except InputError:  # the two ends do not form a trade-off: nothing to split
-            return "unreachable"
+            return "unreachable", a, b
         d1, d2 = b[0] - a[0], a[1] - b[1]
         above = ((p[0] - a[0]) * d2 + (p[1] - a[1]) * d1) / math.hypot(d1, d2)
         inside = a[0] < p[0] < b[0] and b[1] < p[1] < a[1]
-        return "flat" if inside and above <= self.tol else "unreachable"
+        return ("flat" if inside and above <= self.tol else "unreachable"), a, b
 
-    def _closed_why(self, wa: float, wb: float) -> str:
-        for ca, cb, why in self.closed:
-            if abs(ca - wa) <= _SAME_WEIGHT and abs(cb - wb) <= _SAME_WEIGHT:
-                return why
-        return ""
+    def _find(self, records, a, b):
+        """The record of gap (a, b) in ``records`` (matching both end points within tol)."""
+        for record in records:
+            if np.max(np.abs(record[0] - a)) <= self.tol and np.max(np.abs(record[1] - b)) <= self.tol:
+                return record
+        return None
+
+    def _closed_why(self, a, b) -> str:
+        record = self._find(self.closed, a, b)
+        return record[2] if record is not None else ""
 
     # -- proposals ------------------------------------------------------------------------------
 
@@ -353,12 +377,14 @@ class _Planner:
         x, y = self.x, self.y
         ok_rows = [r for r in rows if r["status"] == "ok"]
         raw = np.array([[r[x], r[y]] for r in ok_rows], dtype=np.float64)
+        points = np.array([[_as_float(r.get(x)), _as_float(r.get(y))] for r in rows])
         proposals: list[tuple[float, str]] = []
         small, unreachable, any_gap = [], [], False
-        for gap in gaps(self.norm.apply(raw)):
+        normalized = self.norm.apply(raw)
+        for gap in gaps(normalized):
             any_gap = True
             wa, wb = ok_rows[gap.left]["weight"], ok_rows[gap.right]["weight"]
-            why = self._closed_why(wa, wb)
+            why = self._closed_why(normalized[gap.left], normalized[gap.right])
             if why:
                 if why == "unreachable" and gap.box >= self.min_gap:
                     unreachable.append((wa, wb))
@@ -368,7 +394,9 @@ class _Planner:
             if gap.box < self.min_gap:
                 small.append(gap)
                 continue
-            w = self._weight_for_gap(raw[gap.left], raw[gap.right], wa, wb, weights, ok)
+            missed = self._find(self.misses, normalized[gap.left], normalized[gap.right])
+            w = self._weight_for_gap(raw[gap.left], raw[gap.right], wa, wb, weights, ok, points,
+                                     retry=missed is not None)
             if w is None:
                 continue  # the weight it asks for was evaluated already and did not split it
             if _near(np.array([p for p, _ in proposals]), w):
@@ -397,22 +425,36 @@ class _Planner:
             return _Plan([], "tolerance", "largest gap below tolerance")
         return _Plan([], "closed", "every gap closed")
 
-    def _weight_for_gap(self, a, b, wa, wb, weights, ok) -> float | None:
+    def _weight_for_gap(self, a, b, wa, wb, weights, ok, points, *, retry=False) -> float | None:
         """The weight to evaluate for gap (a, b), or None when the gap is closed.
 
         Normally ``next_weight(rule, ...)`` on the raw values. If that weight was evaluated
-        already and gave a point, the gap is closed (that point did not split it). If every
-        evaluation of it failed, the gap is still unresolved: take the midpoint of the widest
-        stretch of (wa, wb) between weights evaluated so far (widest, then leftmost) -- new by
-        construction, so a failure neither stops the search nor is ever retried.
+        already (its point missed the gap, which is still open for a retry, or its run failed):
+        weighted-sum solutions move monotonically with the weight, so when earlier misses
+        returned the point of one end or the other, bisect between the last weight that gave
+        the left end's point and the first that gave the right end's (the front between them
+        was jumped over there); otherwise take the midpoint of the widest stretch of (wa, wb)
+        between weights evaluated so far (widest, then leftmost). Either way the weight is new,
+        so nothing is ever evaluated twice. A gap with a recorded miss (``retry``) goes straight
+        to this bisection: its rule weight differs from the missed one only by noise.
         """
         w = next_weight(self.rule, a, b, wa, wb)
         here = np.abs(weights - w) <= _SAME_WEIGHT
-        if not here.any():
+        if not here.any() and not retry:
             return w
-        if (here & ok).any():
-            return None
         lo, hi = sorted((wa, wb))
+        p_lo, p_hi = self.norm.apply(np.array([a, b] if wa < wb else [b, a]))
+        left, right = lo, hi
+        inside = ok & (weights > lo) & (weights < hi)
+        for w_i, p_i in zip(weights[inside], self.norm.apply(points[inside]), strict=True):
+            if np.max(np.abs(p_i - p_hi)) <= self.tol:
+                right = min(right, float(w_i))
+            elif np.max(np.abs(p_i - p_lo)) <= self.tol:
+                left = max(left, float(w_i))
+        if (left, right) != (lo, hi) and right - left >= _MIN_WEIGHT_SPAN:
+            w = 0.5 * (left + right)
+            if not _near(weights, w):
+                return w
         inside = weights[(weights > lo) & (weights < hi)]
         ws = np.unique(np.concatenate(([lo, hi], inside)))
         widths = np.diff(ws)
@@ -420,6 +462,14 @@ class _Planner:
         if widths[k] < _MIN_WEIGHT_SPAN:
             return None
         return float(ws[k] + 0.5 * widths[k])
+
+
+def _as_float(value) -> float:
+    """A table value as a float, NaN for a missing one (failed rows)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _bisect_weights(weights: np.ndarray, n: int, lo: float, hi: float) -> _Plan:

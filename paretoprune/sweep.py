@@ -105,9 +105,10 @@ def parse_weight_range(text: str) -> tuple[float, float]:
 class SweepEvaluator:
     """``evaluate(weight) -> metrics`` for one sweep: a picklable callable that trains one run.
 
-    With ``warm_start``, a run starts from the checkpoint of the finished run whose weight is
-    nearest and trains ``warm_epochs`` epochs (continuation along the front); the first two
-    finished runs (normally the ends of the weight range) train cold. ``progress_dir`` (a local folder outside
+    With ``warm_start``, a run starts from the checkpoint of the finished run with the nearest
+    weight at or below its own (the nearest denser network: pruned weights never regrow with
+    persistent masks) and trains ``warm_epochs`` epochs (continuation along the front); the
+    first two finished runs (normally the ends of the weight range) train cold. ``progress_dir`` (a local folder outside
     the store) receives a small JSON file per running run so the driver can show its epochs.
     """
 
@@ -142,7 +143,13 @@ class SweepEvaluator:
             # The first two runs (the ends of the weight range) train cold: they fix the sweep's
             # frozen normalization and should not depend on each other.
             return None, None
-        nearest = done.iloc[(done["weight"] - weight).abs().argsort().iloc[0]]
+        # Continue from the nearest DENSER run (weight <= this one): with persistent masks a
+        # pruned weight never comes back, so starting from a sparser network could only stay
+        # at least as sparse (from the all-zero end, nothing can be learnt at all).
+        denser = done[done["weight"] <= weight]
+        if denser.empty:
+            return None, None
+        nearest = denser.iloc[(weight - denser["weight"]).argsort().iloc[0]]
         run = int(nearest["run"])
         checkpoint = store.load_checkpoint(run)
         return (checkpoint.get("state") if checkpoint else None), run

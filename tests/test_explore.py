@@ -195,7 +195,7 @@ def test_normal_rule_uses_the_raw_scale():
 
 def test_concave_front_stops_and_says_so():
     df = explore(concave, budget=20)
-    assert len(df) == 3
+    assert len(df) == 6  # the ends, the normal weight, then _RETRIES_PER_GAP = 3 bisections
     assert df.attrs["stop"] == "nonconvex"
     assert "non-convex" in df.attrs["stop_reason"]
     assert "weights 0 and 1" in df.attrs["stop_reason"]
@@ -211,8 +211,31 @@ def test_sharp_corner_front_stops_early():
         return {"loss": a, "l1": b}
 
     df = explore(polyline, budget=20)
-    assert len(df) == 5  # two ends, the corner, one miss in each straight stretch
+    # two ends, the corner, then in each straight stretch a miss and 3 bisection retries
+    assert len(df) == 11
     assert df.attrs["stop"] == "nonconvex"
+
+
+def collapse(w):
+    """A front with a cliff, as real pruning runs have. Below weight 0.9 the exact weighted-sum
+    solution of f1 = 0.1 + 0.4 t^2, f2 = 1 - 0.9 t (it reaches the corner (0.5, 0.1) at
+    w = 8/17); between 0.9 and 0.94 training collapses through intermediate points; from 0.94
+    on it returns all zeros, the end point. The normal weight of the gap next to the end lands
+    past the cliff (about 0.947), so only retries inside the gap's weights find it."""
+    if w >= 0.94:
+        return {"loss": 2.3, "l1": 0.0}
+    if w >= 0.9:
+        s = (w - 0.9) / 0.04  # 0 -> 1 across the cliff
+        return {"loss": 0.5 + 1.5 * s, "l1": 0.1 * (1 - s) ** 2}
+    t = 1.0 if w >= 1 else min(1.0, 0.9 * w / (0.8 * (1 - w)))
+    return {"loss": 0.1 + 0.4 * t**2, "l1": 1.0 - 0.9 * t}
+
+
+def test_a_miss_is_retried_by_bisection_so_cliffs_are_found():
+    df = explore(collapse, budget=12)
+    on_cliff = df[(df["weight"] > 0.9) & (df["weight"] < 0.94) & (df["status"] == "ok")]
+    assert len(on_cliff) >= 1  # the retry found the collapse region
+    assert df["weight"].is_unique
 
 
 def test_midpoint_never_claims_non_convexity():
@@ -393,7 +416,7 @@ def test_resume_from_csv_and_list_of_dicts():
 
 def test_resume_replays_closed_gaps():
     first = explore(concave, budget=10)
-    assert len(first) == 3
+    assert len(first) == 6
     calls = []
     again = explore(lambda w: calls.append(w) or concave(w), budget=10, initial=first)
     assert calls == []
@@ -560,3 +583,22 @@ def test_core_modules_do_not_import_torch_or_pandas():
     for path in Path(pareto_package.__file__).parent.glob("*.py"):
         assert not imported(path) & {"torch", "pandas"}, path
     assert "torch" not in imported(explore_module.__file__)
+
+
+def noisy_end(w):
+    """Above weight 0.6 training collapses to the all-zero end, whose loss carries a little
+    noise that grows with the weight: each new collapsed run dominates the previous end by a
+    hair and replaces it on the front."""
+    if w >= 0.6:
+        return {"loss": 2.3 + 1e-5 * w, "l1": 0.0}
+    return squares(w / 0.6)
+
+
+def test_noisy_copies_of_an_end_do_not_loop():
+    df = explore(noisy_end, budget=40)
+    collapsed = df[df["weight"] >= 0.6]
+    # the λ = 1 end, then at most the gap's proposal and its retries: the gap keeps its history
+    # although its end point is replaced by each noisy copy
+    assert len(collapsed) <= 2 + 3
+    gaps_between = sorted(df["weight"])
+    assert min(b - a for a, b in zip(gaps_between, gaps_between[1:])) > 1e-4  # no near-duplicates

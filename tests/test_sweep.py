@@ -71,9 +71,10 @@ def test_warm_start_continues_from_the_nearest_run(tmp_path):
     assert set(cold["weight"]) == {0.0, 1.0} and (cold["epochs"] == 3).all()
     assert len(warm) == 2 and (warm["epochs"] == 1).all()
     for _, row in warm.iterrows():
-        earlier = frame[frame["run"] < row["run"]]
-        nearest = earlier.loc[(earlier["weight"] - row["weight"]).abs().idxmin(), "run"]
-        assert row["warm_from"] == nearest
+        earlier = frame[(frame["run"] < row["run"]) & (frame["weight"] <= row["weight"])]
+        nearest = earlier.loc[(row["weight"] - earlier["weight"]).idxmin(), "run"]
+        assert row["warm_from"] == nearest  # the nearest denser run, never the all-zero end
+        assert row["sparsity"] < 1.0
 
 
 def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path):
