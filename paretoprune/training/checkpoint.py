@@ -46,15 +46,20 @@ def save_checkpoint(path: str | os.PathLike, state: dict, *, spec=None, weight: 
         "metrics": dict(metrics or {}),
         "history": list(history or []),
     }
+    _save_atomically(payload, path, "checkpoint ")
+    return path
+
+
+def _save_atomically(obj, path: Path, what: str = "") -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         os.close(fd)
-        torch.save(payload, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     except OSError as err:
-        raise InputError(f"cannot write checkpoint {path}: {err.strerror or err}") from None
-    return path
+        raise InputError(f"cannot write {what}{path}: {err.strerror or err}") from None
 
 
 def export_state(state: dict, path: str | os.PathLike) -> dict:
@@ -73,15 +78,7 @@ def export_state(state: dict, path: str | os.PathLike) -> dict:
             tensor = torch.where(masks[name].to(torch.bool).reshape(tensor.shape), tensor,
                                  torch.zeros((), dtype=tensor.dtype))
         weights[name] = tensor.clone()
-    path = Path(path).expanduser()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        torch.save(weights, tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror or err}") from None
+    _save_atomically(weights, Path(path).expanduser())
     return {"model": state.get("model_name"), "num_classes": state.get("num_classes"),
             "input_shape": list(state.get("input_shape") or [])}
 
