@@ -2,7 +2,8 @@
 
 Run from the repository root (not part of the default test run)::
 
-    python tests/benchmarks/bench_front.py            # the full suite, about 30 minutes on 2 cores
+    python tests/benchmarks/bench_front.py            # the full suite: about an hour on 2 cores
+    python tests/benchmarks/bench_front.py --seeds 0 1   # two seeds: about 40 minutes
     python tests/benchmarks/bench_front.py --quick    # a smoke run: 2 epochs, 1 seed
 
 Settings: ../shared/datasets/mnist-5k (or $PARETOPRUNE_SHARED_DATASETS/mnist-5k), lenet5, Adam
@@ -500,7 +501,7 @@ def main(argv=None) -> int:
         verdicts[f"normal above {other} at every budget"] = all(
             exploration["normal"][str(n)]["mean"] > exploration[other][str(n)]["mean"] for n in BUDGETS)
     report = {
-        "command": "python tests/benchmarks/bench_front.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python", "tests/benchmarks/bench_front.py", *(argv or sys.argv[1:])]),
         "machine": f"{os.cpu_count()} CPU cores, torch threads 1 per process, {args.jobs} processes",
         "settings": f"lenet5, mnist-5k, Adam lr 1e-3, batch 32, {args.epochs} epochs per cold run, "
                     f"seeds {args.seeds}",
