@@ -6,7 +6,6 @@ import json
 from dataclasses import fields
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from paretoprune.cli import main
@@ -16,12 +15,7 @@ from paretoprune.training import TrainSpec, load_checkpoint
 QUICK = ["--epochs", "2", "--max-train-samples", "300", "--device", "cpu", "--quiet", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def run(*args):

@@ -7,15 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every training test runs with one torch thread (``one_thread`` in tests/conftest.py)."""
 
 
 def shared_datasets() -> Path:
