@@ -51,3 +51,16 @@ class CheckFailed(ParetoPruneError):
     """A ``paretoprune check`` bound was not met, or nothing was found."""
 
     exit_code = EXIT_FAILED
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first non-empty line of an error message (or of a text), for one-line reports.
+
+    For an exception with an empty message, its type name. This is the one helper every layer
+    uses to turn an exception into the single line a user sees.
+    """
+    text = str(error)
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return type(error).__name__ if isinstance(error, BaseException) else ""
