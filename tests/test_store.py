@@ -1,10 +1,14 @@
-"""The sweep directory: round trips, atomic writes, corruption, identity, and the lock."""
+"""The sweep directory: journal round trips, kills, corruption, identity, the lock, migration."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import random
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,26 +24,82 @@ import pytest
 
 from paretoprune import store as store_mod
 from paretoprune.errors import InputError, LockHeldError, StoreError
-from paretoprune.store import (
-    STANDARD_COLUMNS,
-    StoreWarning,
-    SweepStore,
-    fingerprint,
-)
+from paretoprune.store import SCHEMA_VERSION, StoreWarning, SweepStore, fingerprint
 
-CONFIG = {"model": "lenet5", "dataset": "mnist5k", "lr": 0.01, "epochs": 3, "budget": 10}
-IDENTITY = ["model", "dataset", "lr", "epochs"]
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA1_SWEEP = ROOT / "runs" / "mnist5k-lenet5"  # committed, written by paretoprune 0.1
+CONFIG = {"model": "lenet5", "epochs": 3, "lr": 0.01, "rule": "normal", "budget": 10}
+IDENTITY = {"model": "lenet5", "epochs": 3, "lr": 0.01, "rule": "normal"}
 WAIT_S = 60.0  # patience for subprocesses, never a pass/fail criterion
 
 
-def make(path: Path, config: dict | None = None, **kwargs) -> SweepStore:
-    return SweepStore.create_or_open(path, config or CONFIG, identity_keys=IDENTITY, **kwargs)
+def make(path: Path, config: dict | None = None, identity: dict | None = None,
+         **kwargs) -> SweepStore:
+    return SweepStore.create_or_open(path, config or CONFIG, identity=identity or IDENTITY,
+                                     **kwargs)
 
 
-def ok_row(run: int, weight: float, **extra) -> dict:
-    row = {"run": run, "weight": weight, "loss": 0.1 + run, "l1": 10.0 - run, "status": "ok"}
-    row.update(extra)
-    return row
+def ok_row(run: int, **extra) -> dict:
+    return {"run": run, "role": "trial", "method": "smgd", "weight": run / 8,
+            "loss": 0.5 + run, "l1": 10.0 - run, "status": "ok", **extra}
+
+
+def st_runs(store: SweepStore) -> list[int]:
+    return [row["run"] for row in store.rows()]
+
+
+def journal_lines(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative name -> bytes) but the lock file, which a writer
+    creates before it looks: to show that nothing was changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
+
+
+def one_line(err: pytest.ExceptionInfo) -> str:
+    message = str(err.value)
+    assert message and "\n" not in message
+    return message
+
+
+@contextlib.contextmanager
+def disk_full(monkeypatch: pytest.MonkeyPatch, name: str, *, how: str = "fsync") -> Iterator[None]:
+    """Writes to the next file whose path contains ``name`` fail as on a full disk.
+
+    ``how``: "fsync" (fsync raises ENOSPC: atomic writes), "write" (os.write writes half,
+    then raises ENOSPC), "short" (os.write writes half and says so).
+    """
+    real_open, real_write, real_fsync = os.open, os.write, os.fsync
+    doomed: set[int] = set()
+
+    def fake_open(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        (doomed.add if name in os.fspath(path) else doomed.discard)(fd)
+        return fd
+
+    def fake_write(fd, data):
+        if fd in doomed and how in ("write", "short"):
+            doomed.discard(fd)
+            written = real_write(fd, bytes(data)[: len(data) // 2])
+            if how == "short":
+                return written
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    def fake_fsync(fd):
+        if fd in doomed and how == "fsync":
+            doomed.discard(fd)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "open", fake_open)
+        m.setattr(os, "write", fake_write)
+        m.setattr(os, "fsync", fake_fsync)
+        yield
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,332 +108,162 @@ def ok_row(run: int, weight: float, **extra) -> dict:
 
 def test_create_writes_layout_and_metadata(tmp_path):
     out = tmp_path / "deep" / "out"
-    st = make(out)
-    assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoints",
-        "logs",
-        "points.csv",
-        "sweep.json",
-    ]
-    meta = json.loads((out / "sweep.json").read_text())
-    assert meta["schema_version"] == store_mod.SCHEMA_VERSION == 1
-    assert meta["kind"] == "paretoprune-sweep"
-    assert meta["config"] == CONFIG
-    assert meta["identity"] == {k: CONFIG[k] for k in IDENTITY}
-    assert meta["fingerprint"] == fingerprint(meta["identity"]) == st.fingerprint
-    assert {"python", "paretoprune", "torch", "numpy", "pandas"} <= set(meta["versions"])
-    assert "created" in meta
-    assert SweepStore.is_sweep_dir(out)
-    # an empty table, readable by plain pandas as well
-    assert list(pd.read_csv(out / "points.csv").columns) == list(STANDARD_COLUMNS)
-    pts = st.points()
-    assert pts.empty and list(pts.columns) == list(STANDARD_COLUMNS)
-    assert st.config == CONFIG
+    with make(out) as st:
+        assert st.locked and st.schema_version == SCHEMA_VERSION == 2
+        assert sorted(p.name for p in out.iterdir()) == [
+            ".lock", "checkpoints", "journal.jsonl", "logs", "points.csv", "sweep.json"]
+        meta = json.loads((out / "sweep.json").read_text())
+        assert meta["schema_version"] == 2 and meta["kind"] == "paretoprune-sweep"
+        assert meta["config"] == CONFIG == st.config and meta["identity"] == IDENTITY
+        assert meta["fingerprint"] == fingerprint(IDENTITY) == st.fingerprint
+        assert {"python", "paretoprune", "torch", "numpy", "pandas"} <= set(meta["versions"])
+        assert meta["created"] == meta["updated"] and st.meta == meta
+        assert (out / "journal.jsonl").read_bytes() == b""
+        lock = json.loads((out / ".lock").read_text())
+        assert lock["pid"] == os.getpid() and lock["hostname"] == socket.gethostname()
+        assert {"started", "argv"} <= set(lock)
+        pts = st.points()
+        assert pts.empty and list(pts.columns) == ["run", "status", "error"]
+        assert pts["run"].dtype == "int64"
+        assert list(pd.read_csv(out / "points.csv").columns) == ["run", "status", "error"]
+        assert st.rows() == [] and st.next_run() == 0
+    assert not st.locked
+    st.close()  # again: harmless
+    assert SweepStore.is_sweep_dir(out) and not SweepStore.is_sweep_dir(tmp_path)
 
 
 def test_append_round_trip_with_checkpoint_and_history(tmp_path):
+    import numpy as np
     import torch
 
-    st = make(tmp_path / "out")
+    out = tmp_path / "out"
+    st = make(out)
     weights = torch.arange(6.0).reshape(2, 3)
-    history = [{"epoch": 1, "loss": 0.5, "l1": 3.25}, {"epoch": 2, "loss": float("nan")}]
-    error = 'diverged: loss is nan, "again"\nsecond line'
-    with st.lock():
-        st.append(
-            ok_row(0, 0.5, accuracy=0.97, sparsity=0.25, seconds=1.5),
-            checkpoint={"state_dict": {"w": weights}, "weight": 0.5},
-            history=history,
-        )
-        st.append({"run": 1, "weight": 0.125, "status": "failed", "error": error})
-        st.append(ok_row(2, 1 / 3, gap="0.25:0.5", note="x,y"))
+    history = [{"epoch": 1, "loss": torch.tensor(0.5)}, {"epoch": 2, "loss": float("nan")}]
+    error = 'diverged: loss is nan, "again"'
+    st.append(ok_row(0, accuracy=np.float32(0.75), nnz=np.int64(12), seconds=1.5),
+              checkpoint={"state": {"w": weights}, "weight": 0.5}, history=history)
+    st.append({"run": 1, "role": "trial", "method": "smgd", "weight": 0.125,
+               "loss": float("inf"), "status": "failed", "error": error})
+    st.append(ok_row(2, weight=1 / 3, note="x,y"))
 
+    assert journal_lines(out)[0] == {**ok_row(0), "accuracy": 0.75, "nnz": 12, "seconds": 1.5}
+    assert journal_lines(out)[1]["loss"] is None  # infinities and NaN are written as null
+    assert st.rows() == journal_lines(out) and st.next_run() == 3
     pts = st.points()
-    assert list(pts["run"]) == [0, 1, 2]
-    assert list(pts.columns[: len(STANDARD_COLUMNS)]) == list(STANDARD_COLUMNS)
-    assert list(pts.columns[len(STANDARD_COLUMNS) :]) == ["seconds", "note"]
-    assert pts["run"].dtype == "int64" and pts["weight"].dtype == "float64"
-    assert pts["pareto"].dtype == bool and not pts["pareto"].any()
-    assert pts.loc[2, "weight"] == 1 / 3  # exact float round trip
-    assert pts.loc[0, "accuracy"] == 0.97 and pts.loc[0, "sparsity"] == 0.25
-    assert list(pts["status"]) == ["ok", "failed", "ok"]
-    assert list(pts["error"]) == ["", error, ""]
-    assert pd.isna(pts.loc[1, "loss"]) and list(pts["gap"]) == ["", "", "0.25:0.5"]
-    assert pts.loc[2, "note"] == "x,y"
+    assert list(pts.columns) == ["run", "role", "method", "weight", "loss", "l1", "accuracy",
+                                 "nnz", "seconds", "note", "status", "error"]
+    assert list(pts["run"]) == [0, 1, 2] and pts.loc[2, "weight"] == 1 / 3  # exact
+    assert list(pts["status"]) == ["ok", "failed", "ok"] and list(pts["error"]) == ["", error, ""]
+    assert pd.isna(pts.loc[1, "loss"]) and pts.loc[2, "note"] == "x,y"
 
     ckpt = st.load_checkpoint(0)
-    assert torch.equal(ckpt["state_dict"]["w"], weights) and ckpt["weight"] == 0.5
-    assert st.checkpoint_path(0) == tmp_path / "out" / "checkpoints" / "run-0000.pt"
-    got = st.history(0)
-    assert got[0] == history[0] and got[1]["epoch"] == 2 and pd.isna(got[1]["loss"])
-    assert (tmp_path / "out" / "logs" / "run-0000.jsonl").read_text().count("\n") == 2
+    assert torch.equal(ckpt["state"]["w"], weights) and ckpt["weight"] == 0.5
+    assert st.checkpoint_path(0) == out / "checkpoints" / "run-0000.pt"
+    assert st.history_path(7) == out / "logs" / "run-0007.jsonl"
+    assert st.history(0) == [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": None}]
 
-    # plain pandas reads the same table
-    plain = pd.read_csv(tmp_path / "out" / "points.csv")
-    assert list(plain["run"]) == [0, 1, 2]
-    assert plain.loc[1, "error"] == error
-    assert list(plain["status"]) == ["ok", "failed", "ok"]
-    assert st.next_run() == 3
-
-    # a second store object (another process, later) reads the same
-    again = SweepStore.open(tmp_path / "out")
+    plain = pd.read_csv(out / "points.csv")  # plain pandas reads the same table
+    assert list(plain.columns) == list(pts.columns) and list(plain["run"]) == [0, 1, 2]
+    assert plain.loc[1, "error"] == error and plain.loc[2, "weight"] == 1 / 3
+    again = SweepStore.open(out)  # a reader, while the writer holds the lock
+    assert not again.locked and again.rows() == st.rows()
     pd.testing.assert_frame_equal(again.points(), pts)
-    assert again.config == CONFIG
+    assert again.load_checkpoint(0)["weight"] == 0.5
+    st.close()
 
 
-def test_write_points_updates_a_column(tmp_path):
-    st = make(tmp_path / "out")
-    for run in range(3):
-        st.append(ok_row(run, run / 2))
-    pts = st.points()
-    pts["pareto"] = [True, False, True]
-    st.write_points(pts)
-    assert list(st.points()["pareto"]) == [True, False, True]
-    assert list(pd.read_csv(tmp_path / "out" / "points.csv")["pareto"]) == [True, False, True]
+def test_table_columns_and_dtypes(tmp_path):
+    with make(tmp_path / "out") as st:
+        st.append({"run": 0, "extra": "a", "n": 1, "m": 1, "flag": True, "half": True,
+                   "none": None, "status": "ok", "method": "smgd"})
+        st.append({"run": 1, "n": 2, "m": None, "flag": False, "status": "failed",
+                   "error": "boom", "late": 2.5})
+        pts = st.points()
+    assert list(pts.columns) == ["run", "method", "extra", "n", "m", "flag", "half", "none",
+                                 "late", "status", "error"]  # no role column: no row has one
+    dtypes = {c: str(t) for c, t in pts.dtypes.items()}
+    assert dtypes["run"] == dtypes["n"] == "int64"
+    assert dtypes["m"] == dtypes["none"] == dtypes["late"] == "float64"
+    assert dtypes["flag"] == "bool" and dtypes["half"] == "object"
+    assert list(pts["method"]) == ["smgd", ""] and list(pts["error"]) == ["", "boom"]
+    assert list(pts["extra"].fillna("")) == ["a", ""]
+    assert pd.isna(pts.loc[1, "m"]) and pts.loc[1, "late"] == 2.5
 
 
-def test_bad_rows_are_refused(tmp_path):
-    st = make(tmp_path / "out")
-    st.append(ok_row(0, 0.5))
-    before = st.points_path.read_bytes()
-    with pytest.raises(InputError, match="needs 'status'"):
-        st.append({"run": 1, "weight": 0.5})
-    with pytest.raises(InputError, match="status must be one of"):
-        st.append({"run": 1, "weight": 0.5, "status": "maybe"})
-    with pytest.raises(InputError, match="non-negative integer"):
-        st.append({"run": -1, "weight": 0.5, "status": "ok"})
-    with pytest.raises(InputError, match="must be a number, string"):
-        st.append({"run": 1, "weight": 0.5, "status": "ok", "sizes": [1, 2]})
-    with pytest.raises(StoreError, match="run 0 is already in"):
-        st.append(ok_row(0, 0.75))
-    assert st.points_path.read_bytes() == before
-    st.append(ok_row(0, 0.75), replace=True)
-    assert list(st.points()["weight"]) == [0.75]
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"run": 1}, "has no 'status'"),
+        ({"status": "ok"}, "has no 'run'"),
+        ({"run": -1, "status": "ok"}, "run -1 is not a non-negative integer"),
+        ({"run": 2.5, "status": "ok"}, "run 2.5 is not"),
+        ({"run": True, "status": "ok"}, "run True is not"),
+        ({"run": "3", "status": "ok"}, "run '3' is not"),
+        ({"run": 2**63, "status": "ok"}, "is not a non-negative integer"),
+        ({"run": 1, "status": "maybe"}, "status 'maybe' is not one of ok, failed"),
+        ({"run": 1, "status": "ok", "sizes": [1, 2]}, "'sizes' must be a number, string"),
+        ({"run": 1, "status": "ok", "cfg": {"a": 1}}, "'cfg' must be a number, string"),
+        ({"run": 0, "status": "ok"}, "run 0 is already in the journal"),
+        ([("run", 1), ("status", "ok")], "must be a dict"),
+    ],
+)
+def test_bad_rows_are_refused_and_write_nothing(tmp_path, row, message):
+    out = tmp_path / "out"
+    with make(out) as st:
+        st.append(ok_row(0))
+        before = snapshot(out)
+        with pytest.raises(InputError, match=message):
+            st.append(row, checkpoint={"a": 1}, history=[{"epoch": 1}])
+        with pytest.raises(InputError, match="log entry 1 of run 1 must be a dict"):
+            st.append(ok_row(1), checkpoint={"a": 1}, history=[{"epoch": 1}, [2]])
+        assert snapshot(out) == before and st.next_run() == 1
+        with pytest.raises(InputError, match="run id is an integer"):
+            st.checkpoint_path(-1)
+
+
+def test_a_reader_cannot_write(tmp_path):
+    make(tmp_path / "out").close()
+    reader = SweepStore.open(tmp_path / "out")
+    for write in (lambda: reader.append(ok_row(0)), reader.export):
+        with pytest.raises(StoreError, match="not open for writing"):
+            write()
+    writer = make(tmp_path / "out")
+    writer.close()
+    with pytest.raises(StoreError, match="not open for writing"):
+        writer.append(ok_row(0))
+
+
+def test_export_writes_the_callers_frame(tmp_path):
+    with make(tmp_path / "out") as st:
+        st.append(ok_row(0))
+        frame = st.points()
+        frame["pareto"] = [True]
+        assert st.export(frame) == tmp_path / "out" / "points.csv"
+        assert list(pd.read_csv(st.export(frame))["pareto"]) == [True]
+        with pytest.raises(InputError, match="DataFrame"):
+            st.export([1, 2])
 
 
 def test_missing_or_damaged_checkpoint_and_log(tmp_path):
     st = make(tmp_path / "out")
-    st.append(ok_row(0, 0.5), checkpoint={"a": 1}, history=[{"epoch": 1}])
-    with pytest.raises(StoreError, match="run 1 has no checkpoint"):
+    st.append(ok_row(0), checkpoint={"a": 1}, history=[{"epoch": 1}])
+    with pytest.raises(StoreError, match=r"run 1 has no checkpoint .*run-0001\.pt is missing"):
         st.load_checkpoint(1)
     with pytest.raises(StoreError, match="run 1 has no log"):
         st.history(1)
     st.checkpoint_path(0).write_bytes(b"\x00garbage")
     with pytest.raises(StoreError, match=r"checkpoint .*run-0000\.pt is unreadable"):
         st.load_checkpoint(0)
+    import torch
+
+    torch.save([1, 2], st.checkpoint_path(0))
+    with pytest.raises(StoreError, match="does not hold a dict"):
+        st.load_checkpoint(0)
     st.history_path(0).write_text('{"epoch": 1}\n{"epoch": 2, "lo\n')
     with pytest.raises(StoreError, match=r"run-0000\.jsonl is corrupted \(line 2"):
         st.history(0)
-
-
-# --------------------------------------------------------------------------------------------
-# atomicity
-
-
-def test_crash_before_replace_keeps_the_old_table(tmp_path, monkeypatch):
-    st = make(tmp_path / "out")
-    st.append(ok_row(0, 0.5))
-    before = st.points_path.read_bytes()
-
-    def crash(src, dst):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="No space left"):
-        st.append(ok_row(1, 0.25), checkpoint={"a": 1})
-    monkeypatch.undo()
-
-    assert st.points_path.read_bytes() == before
-    assert list(st.points()["run"]) == [0]
-    leftovers = [p.name for p in (tmp_path / "out").rglob(".tmp-*")]
-    assert leftovers == []
-    assert st.lock_holder() is None  # the implicit lock was released despite the error
-
-
-def test_table_written_after_checkpoint(tmp_path, monkeypatch):
-    """A crash while replacing the table leaves the checkpoint (no row without checkpoint)."""
-    st = make(tmp_path / "out")
-    real_replace = os.replace
-    order = []
-
-    def replace(src, dst):
-        order.append(Path(dst).name)
-        if Path(dst).name == "points.csv":
-            raise OSError(5, "Input/output error")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(OSError):
-        st.append(ok_row(0, 0.5), checkpoint={"a": 1}, history=[{"epoch": 1}])
-    monkeypatch.undo()
-    assert order == ["run-0000.pt", "run-0000.jsonl", "points.csv"]
-    assert st.points().empty
-    # the retry (as a resumed sweep would do) succeeds and overwrites the orphan checkpoint
-    st.append(ok_row(0, 0.5), checkpoint={"a": 2})
-    assert st.load_checkpoint(0) == {"a": 2}
-
-
-KILLED_WRITER = textwrap.dedent(
-    """
-    import sys
-    from paretoprune.store import SweepStore
-    st = SweepStore.open(sys.argv[1])
-    with st.lock():
-        for run in range(10**6):
-            st.append({"run": run, "weight": run / 7, "loss": 1.0 / (run + 1), "l1": run * 0.5,
-                       "status": "ok", "error": "", "note": "x" * (run % 50)},
-                      checkpoint={"run": run})
-            if run == 3:
-                print("ready", flush=True)
-    """
-)
-
-
-@pytest.mark.slow
-def test_sigkill_during_appends_leaves_a_readable_store(tmp_path):
-    out = tmp_path / "out"
-    make(out)
-    with subprocess.Popen(
-        [sys.executable, "-c", KILLED_WRITER, str(out)], stdout=subprocess.PIPE, text=True
-    ) as proc:
-        try:
-            assert proc.stdout.readline().strip() == "ready"
-            time.sleep(0.3)  # let it write some more rows, then kill it mid-flight
-        finally:
-            proc.kill()
-            proc.wait(timeout=WAIT_S)
-    with pytest.warns(StoreWarning, match="stale lock"):
-        st = make(out)  # resumes: the table is intact, the dead writer's lock is taken over
-        st.acquire()
-    try:
-        pts = st.points()
-        runs = list(pts["run"])
-        assert len(runs) >= 4 and runs == list(range(len(runs)))
-        assert list(pts["weight"]) == [r / 7 for r in runs]
-        for run in runs:  # every row has its checkpoint
-            assert st.load_checkpoint(run) == {"run": run}
-        assert len(pd.read_csv(out / "points.csv")) == len(runs)
-    finally:
-        st.release()
-    # the killed writer's temporary files were cleaned up by the next lock holder
-    assert not list(out.rglob(".tmp-*"))
-
-
-# --------------------------------------------------------------------------------------------
-# corruption
-
-
-def _table_with_rows(path: Path) -> SweepStore:
-    st = make(path)
-    for run in range(3):
-        st.append(ok_row(run, run / 4))
-    return st
-
-
-@pytest.mark.parametrize(
-    ("damage", "message"),
-    [
-        (lambda raw: b"\x89PNG\r\n\x1a\n\x00\x00garbage", "not UTF-8|NUL"),
-        (lambda raw: raw[:-7], "last row is cut short"),
-        (lambda raw: b"", "it is empty"),
-        (lambda raw: b"run,loss\n0,1.0\n", "missing columns weight, status"),
-        (lambda raw: raw + b"3,0.5,1,2,3,4,ok,,,False,extra,fields,here\n", "Expected"),
-        (lambda raw: raw.replace(b"0.1,", b"abc,", 1), "column loss holds a non-number"),
-        (lambda raw: raw + b"x,0.5,,,,,ok,,,False\n", "invalid run"),
-        (lambda raw: raw + b"1,0.5,,,,,ok,,,False\n", "run 1 appears twice"),
-        (lambda raw: raw + b"7,0.5,,,,,,,,False\n", "has no status"),
-    ],
-    ids=[
-        "binary",
-        "half-row",
-        "empty",
-        "no-columns",
-        "extra-fields",
-        "text-in-number",
-        "bad-run",
-        "duplicate-run",
-        "no-status",
-    ],
-)
-def test_corrupted_table_is_a_store_error(tmp_path, damage, message):
-    out = tmp_path / "out"
-    st = _table_with_rows(out)
-    path = out / "points.csv"
-    path.write_bytes(damage(path.read_bytes()))
-    damaged = path.read_bytes()
-
-    with pytest.raises(StoreError, match=message) as info:
-        SweepStore.open(out).points()
-    assert "points.csv" in str(info.value) and "\n" not in str(info.value)
-    # a sweep refuses to continue on it, and never overwrites it
-    with pytest.raises(StoreError, match="refusing to continue"):
-        make(out)
-    with pytest.raises(StoreError, match="points.csv"):
-        st.append(ok_row(9, 0.9), checkpoint={"a": 1})
-    assert path.read_bytes() == damaged
-    assert not st.checkpoint_path(9).exists()
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (b"", "is empty"),
-        (b'{"schema_version": 1, "kind": "paretoprune-sw', "not valid JSON"),
-        (b"\xff\xfe\x00garbage", "not valid JSON"),
-        (b'{"schema_version": 1, "kind": "something-else"}', "not a paretoprune sweep file"),
-        (b'{"schema_version": 99, "kind": "paretoprune-sweep"}', "newer than this"),
-        (b'{"schema_version": 1, "kind": "paretoprune-sweep", "config": {}}', "fingerprint"),
-        (b"[1, 2]", "not a paretoprune sweep file"),
-    ],
-    ids=["empty", "truncated", "binary", "wrong-kind", "newer", "no-fingerprint", "list"],
-)
-def test_corrupted_sweep_json_is_a_store_error(tmp_path, content, message):
-    out = tmp_path / "out"
-    make(out)
-    (out / "sweep.json").write_bytes(content)
-    with pytest.raises(StoreError, match=message) as info:
-        SweepStore.open(out)
-    assert "sweep.json" in str(info.value)
-    assert not SweepStore.is_sweep_dir(out)
-    with pytest.raises(StoreError, match="sweep.json"):
-        make(out)
-    assert (out / "sweep.json").read_bytes() == content
-
-
-def test_open_needs_a_sweep_directory(tmp_path):
-    with pytest.raises(StoreError, match="does not exist"):
-        SweepStore.open(tmp_path / "nope")
-    (tmp_path / "plain").mkdir()
-    with pytest.raises(StoreError, match="not a paretoprune sweep directory"):
-        SweepStore.open(tmp_path / "plain")
-    (tmp_path / "file").write_text("x")
-    assert not SweepStore.is_sweep_dir(tmp_path / "file")
-    with pytest.raises(StoreError, match="not a directory"):
-        make(tmp_path / "file")
-
-
-def test_foreign_directory_is_not_overwritten(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "thesis.tex").write_text("precious")
-    with pytest.raises(StoreError, match="not a sweep directory.*thesis.tex"):
-        make(out)
-    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
-    with pytest.warns(StoreWarning, match="moved the previous contents"):
-        make(out, force=True)
-    [aside] = tmp_path.glob("out.old-*")
-    assert (aside / "thesis.tex").read_text() == "precious"
-    # a table without sweep.json is not adopted either
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "points.csv").write_text("run,weight,status\n0,0.5,ok\n")
-    with pytest.raises(StoreError, match="not a sweep directory.*points.csv"):
-        make(other)
-    # an empty directory, or one with only a left-over lock, is fine
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / ".lock").write_text("{}")
-    os.utime(tmp_path / "empty" / ".lock", (0, 0))
-    with pytest.warns(StoreWarning, match="empty or unreadable lock"):
-        make(tmp_path / "empty", lock=True).release()
+    st.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,55 +271,368 @@ def test_foreign_directory_is_not_overwritten(tmp_path):
 
 
 def test_fingerprint_is_stable():
-    assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": (1, 2), "a": 1.0})
+    assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": (1.0, 2), "a": 1.0})
+    assert fingerprint({"t": {"x": 1, "y": 2}}) == fingerprint({"t": {"y": 2.0, "x": 1}})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})
     assert fingerprint({"a": True}) != fingerprint({"a": 1})
+    assert len(fingerprint({})) == 16
 
 
 def test_resume_with_the_same_identity(tmp_path):
     out = tmp_path / "out"
-    st = make(out)
-    st.append(ok_row(0, 0.5))
-    created = st.meta["created"]
-    again = make(out, {**CONFIG, "budget": 20})  # budget is not part of the identity
-    assert list(again.points()["run"]) == [0]
-    assert again.config["budget"] == 20 and again.meta["created"] == created
+    with make(out) as st:
+        st.append(ok_row(0), checkpoint={"a": 1})
+        created = st.meta["created"]
+    (out / "points.csv").unlink()  # as if killed between a journal line and the export
+    time.sleep(1.1)  # "updated" has a resolution of seconds
+    with make(out, {**CONFIG, "budget": 20}, {**IDENTITY, "epochs": 3.0}) as again:
+        assert again.rows() == [ok_row(0)] and again.next_run() == 1
+        assert again.config["budget"] == 20
+        assert again.meta["created"] == created != again.meta["updated"]
+        assert list(pd.read_csv(out / "points.csv")["run"]) == [0]  # exported again
     assert SweepStore.open(out).config["budget"] == 20
 
 
-def test_identity_choices(tmp_path):
-    a = SweepStore.create_or_open(tmp_path / "a", CONFIG, identity={"model": "lenet5"})
-    assert a.identity == {"model": "lenet5"}
-    SweepStore.create_or_open(tmp_path / "a", {**CONFIG, "lr": 1}, identity={"model": "lenet5"})
-    b = SweepStore.create_or_open(tmp_path / "b", CONFIG)  # the whole config
-    assert b.identity == CONFIG
-    with pytest.raises(StoreError, match="budget 10 vs 11"):
-        SweepStore.create_or_open(tmp_path / "b", {**CONFIG, "budget": 11})
-    with pytest.raises(InputError, match="not both"):
-        SweepStore.create_or_open(tmp_path / "c", CONFIG, identity={}, identity_keys=["model"])
+def test_different_identity_names_each_setting(tmp_path):
+    out = tmp_path / "runs" / "digits"
+    make(out, identity={"model": "lenet5", "epochs": 20, "rule": "normal"}).close()
+    before = snapshot(out)
+    with pytest.raises(StoreError) as info:
+        make(out, identity={"model": "lenet5", "epochs": 5, "rule": "normal"})
+    assert one_line(info) == (
+        f"{out} holds a different sweep: epochs is 20 there, 5 here; rerun with the stored "
+        "settings to resume it, use --force to move it aside, or pick another directory")
+    with pytest.raises(StoreError) as info:
+        make(out, identity={"model": "mlp", "epochs": 5, "seed": 1, "rule": "normal"})
+    assert "model is lenet5 there, mlp here, epochs is 20 there, 5 here, seed is unset there, " \
+           "1 here;" in one_line(info)
+
+    nested = tmp_path / "nested"
+    make(nested, identity={"train": {"epochs": 20, "lr": 0.1}, "rule": "normal"}).close()
+    with pytest.raises(StoreError, match=r"holds a different sweep: train\.epochs is 20 there, "
+                                         r"5 here, rule is normal there, unset here;"):
+        make(nested, identity={"train": {"epochs": 5, "lr": 0.1}})
+    assert snapshot(out) == before
 
 
-def test_different_sweep_is_refused_then_moved_aside_with_force(tmp_path):
+def test_force_moves_a_different_sweep_aside(tmp_path):
+    out = tmp_path / "out"
+    with make(out) as st:
+        st.append(ok_row(0), checkpoint={"a": 1}, history=[{"epoch": 1}])
+    before = snapshot(out)
+    other = {**IDENTITY, "model": "mlp"}
+    with pytest.warns(StoreWarning, match="moved the previous contents"):
+        new = make(out, {**CONFIG, "model": "mlp"}, other, force=True)
+    assert new.rows() == [] and new.identity == other and new.locked
+    new.close()
+    [aside] = tmp_path.glob("out.old-*")
+    assert snapshot(aside) == before
+    assert SweepStore.open(aside).rows() == [ok_row(0)]
+
+
+def test_foreign_directory_is_refused_untouched_or_moved_aside(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(StoreError, match="not a sweep directory .*'thesis.tex'.*--force") as info:
+        make(out)
+    one_line(info)
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"]  # not even a lock file
+    with pytest.warns(StoreWarning, match="moved the previous contents"):
+        make(out, force=True).close()
+    [aside] = tmp_path.glob("out.old-*")
+    assert snapshot(aside) == {"thesis.tex": b"precious"}
+
+    # what a creation killed before its sweep.json leaves is no foreign folder
+    left = tmp_path / "left"
+    (left / "checkpoints").mkdir(parents=True)
+    (left / "journal.jsonl").write_bytes(b"")
+    (left / ".tmp-sweep.json.abc").write_text("{")
+    (left / ".lock").write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make(left).close()
+    assert SweepStore.open(left).rows() == [] and not list(left.glob(".tmp-*"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="not a directory"):
+        make(tmp_path / "file")
+    with pytest.raises(StoreError, match="does not exist"):
+        SweepStore.open(tmp_path / "nope")
+    with pytest.raises(StoreError, match="not a paretoprune sweep directory"):
+        SweepStore.open(aside)
+
+
+# --------------------------------------------------------------------------------------------
+# kills: torn journal lines, stray temporary files, SIGKILL for real
+
+
+def _store_with_rows(out: Path, n: int = 2) -> bytes:
+    with make(out) as st:
+        for run in range(n):
+            st.append(ok_row(run), checkpoint={"run": run})
+    return (out / "journal.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b'{"run":2,"role":"tri', b'{"run":2,"status":"ok"}', b"\x00\x00\x00\x00", b"\x00\x00\x00\n"],
+    ids=["half-line", "no-newline", "zeros", "zeros-newline"],
+)
+def test_torn_last_line_is_ignored_then_cut_off(tmp_path, tail):
+    out = tmp_path / "out"
+    good = _store_with_rows(out)
+    (out / "journal.jsonl").write_bytes(good + tail)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # readers say nothing
+        assert [r["run"] for r in SweepStore.open(out).rows()] == [0, 1]
+    with pytest.warns(StoreWarning, match=r"journal\.jsonl of .* ended with an unfinished "
+                                          rf"append \({len(tail)} bytes"):
+        st = make(out)
+    assert (out / "journal.jsonl").read_bytes() == good
+    st.append(ok_row(2))
+    st.close()
+    assert [r["run"] for r in SweepStore.open(out).rows()] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not an object"),
+        (b'{"status": "ok"}', "it has no 'run'"),
+        (b'{"run": -1, "status": "ok"}', "run -1 is not a non-negative integer"),
+        (b'{"run": 1e300, "status": "ok"}', "run 1e+300 is not"),
+        (b'{"run": 2.5, "status": "ok"}', "run 2.5 is not"),
+        (b'{"run": 0, "status": "ok"}', "run 0 is already in the journal"),
+        (b'{"run": 7, "status": "done"}', "status 'done' is not one of"),
+        (b'{"run": 7, "status": "ok", "x": [1]}', "'x' is not a single value"),
+        (b"[" * 100_000, "not JSON"),
+    ],
+)
+def test_bad_journal_line_before_the_last_is_never_overwritten(tmp_path, bad, message):
+    out = tmp_path / "out"
+    first, second = _store_with_rows(out).splitlines(keepends=True)
+    (out / "journal.jsonl").write_bytes(first + bad + b"\n" + second)
+    before = snapshot(out)
+    expected = (re.escape(f"journal.jsonl of {out} is corrupted (line 2: {message}")
+                + r".*\); nothing was changed")
+    with pytest.raises(StoreError, match=expected) as info:
+        SweepStore.open(out)
+    one_line(info)
+    with pytest.raises(StoreError, match=expected):
+        make(out)
+    assert snapshot(out) == before
+    (out / "journal.jsonl").unlink()
+    with pytest.raises(StoreError, match="journal.jsonl of .* is missing"):
+        SweepStore.open(out)
+
+
+def test_stray_temporary_files_are_ignored_then_removed(tmp_path):
+    out = tmp_path / "out"
+    _store_with_rows(out, 1)
+    strays = [out / ".tmp-points.csv.abc123", out / "checkpoints" / ".tmp-run-0001.pt.abc",
+              out / "logs" / ".tmp-run-0001.jsonl.abc", out / ".tmp-journal.jsonl.x"]
+    for stray in strays:
+        stray.write_bytes(b"half")
+    assert [r["run"] for r in SweepStore.open(out).rows()] == [0]  # readers ignore them
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make(out).close()
+    assert not [p for p in strays if p.exists()] and not list(out.rglob(".tmp-*"))
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import json, os, signal, sys, warnings
+    import torch  # before "ready": the kill should land among appends, not imports
+    from paretoprune.store import SweepStore
+    warnings.simplefilter("ignore")  # the cut-off of a torn line, reported to the test anyway
+    st = SweepStore.create_or_open(sys.argv[1], json.loads(sys.argv[2]),
+                                   identity=json.loads(sys.argv[3]))
+    run = st.next_run()
+    if sys.argv[4:] == ["mid-line"]:  # die by SIGKILL halfway through writing a journal line
+        real_write = os.write
+        def write(fd, data):
+            if bytes(data).startswith(b'{"run":'):
+                real_write(fd, bytes(data)[: len(data) // 2])
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_write(fd, data)
+        os.write = write
+    print("ready", flush=True)
+    while True:
+        st.append({"run": run, "weight": run / 7, "note": "x" * (run % 50),
+                   "status": "failed" if run % 5 == 4 else "ok"},
+                  checkpoint={"run": run, "pad": torch.zeros(run % 7 * 1000)},
+                  history=[{"epoch": e, "run": run} for e in range(3)])
+        run += 1
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_loses_no_finished_run(tmp_path):
+    out = tmp_path / "out"
+    make(out).close()
+    rng = random.Random(7)
+    for _ in range(5):
+        with subprocess.Popen(
+            [sys.executable, "-c", KILLED_WRITER, str(out), json.dumps(CONFIG),
+             json.dumps(IDENTITY)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        ) as proc:
+            try:
+                assert proc.stdout.readline().strip() == "ready"
+                time.sleep(rng.uniform(0.05, 0.5))
+            finally:
+                proc.kill()  # SIGKILL: no handler, no finally, no atexit runs
+                proc.wait(timeout=WAIT_S)
+        reader = SweepStore.open(out)  # no lock needed, whatever the kill left
+        runs = [row["run"] for row in reader.rows()]
+        assert runs == list(range(len(runs)))
+        for run in runs:  # every finished run has its checkpoint and log
+            assert reader.load_checkpoint(run)["run"] == run
+            assert [e["epoch"] for e in reader.history(run)] == [0, 1, 2]
+        assert [row["weight"] for row in reader.rows()] == [run / 7 for run in runs]
+    assert len(runs) > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)  # a torn last line, if the kill made one
+        st = make(out)  # the lock of the killed writer is free: a new writer continues
+    with st:
+        st.append(ok_row(len(runs)), checkpoint={"run": len(runs)})
+        assert list(pd.read_csv(out / "points.csv")["run"]) == [*runs, len(runs)]
+    assert not list(out.rglob(".tmp-*"))
+
+
+@pytest.mark.slow
+def test_writer_killed_halfway_through_a_journal_line(tmp_path):
+    out = tmp_path / "out"
+    good = _store_with_rows(out)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(out), json.dumps(CONFIG), json.dumps(IDENTITY),
+         "mid-line"], capture_output=True, text=True, cwd=ROOT, timeout=WAIT_S)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    raw = (out / "journal.jsonl").read_bytes()
+    assert raw.startswith(good) and len(raw) > len(good) and not raw.endswith(b"\n")
+    assert st_runs(SweepStore.open(out)) == [0, 1]  # run 2 never finished: not there
+    assert SweepStore.open(out).load_checkpoint(0) == {"run": 0}
+    with pytest.warns(StoreWarning, match="unfinished append"):
+        st = make(out)  # the dead writer's lock is free; its half line is cut off
+    with st:
+        assert (out / "journal.jsonl").read_bytes() == good
+        st.append(ok_row(2), checkpoint={"run": 2})  # run 2 again, over its orphan checkpoint
+        assert st.load_checkpoint(2) == {"run": 2}
+    assert st_runs(SweepStore.open(out)) == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------------------------
+# disk full
+
+
+@pytest.mark.parametrize(
+    ("name", "what"), [("run-0001.pt", "checkpoint"), ("run-0001.jsonl", "log")])
+def test_disk_full_while_writing_a_checkpoint_or_log(tmp_path, monkeypatch, name, what):
     out = tmp_path / "out"
     st = make(out)
-    st.append(ok_row(0, 0.5), checkpoint={"a": 1})
-    before = (out / "points.csv").read_bytes()
-    other = {**CONFIG, "model": "mlp", "lr": 0.1}
+    st.append(ok_row(0))
+    journal = (out / "journal.jsonl").read_bytes()
+    with disk_full(monkeypatch, name), pytest.raises(StoreError) as info:
+        st.append(ok_row(1), checkpoint={"a": 1}, history=[{"epoch": 1}])
+    assert f"cannot write {what}" in one_line(info) and "No space left on device" in str(info.value)
+    assert (out / "journal.jsonl").read_bytes() == journal and st.next_run() == 1
+    assert not list(out.rglob(name)) and not list(out.rglob(".tmp-*"))
+    st.append(ok_row(1), checkpoint={"a": 1}, history=[{"epoch": 1}])  # room again: fine
+    assert st.load_checkpoint(1) == {"a": 1} and st.history(1) == [{"epoch": 1}]
+    st.close()
 
-    with pytest.raises(StoreError) as info:
-        make(out, other)
-    message = str(info.value)
-    assert "holds a different sweep (lr 0.01 vs 0.1, model lenet5 vs mlp)" in message
-    assert "--force" in message and "\n" not in message
-    assert (out / "points.csv").read_bytes() == before
 
+@pytest.mark.parametrize("how", ["write", "short", "fsync"])
+def test_disk_full_while_appending_to_the_journal(tmp_path, monkeypatch, how):
+    out = tmp_path / "out"
+    st = make(out)
+    st.append(ok_row(0))
+    journal = (out / "journal.jsonl").read_bytes()
+    with disk_full(monkeypatch, "journal.jsonl", how=how), pytest.raises(StoreError) as info:
+        st.append(ok_row(1))
+    assert one_line(info).startswith("cannot record run 1 in ")
+    assert "No space left on device" in str(info.value)
+    assert (out / "journal.jsonl").read_bytes() == journal  # no half line left behind
+    assert [r["run"] for r in st.rows()] == [0]
+    st.append(ok_row(1))
+    st.close()
+    assert [r["run"] for r in SweepStore.open(out).rows()] == [0, 1]
+
+
+def test_disk_full_while_exporting_the_table(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    st = make(out)
+    st.append(ok_row(0))
+    table = (out / "points.csv").read_bytes()
+    with disk_full(monkeypatch, "points.csv"), pytest.raises(StoreError) as info:
+        st.append(ok_row(1))
+    assert "cannot write points table" in one_line(info)
+    assert "(run 1 itself is saved in journal.jsonl)" in str(info.value)
+    assert (out / "points.csv").read_bytes() == table and not list(out.glob(".tmp-*"))
+    st.close()
+    assert [r["run"] for r in SweepStore.open(out).rows()] == [0, 1]
+    make(out).close()  # the next writer exports the table again
+    assert list(pd.read_csv(out / "points.csv")["run"]) == [0, 1]
+
+
+def test_disk_full_while_writing_sweep_json_releases_the_lock(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    with disk_full(monkeypatch, "sweep.json"), pytest.raises(StoreError) as info:
+        make(out)
+    assert "cannot write sweep file" in one_line(info)
+    assert not (out / "sweep.json").exists()
+    make(out).close()  # the folder is not foreign, and the lock is free
+
+
+# --------------------------------------------------------------------------------------------
+# sweep.json
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b'{"schema_version": 2, "kind": "paretoprune-sw', "is not valid JSON"),
+        (b"\xff\xfe\x00garbage", "is not valid JSON"),
+        (b"[" * 100_000, "is not valid JSON"),
+        (b"[1, 2]", "is not a paretoprune sweep file"),
+        (b'{"schema_version": 2, "kind": "something-else"}', "is not a paretoprune sweep file"),
+        (b'{"schema_version": "2", "kind": "paretoprune-sweep"}', "has no valid schema_version"),
+        (b'{"schema_version": 3, "kind": "paretoprune-sweep"}',
+         r"was written by a newer paretoprune \(schema 3\); this version reads schema 1 and 2: "
+         "upgrade paretoprune"),
+        (b'{"schema_version": 2, "kind": "paretoprune-sweep", "config": {}, "identity": {}}',
+         "is missing 'fingerprint'"),
+        (b'{"schema_version": 2, "kind": "paretoprune-sweep", "config": {}, "fingerprint": "a"}',
+         "is missing 'identity'"),
+    ],
+    ids=["empty", "truncated", "binary", "deep", "list", "kind", "version-text", "newer",
+         "no-fingerprint", "no-identity"],
+)
+def test_unusable_sweep_json_is_a_store_error(tmp_path, content, message):
+    out = tmp_path / "out"
+    _store_with_rows(out, 1)
+    (out / "sweep.json").write_bytes(content)
+    before = snapshot(out)
+    with pytest.raises(StoreError, match=message) as info:
+        SweepStore.open(out)
+    assert f"{out / 'sweep.json'} " in one_line(info)
+    with pytest.raises(StoreError, match=message):
+        make(out)
+    assert not SweepStore.is_sweep_dir(out)
+    assert snapshot(out) == before
+
+
+def test_force_moves_an_unusable_sweep_aside(tmp_path):
+    out = tmp_path / "out"
+    _store_with_rows(out, 1)
+    (out / "sweep.json").write_bytes(b'{"schema_version": 3, "kind": "paretoprune-sweep"}')
     with pytest.warns(StoreWarning, match="moved the previous contents"):
-        new = make(out, other, force=True)
-    assert new.points().empty and new.config["model"] == "mlp"
+        make(out, force=True).close()
     [aside] = tmp_path.glob("out.old-*")
-    assert (aside / "points.csv").read_bytes() == before
-    assert (aside / "checkpoints" / "run-0000.pt").exists()
-    assert SweepStore.open(aside).config["model"] == "lenet5"
+    assert (aside / "journal.jsonl").exists() and SweepStore.open(out).rows() == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,24 +640,22 @@ def test_different_sweep_is_refused_then_moved_aside_with_force(tmp_path):
 
 LOCK_HOLDER = textwrap.dedent(
     """
-    import sys, time
+    import json, sys, time
     from paretoprune.store import SweepStore
-    st = SweepStore.open(sys.argv[1])
-    with st.lock():
-        print("locked", flush=True)
-        time.sleep(float(sys.argv[2]))
-    print("released", flush=True)
+    st = SweepStore.create_or_open(sys.argv[1], json.loads(sys.argv[2]),
+                                   identity=json.loads(sys.argv[3]))
+    print("locked", flush=True)
+    time.sleep(600)
     """
 )
 
 
 @contextlib.contextmanager
-def lock_holder(out: Path, seconds: float = WAIT_S) -> Iterator[subprocess.Popen]:
-    """A separate process holding the lock of ``out`` (for ``seconds``); killed at the end."""
+def lock_holder(out: Path) -> Iterator[subprocess.Popen]:
+    """Another process holding the lock of the sweep ``out``; killed at the end."""
     with subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(out), str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", LOCK_HOLDER, str(out), json.dumps(CONFIG), json.dumps(IDENTITY)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
     ) as proc:
         try:
             line = proc.stdout.readline().strip()
@@ -468,141 +669,203 @@ def lock_holder(out: Path, seconds: float = WAIT_S) -> Iterator[subprocess.Popen
 
 
 @pytest.mark.slow
-def test_lock_held_by_a_live_process(tmp_path):
+def test_second_writer_is_refused_and_a_killed_holders_lock_is_free(tmp_path):
     out = tmp_path / "out"
-    st = make(out)
+    _store_with_rows(out, 1)
     with lock_holder(out) as proc:
+        before = snapshot(out)
         with pytest.raises(LockHeldError) as info:
-            st.acquire()
-        message = str(info.value)
-        assert f"locked by pid {proc.pid} on host {socket.gethostname()} since" in message
-        assert "wait for it or stop it" in message and "\n" not in message
-        with pytest.raises(LockHeldError):
-            st.append(ok_row(0, 0.5))
-        meta_before = (out / "sweep.json").read_bytes()
-        with pytest.raises(LockHeldError):
-            make(out, lock=True)
-        with pytest.raises(LockHeldError):
-            make(out, {**CONFIG, "budget": 99})  # would rewrite sweep.json: refused
-        assert (out / "sweep.json").read_bytes() == meta_before
-        with pytest.raises(LockHeldError):  # force does not pull a live sweep away
-            make(out, {**CONFIG, "model": "mlp"}, force=True)
-        holder = st.lock_holder()
-        assert holder["pid"] == proc.pid and holder["argv"][0] == "-c"
-        assert st.points().empty and out.is_dir()
-
-
-@pytest.mark.slow
-def test_lock_is_released_on_exit_and_sigterm(tmp_path):
-    out = tmp_path / "out"
-    make(out)
-    with lock_holder(out, seconds=0) as proc:
-        assert proc.stdout.readline().strip() == "released"
-        assert proc.wait(timeout=WAIT_S) == 0
-    assert not (out / ".lock").exists()
-
-    with lock_holder(out) as proc:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=WAIT_S) == 128 + signal.SIGTERM  # exited through SystemExit
-    assert not (out / ".lock").exists()
-
-
-@pytest.mark.slow
-def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
-    out = tmp_path / "out"
-    st = make(out)
-    with lock_holder(out) as proc:
-        proc.kill()
+            make(out, {**CONFIG, "budget": 99})  # would rewrite sweep.json: refused first
+        assert one_line(info) == (
+            f"sweep {out} is locked by pid {proc.pid} on host {socket.gethostname()} since "
+            f"{json.loads((out / '.lock').read_text())['started']}; wait for it or stop it")
+        with pytest.raises(LockHeldError, match=f"pid {proc.pid}"):
+            make(out, identity={**IDENTITY, "model": "mlp"}, force=True)  # no pulling it away
+        assert snapshot(out) == before and not list(tmp_path.glob("out.old-*"))
+        assert [r["run"] for r in SweepStore.open(out).rows()] == [0]  # readers need no lock
+        proc.kill()  # SIGKILL: the kernel releases its lock
         proc.wait(timeout=WAIT_S)
-    assert json.loads((out / ".lock").read_text())["pid"] == proc.pid
-    with pytest.warns(StoreWarning, match=f"stale lock .* pid {proc.pid}, which is no longer"):
-        st.acquire()
-    try:
-        assert st.locked and st.lock_holder()["pid"] == os.getpid()
-        st.append(ok_row(0, 0.5))
-    finally:
-        st.release()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            st = make(out)
+        assert st.locked and json.loads((out / ".lock").read_text())["pid"] == os.getpid()
+        st.append(ok_row(1))
+        st.close()
+    assert (out / ".lock").read_bytes() == b""  # the holder's details went with the lock
+
+
+def test_second_writer_in_the_same_process_is_refused(tmp_path):
+    out = tmp_path / "out"
+    first = make(out)
+    with pytest.raises(LockHeldError, match=f"locked by pid {os.getpid()} on host"):
+        make(out)
+    assert first.locked
+    first.close()
+    with make(out) as second:
+        second.append(ok_row(0))
+
+
+def test_without_flock_the_lock_is_an_exclusive_create(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "fcntl", None)  # as on a platform without fcntl
+    out = tmp_path / "out"
+    first = make(out)
+    with pytest.raises(LockHeldError, match=f"locked by pid {os.getpid()} on host"):
+        make(out)
+    first.close()
     assert not (out / ".lock").exists()
-    assert not list(out.glob(".lock*"))
+    make(out).close()
 
 
-def _write_lock(out: Path, **info) -> None:
-    base = {
-        "pid": os.getpid(),
-        "hostname": socket.gethostname(),
-        "started": "then",
-        "argv": ["x"],
-        "proc_start": store_mod._proc_start_time(os.getpid()),
-    }
-    base.update(info)
-    (out / ".lock").write_text(json.dumps(base))
-
-
-def test_lock_with_a_reused_pid_is_stale(tmp_path):
-    if store_mod._proc_start_time(os.getpid()) is None:
-        pytest.skip("no /proc on this platform: pid reuse cannot be detected")
+@pytest.mark.parametrize("kind", ["dangling-symlink", "symlink", "folder"])
+def test_unusable_lock_file_is_a_store_error(tmp_path, kind):
     out = tmp_path / "out"
-    st = make(out)
-    _write_lock(out, proc_start="1")  # this pid is alive, but started at another time
-    with pytest.warns(StoreWarning, match="no longer running"):
-        st.acquire()
-    st.release()
+    make(out).close()
+    (out / ".lock").unlink()
+    target = tmp_path / "target"
+    if kind == "folder":
+        (out / ".lock").mkdir()
+        expected = "is a folder, not a lock file; remove it"
+    else:
+        if kind == "symlink":
+            target.write_text("keep")
+        (out / ".lock").symlink_to(target)
+        expected = "is a symbolic link .*target.*, not a lock file; remove it"
+    with pytest.raises(StoreError, match=expected) as info:
+        make(out)
+    assert str(out / ".lock") in one_line(info)
+    assert (target.read_text() == "keep") if kind == "symlink" else not target.exists()
+    assert SweepStore.open(out).rows() == []  # readers need no lock
 
 
-def test_lock_of_another_host_or_this_live_process_is_held(tmp_path):
-    out = tmp_path / "out"
-    st = make(out)
-    _write_lock(out, hostname="elsewhere.example", pid=999_999_999)
-    with pytest.raises(LockHeldError, match="pid 999999999 on host elsewhere.example"):
-        st.acquire()
-    _write_lock(out)  # a live process: this one, through another store object
-    with pytest.raises(LockHeldError, match=f"pid {os.getpid()}"):
-        st.acquire()
-    assert json.loads((out / ".lock").read_text())["pid"] == os.getpid()
+# --------------------------------------------------------------------------------------------
+# schema 1
 
 
-def test_empty_lock_file_is_stale_after_a_grace_period(tmp_path):
-    out = tmp_path / "out"
-    st = make(out)
-    (out / ".lock").write_bytes(b"")
-    old = time.time() - 3600
-    os.utime(out / ".lock", (old, old))
-    with pytest.warns(StoreWarning, match="empty or unreadable lock"):
-        st.acquire()
-    st.release()
+def flat_identity(meta: dict) -> tuple[dict, dict]:
+    """A ``migrate`` for the committed sweep: its nested identity, flat."""
+    identity = dict(meta["identity"])
+    return meta["config"], {**identity.pop("train"), **identity}
 
 
-def test_lock_is_reentrant_released_on_errors_and_never_frees_another(tmp_path):
-    out = tmp_path / "out"
-    st = make(out, lock=True)
-    assert st.locked
-    with st.lock():
-        st.append(ok_row(0, 0.5))
-        assert st.locked
-    assert st.locked  # still held from create_or_open(lock=True)
-    st.release()
-    assert not st.locked and not (out / ".lock").exists()
-
-    with pytest.raises(RuntimeError), st.lock():
-        raise RuntimeError("training blew up")
-    assert not (out / ".lock").exists()
-
-    # a lock file replaced behind our back is left alone on release
-    st.acquire()
-    _write_lock(out, pid=1, hostname="elsewhere.example")
-    st.release()
-    assert json.loads((out / ".lock").read_text())["hostname"] == "elsewhere.example"
+@pytest.fixture
+def schema1(tmp_path) -> Path:
+    out = tmp_path / "old"
+    shutil.copytree(SCHEMA1_SWEEP, out)
+    return out
 
 
-def test_lock_holder_cleans_stale_temp_files(tmp_path):
-    out = tmp_path / "out"
-    st = make(out)
-    stray = out / ".tmp-points.csv.abc123"
-    stray.write_text("half")
-    (out / "checkpoints" / ".tmp-run-0001.pt.abc").write_bytes(b"half")
-    assert list(st.points()["run"]) == []  # readers ignore them
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        st.acquire()
-    st.release()
-    assert not list(out.rglob(".tmp-*"))
+def _expected_rows(points_csv: Path) -> list[dict]:
+    """The committed table read as schema 1 did (plain pandas), mapped by hand."""
+    rows = []
+    for record in pd.read_csv(points_csv).to_dict("records"):
+        row = {k: None if pd.isna(v) else v for k, v in record.items()}
+        del row["pareto"]
+        if row["accuracy"] is None:
+            del row["accuracy"]
+        gap = row.pop("gap")
+        if gap is not None:
+            row["gap_lo"], row["gap_hi"] = sorted(float(x) for x in gap.split(":"))
+        row["role"] = "trial"
+        row["method"] = "smgd" if row["optimizer"] in ("smgd", "madam", "mrmsprop") \
+            else "weighted-sum"
+        rows.append(row)
+    return rows
+
+
+def test_schema1_sweep_is_read_in_place(schema1):
+    before = snapshot(schema1)
+    st = SweepStore.open(schema1)
+    assert st.schema_version == 1 and not st.locked
+    assert st.fingerprint == fingerprint(st.identity)  # the hash is the same as 0.1's
+    assert st.rows() == _expected_rows(schema1 / "points.csv")
+    assert len(st.rows()) == 16 and st.next_run() == 16
+    pts = st.points()
+    assert list(pts.columns[:3]) == ["run", "role", "method"]
+    assert list(pts.columns[-2:]) == ["status", "error"]
+    assert "pareto" not in pts.columns and "gap" not in pts.columns
+    assert snapshot(schema1) == before and sorted(p.name for p in schema1.iterdir()) == [
+        "front.png", "points.csv", "sweep.json"]
+
+
+def test_schema1_sweep_is_converted_when_its_identity_matches(schema1):
+    old_meta = json.loads((schema1 / "sweep.json").read_text())
+    old_table = (schema1 / "points.csv").read_bytes()
+    expected = _expected_rows(schema1 / "points.csv")
+    config, identity = flat_identity(old_meta)
+    with make(schema1, {**config, "budget": 32}, identity, migrate=flat_identity) as st:
+        assert st.schema_version == 2 and st.rows() == expected
+        meta = json.loads((schema1 / "sweep.json").read_text())
+        assert meta["schema_version"] == 2 and meta["identity"] == identity
+        assert meta["created"] == old_meta["created"] and meta["config"]["budget"] == 32
+        assert journal_lines(schema1) == expected  # not one old value lost or altered
+        assert (schema1 / "points.schema1.csv").read_bytes() == old_table
+        assert list(pd.read_csv(schema1 / "points.csv")["run"]) == list(range(16))
+        st.append(ok_row(16))
+    assert SweepStore.open(schema1).rows() == [*expected, ok_row(16)]
+
+
+def test_schema1_without_migrate_compares_the_stored_identity(schema1):
+    meta = json.loads((schema1 / "sweep.json").read_text())
+    before = snapshot(schema1)
+    with pytest.raises(StoreError) as info:
+        make(schema1, meta["config"], flat_identity(meta)[1])
+    assert "holds a different sweep: train.model is lenet5 there, unset here, " in one_line(info)
+    assert re.search(r", and \d+ more settings; rerun with the stored settings", str(info.value))
+    assert snapshot(schema1) == before
+    make(schema1, meta["config"], meta["identity"]).close()
+    assert SweepStore.open(schema1).schema_version == 2
+
+
+def test_schema1_sweep_of_another_identity_is_left_alone(schema1):
+    meta = json.loads((schema1 / "sweep.json").read_text())
+    before = snapshot(schema1)
+    config, identity = flat_identity(meta)
+    with pytest.raises(StoreError, match=f"{schema1} holds a different sweep: epochs is 30 "
+                                         "there, 5 here; rerun with the stored settings"):
+        make(schema1, config, {**identity, "epochs": 5}, migrate=flat_identity)
+    assert snapshot(schema1) == before
+
+
+def test_interrupted_conversion_is_done_again(schema1, monkeypatch):
+    meta = json.loads((schema1 / "sweep.json").read_text())
+    old_meta = (schema1 / "sweep.json").read_bytes()
+    config, identity = flat_identity(meta)
+    with disk_full(monkeypatch, "sweep.json"), pytest.raises(StoreError, match="sweep file"):
+        make(schema1, config, identity, migrate=flat_identity)
+    assert (schema1 / "sweep.json").read_bytes() == old_meta  # still a schema-1 sweep
+    assert SweepStore.open(schema1).schema_version == 1
+    make(schema1, config, identity, migrate=flat_identity).close()
+    assert journal_lines(schema1) == _expected_rows(schema1 / "points.schema1.csv")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda raw: b"\x89PNG\r\n\x1a\n\x00garbage", "not UTF-8"),
+        (lambda raw: raw.replace(b"\n", b"\x00\n", 1), "NUL bytes"),
+        (lambda raw: raw[:-7], "the last row is cut short"),
+        (lambda raw: b"", "it is empty"),
+        (lambda raw: b"run,weight\n0,1.0\n", "missing column status"),
+        (lambda raw: raw + b"99,0.5,1,2,3,4,ok,,,False" + b",x" * 40 + b"\n", "Expected"),
+        (lambda raw: raw + b"1e300,0.5,,,,,ok,,,False\n", "row 17: run '1e300' is not a non-neg"),
+        (lambda raw: raw + b"-1,0.5,,,,,ok,,,False\n", "row 17: run '-1' is not"),
+        (lambda raw: raw + b"2.5,0.5,,,,,ok,,,False\n", "row 17: run '2.5' is not"),
+        (lambda raw: raw + b"abc,0.5,,,,,ok,,,False\n", "row 17: run 'abc' is not"),
+        (lambda raw: raw + b",0.5,,,,,ok,,,False\n", "row 17: run '' is not"),
+        (lambda raw: raw + b"1,0.5,,,,,ok,,,False\n", "row 17: run 1 is already in"),
+        (lambda raw: raw + b"99,0.5,,,,,done,,,False\n", "row 17: status 'done' is not"),
+        (lambda raw: raw + b"99,0.5,,,,,ok,,0.5-0.7,False\n", "row 17: gap '0.5-0.7' is not"),
+    ],
+    ids=["binary", "nul", "half-row", "empty", "no-status", "extra-fields", "run-1e300",
+         "run-negative", "run-fraction", "run-text", "run-empty", "run-twice", "status", "gap"],
+)
+def test_corrupted_schema1_table_is_a_store_error(schema1, damage, message):
+    path = schema1 / "points.csv"
+    path.write_bytes(damage(path.read_bytes()))
+    before = snapshot(schema1)
+    with pytest.raises(StoreError, match=message) as info:
+        SweepStore.open(schema1)
+    assert f"{path} is corrupted" in one_line(info)
+    with pytest.raises(StoreError, match=message):
+        make(schema1, identity=json.loads((schema1 / "sweep.json").read_text())["identity"])
+    assert snapshot(schema1) == before
