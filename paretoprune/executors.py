@@ -1,40 +1,40 @@
-"""Executors: run one function over many items, serially, in processes, or on Ray.
+"""Executors: an asynchronous pool of training runs, serially, in processes, or on Ray.
 
-Every executor has the same small interface (:class:`Executor`)::
+An executor has ``slots`` places for jobs and three calls::
 
-    with make_executor("process", workers=4) as ex:
-        for index, outcome in ex.map(train_one, weights):
-            ...  # outcome is fn's return value, or the exception it raised
+    with make_executor("process", workers=2, on_progress=show) as ex:
+        ex.submit(train_one, a)           # job 0 starts at once
+        ex.submit(train_one, b)           # job 1 too
+        job, outcome = ex.wait()          # whichever finishes first
+        ex.submit(train_one, c)           # job 2, in the slot it freed
 
-``map`` yields ``(index, outcome)`` pairs *as the items finish* (not in input order). The
-outcome is the value ``fn(item)`` returned, or the exception instance it raised; a worker
-process that died while running an item (``os._exit``, SIGKILL, a segfault, the OOM killer)
-gives a :class:`WorkerDied`. ``map`` never raises because of a failing item. Ctrl-C
-(KeyboardInterrupt) and SystemExit in the caller stop the map: the executor cancels what is
-queued, stops the workers, and lets the exception propagate.
+``submit(fn, item)`` starts ``fn(item, progress)`` and returns its job id (0, 1, 2, ...); it never
+waits for a job. ``wait()`` blocks until a job finishes and returns ``(job id, outcome)``: what
+``fn`` returned, the exception it raised, or :class:`WorkerDied` when its process died. A failing
+job never breaks the executor. ``progress(record)`` sends a small dict (an epoch record) to the
+driver, where ``on_progress(job id, record)`` is called, one call at a time; every record of a
+job that returned or raised has been handled when ``wait()`` returns that job. Ctrl-C in
+``wait()`` propagates; ``close()`` (or leaving the ``with`` block) stops the running jobs.
 
-* :class:`SerialExecutor` -- in this process, one item after another.
-* :class:`ProcessExecutor` -- a ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn``
-  start method (fork is unsafe with torch and threads), kept across ``map`` calls. A worker
-  that dies breaks the whole pool (a limitation of ``ProcessPoolExecutor``): the item it ran
-  yields :class:`WorkerDied`, the pool is recreated, and the other items that were running are
-  re-submitted (once by default) rather than lost. ``fn`` and the items must be picklable and
-  ``fn`` importable by name (a module-level function); workers see this process's
-  ``sys.path``. Workers ignore SIGINT (Ctrl-C is handled here, once) and exit when this
-  process dies, even by SIGKILL. An exception or result that cannot be pickled back becomes a
-  :class:`RemoteError` with the worker's traceback text; any exception from a worker carries
-  that text in its ``remote_traceback`` attribute.
-* :class:`RayExecutor` -- each item a Ray task (``num_cpus``/``num_gpus`` per run), on a local
-  runtime this executor starts (and shuts down on close) or on a cluster at ``ray_address``
-  (left running). Ray is optional: ``pip install "paretoprune[ray]"``.
+* :class:`SerialExecutor` -- ``wait`` runs the oldest submitted job in the calling thread.
+* :class:`ProcessExecutor` -- per slot, a ``ProcessPoolExecutor`` of one spawned process kept
+  across jobs (a worker loads torch and data once; later jobs reuse them). A dead worker breaks
+  only its own pool: its job becomes WorkerDied and the slot gets a fresh worker. ``fn`` must be
+  importable by name (workers see the driver's ``sys.path``). Workers ignore SIGINT and exit
+  when the driver dies, even by SIGKILL. Progress: one pipe per worker, read by a driver thread.
+* :class:`RayExecutor` -- each job a Ray task on a local runtime it starts (and shuts down), on
+  the cluster at ``ray_address``, or on the runtime already running. The item travels in the
+  task arguments, so no file system is shared with the driver. Progress: a
+  ``ray.util.queue.Queue`` actor drained by a driver thread. Optional: ``paretoprune[ray]``.
 
-At most ``workers`` items run at a time in every executor (Ray included: the driver submits
-no more than that, whatever the cluster size).
+Outcomes come back from workers pickled; one that cannot travel becomes a :class:`RemoteError`
+saying so. A worker's exception carries its traceback text in ``remote_traceback``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -44,85 +44,33 @@ import queue
 import signal
 import sys
 import threading
-import time
+import traceback
+import warnings
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from paretoprune.errors import InputError
+from paretoprune.errors import InputError, first_line
 
-__all__ = [
-    "EXECUTORS",
-    "Executor",
-    "ProcessExecutor",
-    "RayExecutor",
-    "RemoteError",
-    "SerialExecutor",
-    "WorkerDied",
-    "make_executor",
-]
+__all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayExecutor", "RemoteError",
+           "SerialExecutor", "WorkerDied", "make_executor"]
 
 EXECUTORS: tuple[str, ...] = ("serial", "process", "ray")
-
-
-_MAX_FUTILE_POOLS = 3
+_PATIENCE_S = 60.0  # for what takes milliseconds: a safety net, never a deadline
 
 
 class WorkerDied(Exception):
-    """The worker process running an item died (or was stopped) before it returned."""
+    """The worker process running a job died (SIGKILL, ``os._exit``, the OOM killer)."""
 
 
 class RemoteError(Exception):
-    """Stands in for an exception raised in a worker that could not be sent back as itself
-    (it does not pickle); its message is ``<Type>: <message>`` and ``remote_traceback`` holds
-    the worker's traceback text."""
+    """A worker's exception or result that could not travel back as itself."""
 
     def __init__(self, message: str, remote_traceback: str = "") -> None:
         super().__init__(message)
         self.remote_traceback = remote_traceback
-
-
-@runtime_checkable
-class Executor(Protocol):
-    workers: int
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        """Run fn(item) for each item; yield (index, outcome) as each finishes, where outcome
-        is fn's return value or the BaseException instance it raised (a worker that died
-        becomes a WorkerDied). Never raises for a failing item."""
-        ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Executor: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-
-def _short_repr(item: Any, limit: int = 60) -> str:
-    try:
-        text = repr(item)
-    except Exception:
-        text = f"<{type(item).__name__}>"
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _describe_item(index: int, item: Any) -> str:
-    return f"item {index} ({_short_repr(item)})"
-
-
-def _exit_code_text(code: int | None) -> str:
-    if code is None:
-        return "exit code unknown"
-    if code < 0:
-        try:
-            return f"exit code {code}, {signal.Signals(-code).name}"
-        except ValueError:
-            pass
-    return f"exit code {code}"
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -132,431 +80,386 @@ def _positive_int(name: str, value: Any) -> int:
 
 
 def _non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise InputError(f"{name} must be a number >= 0, not {value!r}")
-    if not math.isfinite(value):
-        raise InputError(f"{name} must be finite, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
+            or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number >= 0, not {value!r}")
     return float(value)
 
 
-class _ContextManager:
-    def __enter__(self):  # returns the concrete executor
+def _set_torch_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+class Executor:
+    """``slots`` places for jobs (see the module docstring); the base of the three executors.
+
+    ``on_progress(job id, record)`` receives the jobs' progress records; ``threads``: torch
+    threads in each worker, set once when it starts (None leaves torch alone).
+    """
+
+    def __init__(self, slots: int = 1, *, on_progress: Callable[[int, dict], Any] | None = None,
+                 threads: int | None = None) -> None:
+        self.slots = _positive_int("workers", slots)
+        self.threads = None if threads is None else _positive_int("threads", threads)
+        self.on_progress = on_progress
+        self._ids = itertools.count()
+        self._jobs: set[int] = set()
+        self._closed = False
+        self._record_lock = threading.Lock()
+        self._ended: set[int] = set()  # jobs whose records have all been handled; -1: all
+        self._ended_cond = threading.Condition()
+
+    @property
+    def running(self) -> int:
+        """Jobs submitted and not yet returned by :meth:`wait`."""
+        return len(self._jobs)
+
+    @property
+    def free(self) -> int:
+        """How many jobs :meth:`submit` may start now."""
+        return self.slots - self.running
+
+    def submit(self, fn: Callable[[Any, Callable[[dict], None]], Any], item: Any) -> int:
+        """Start ``fn(item, progress)`` on a free slot at once; return its job id. Never waits for
+        the job. RuntimeError if no slot is free or the executor is closed."""
+        raise NotImplementedError
+
+    def wait(self) -> tuple[int, Any]:
+        """Block until a job finishes; return ``(job id, outcome)``: fn's return value, the
+        exception it raised, or WorkerDied. RuntimeError if no job is running."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the running jobs and the workers. Idempotent."""
+        self._closed = True
+        self._jobs.clear()
+
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:  # pragma: no cover - overridden
-        pass
+    def _new_job(self) -> int:
+        if self._closed:
+            raise RuntimeError(f"this {type(self).__name__} is closed")
+        if self.free < 1:
+            raise RuntimeError(f"all {self.slots} slots are busy: wait() for a job first")
+        job = next(self._ids)
+        self._jobs.add(job)
+        return job
 
+    def _check_running(self) -> None:
+        if not self._jobs:
+            raise RuntimeError("no job is running")
 
-# --------------------------------------------------------------------------------------------
-# serial
-
-
-class SerialExecutor(_ContextManager):
-    """Runs the items one after another in this process (``workers`` is always 1)."""
-
-    def __init__(self) -> None:
-        self.workers = 1
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        for index, item in enumerate(list(items)):
+    def _record(self, job: int, record: Any) -> None:
+        if self.on_progress is not None:
             try:
-                outcome = fn(item)
-            except (KeyboardInterrupt, SystemExit, GeneratorExit):
-                raise  # the user stopping the sweep, not a failing item
-            except BaseException as err:
-                outcome = err
-            yield index, outcome
+                with self._record_lock:
+                    self.on_progress(job, record)
+            except Exception as err:  # a display problem must not fail a training run
+                warnings.warn(f"on_progress failed for job {job}: {first_line(err)}",
+                              RuntimeWarning, stacklevel=2)
+
+    def _handle(self, message: tuple | None) -> None:
+        """A worker's ``("record", job, record)`` or ``("end", job, None)``; None when the
+        channel has gone (so that nobody waits for its "end" notes)."""
+        if message is not None and message[0] == "record":
+            return self._record(message[1], message[2])
+        with self._ended_cond:
+            self._ended.add(-1 if message is None else message[1])
+            self._ended_cond.notify_all()
+
+    def _wait_end(self, job: int) -> None:
+        with self._ended_cond:
+            self._ended_cond.wait_for(lambda: job in self._ended or -1 in self._ended,
+                                      timeout=_PATIENCE_S)
+            self._ended.discard(job)
+
+
+class SerialExecutor(Executor):
+    """Runs the jobs one after another, in submission order, in the thread that calls wait()."""
+
+    def __init__(self, slots: int = 1, *, on_progress=None, threads: int | None = None) -> None:
+        super().__init__(slots, on_progress=on_progress, threads=threads)
+        self._queue: deque[tuple[int, Callable, Any]] = deque()
+        _set_torch_threads(self.threads)
+
+    def submit(self, fn, item) -> int:
+        self._queue.append((self._new_job(), fn, item))
+        return self._queue[-1][0]
+
+    def wait(self) -> tuple[int, Any]:
+        self._check_running()
+        job, fn, item = self._queue.popleft()
+        try:
+            outcome = fn(item, lambda record: self._record(job, record))
+        except (KeyboardInterrupt, SystemExit):
+            raise  # the user stopping the sweep, not a failing job
+        except BaseException as err:
+            outcome = err
+        finally:
+            self._jobs.discard(job)
+        return job, outcome
 
     def close(self) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        return "SerialExecutor()"
+        super().close()
+        self._queue.clear()
 
 
-# --------------------------------------------------------------------------------------------
-# processes
+# -- in a worker (a process slot or a Ray task) ---------------------------------------------
 
-# In a worker process: where to announce "item <token> started in pid <pid>".
-_TRACKER: Any = None
-
-
-def _worker_init(tracker: Any) -> None:
-    global _TRACKER
-    _TRACKER = tracker
-    # Ctrl-C reaches the whole process group; the parent handles it (and stops the workers).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+_CHANNEL: Any = None  # in a process worker: the write end of its pipe to the driver
+_CHANNEL_LOCK = threading.Lock()
 
 
-def _exit_with_parent() -> None:
-    """End this worker when the parent dies (SIGKILL, OOM): else it would wait forever for
-    work that never comes, holding its memory (the pool's queues never report EOF)."""
-    parent = multiprocessing.parent_process()
-    sentinel = getattr(parent, "sentinel", None)
-    if sentinel is None:
-        return
-
-    def watch() -> None:
-        with contextlib.suppress(Exception):
-            multiprocessing.connection.wait([sentinel])
-            os._exit(1)
-
-    threading.Thread(target=watch, name="paretoprune-parent-watch", daemon=True).start()
-
-
-def _encode_exception(err: BaseException) -> bytes:
+def _run(job: int, fn: Callable, item: Any, send: Callable | None) -> tuple[bool, bytes, bool]:
+    """Run ``fn(item, progress)``: (it returned, its pickled outcome, "end" note sent)."""
     try:
-        data = pickle.dumps(err)
-        pickle.loads(data)
-        return data
-    except Exception:
-        import traceback
-
-        tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-        return pickle.dumps(RemoteError(f"{type(err).__name__}: {err}", tb))
-
-
-def _run_tracked(token: int, fn: Callable[[Any], Any], item: Any) -> tuple[bool, bytes]:
-    """In a worker: announce the start, run ``fn(item)``, return its pickled outcome.
-
-    Pickling here (instead of letting the pool do it) keeps an outcome that cannot be sent or
-    read back from breaking the pool: it becomes that item's exception.
-    """
-    if _TRACKER is not None:
-        _TRACKER.put((token, os.getpid()))
-    try:
-        result = fn(item)
+        ok, value = True, fn(item, lambda record: send and send(("record", job, record)))
     except BaseException as err:
-        import traceback
-
-        # pickling drops the traceback: keep its text (like concurrent.futures does)
-        with contextlib.suppress(Exception):
-            err.remote_traceback = "".join(
-                traceback.format_exception(type(err), err, err.__traceback__)
-            )
-        return False, _encode_exception(err)
+        ok, value = False, err
+        with contextlib.suppress(Exception):  # pickling drops the traceback: keep its text
+            err.remote_traceback = "".join(traceback.format_exception(err))
     try:
-        return True, pickle.dumps(result)
+        data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        if not ok:
+            pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
     except Exception as err:
-        return False, _encode_exception(
-            RemoteError(f"the result of fn({_short_repr(item)}) cannot be pickled: {err}")
-        )
+        message = (f"the result ({type(value).__name__}) cannot be pickled: {first_line(err)}"
+                   if ok else f"{type(value).__name__}: {first_line(value)} (raised in a worker; "
+                   f"it cannot be pickled back: {first_line(err)})")
+        tb = "" if ok else getattr(value, "remote_traceback", "")
+        ok, data = False, pickle.dumps(RemoteError(message, tb))
+    try:
+        if send is not None:
+            send(("end", job, None))  # after every record: the driver waits for it
+            return ok, data, True
+    except Exception:  # the channel broke
+        pass
+    return ok, data, False
 
 
-def _decode(ok: bool, data: bytes) -> Any:
+def _unpack(ok: bool, data: bytes) -> Any:
     try:
         return pickle.loads(data)
     except Exception as err:
         what = "result" if ok else "exception"
-        return RemoteError(f"cannot read back the {what} from the worker: {err}")
+        return RemoteError(f"cannot read back the {what} from the worker: {first_line(err)}")
 
 
-class ProcessExecutor(_ContextManager):
-    """Runs items in ``workers`` spawned processes (see the module docstring).
+def _send(message: tuple) -> None:
+    with _CHANNEL_LOCK:
+        _CHANNEL.send(message)
 
-    ``max_resubmits``: how many times an item that was running when *another* worker died is
-    re-submitted before it too yields WorkerDied.
+
+def _worker_init(channel: Any, threads: int | None) -> None:
+    """Start a process worker: report its pid, leave Ctrl-C to the driver, die with it."""
+    global _CHANNEL
+    _CHANNEL = channel
+    _send(("pid", None, os.getpid()))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # the pool's queues never tell a busy worker that the driver died
+
+        def exit_with_parent() -> None:
+            multiprocessing.connection.wait([parent.sentinel])
+            os._exit(1)
+
+        threading.Thread(target=exit_with_parent, daemon=True).start()
+    _set_torch_threads(threads)
+
+
+def _process_job(job: int, payload: bytes) -> tuple[bool, bytes, bool]:
+    def call(_: Any, progress: Callable) -> Any:
+        fn, item = pickle.loads(payload)
+        return fn(item, progress)
+
+    return _run(job, call, None, _send)
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with its own UserWarnings ignored.
+
+    If the driver dies without cleaning up (SIGKILL, the OOM killer), the tracker unlinks the
+    semaphores of the pools' queues and warns about "leaked semaphore objects": noise, since
+    that clean-up is what we want. The filter reaches the tracker, and nothing else, through
+    the environment it inherits. A tracker that is already running is left as it is.
     """
+    if sys.platform == "win32":
+        return
+    from multiprocessing import resource_tracker
 
-    def __init__(self, workers: int = 1, *, max_resubmits: int = 1) -> None:
-        self.workers = _positive_int("workers", workers)
-        if isinstance(max_resubmits, bool) or not isinstance(max_resubmits, int):
-            raise InputError(f"max_resubmits must be an integer, not {max_resubmits!r}")
-        self.max_resubmits = max(0, max_resubmits)
-        self._ctx = multiprocessing.get_context("spawn")
-        self._pool: ProcessPoolExecutor | None = None
-        self._tracker: Any = None
-        self._procs: dict[int, Any] = {}
-        self._running = False
-        self._token = 0
-        self._closed = False
-        self._lock = threading.Lock()
+    before = os.environ.get("PYTHONWARNINGS")
+    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+    os.environ["PYTHONWARNINGS"] = f"{before},{quiet}" if before else quiet
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        if before is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = before
 
-    def __repr__(self) -> str:
-        return f"ProcessExecutor(workers={self.workers})"
 
-    # -- pool management -------------------------------------------------------------------
+class _Worker:
+    """One process slot: a pool of one process, and the pipe on which that process reports."""
 
-    def _ensure_pool(self) -> ProcessPoolExecutor:
-        if self._closed:
-            raise RuntimeError("this ProcessExecutor is closed")
-        if self._pool is None:
-            self._tracker = self._ctx.SimpleQueue()
-            self._procs = {}
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=self._ctx,
-                initializer=_worker_init,
-                initargs=(self._tracker,),
-            )
-        return self._pool
+    def __init__(self, ctx: Any, threads: int | None, handle: Callable) -> None:
+        reader, self._writer = ctx.Pipe(duplex=False)
+        self._writer_lock = threading.Lock()
+        self.pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
+                                        initargs=(self._writer, threads))
+        self.pid: int | None = None
+        self._process: Any = None
+        self.started = threading.Event()  # its pid has arrived, or its pipe closed
+        threading.Thread(target=self._read, args=(reader, handle), daemon=True).start()
 
-    def _snapshot_processes(self) -> None:
-        """Remember the pool's worker processes (to read their exit codes after a break)."""
-        procs = getattr(self._pool, "_processes", None)  # CPython internals; best effort
-        if isinstance(procs, dict):
-            self._procs.update(procs)
-
-    def _poke(self) -> None:
-        """Make the pool's manager thread look at its workers again.
-
-        ``ProcessPoolExecutor.submit`` wakes its manager thread *before* spawning a new worker,
-        so the manager may wait without watching that worker: if it dies, nobody notices until
-        another item finishes. A wake-up after ``submit`` closes that gap.
-        """
-        wakeup = getattr(self._pool, "_executor_manager_thread_wakeup", None)
-        if wakeup is not None:
-            with contextlib.suppress(Exception):
-                wakeup.wakeup()
-
-    def _dead_workers(self) -> list[Any]:
-        """Worker processes that have exited (checked without reaping them)."""
-        sentinels = {}
-        for p in list(self._procs.values()):
-            with contextlib.suppress(Exception):
-                sentinels[p.sentinel] = p
-        if not sentinels:
-            return []
-        with contextlib.suppress(Exception):
-            return [sentinels[s] for s in multiprocessing.connection.wait(list(sentinels), 0)]
-        return []
-
-    def _drain(self, started: dict[int, int]) -> int:
-        """Read the workers' "item started" notes into ``started``; how many were new."""
-        tracker = self._tracker
-        if tracker is None:
-            return 0
-        count = 0
-        with contextlib.suppress(Exception):
-            while not tracker.empty():
-                token, pid = tracker.get()
-                started[token] = pid
-                count += 1
-        return count
-
-    def _discard_pool(self, *, terminate: bool) -> dict[int, int | None]:
-        """Shut the pool down, stopping its workers first if ``terminate``; pid -> exit code.
-
-        Stopping the workers ourselves before ``shutdown`` also covers a CPython race: a
-        worker spawned by ``submit`` while the pool is breaking is never terminated by the
-        pool, which then waits for it forever.
-        """
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return {}
-        self._snapshot_processes()
-        procs, self._procs = self._procs, {}
-        if terminate:
-            for p in procs.values():
-                with contextlib.suppress(Exception):
-                    p.terminate()
-            deadline = time.monotonic() + 10.0
-            for p in procs.values():
-                with contextlib.suppress(Exception):
-                    p.join(timeout=max(0.0, deadline - time.monotonic()))
-                    if p.is_alive():
-                        p.kill()
-                        p.join(timeout=5.0)
-        pool.shutdown(wait=True, cancel_futures=True)
-        codes: dict[int, int | None] = {}
-        for pid, p in procs.items():
-            with contextlib.suppress(Exception):
-                p.join(timeout=5.0)
-            codes[pid] = getattr(p, "exitcode", None)
-        tracker, self._tracker = self._tracker, None
-        if tracker is not None:
-            with contextlib.suppress(Exception):
-                tracker.close()
-        return codes
-
-    # -- map ---------------------------------------------------------------------------------
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        items = list(items)
-        with self._lock:
-            if self._running:
-                raise RuntimeError("ProcessExecutor.map is already running")
-            self._running = True
-        try:
-            yield from self._map(fn, items)
-        except BaseException:
-            # Ctrl-C, SystemExit, or the caller abandoning the iteration: stop at once
-            self._discard_pool(terminate=True)
-            raise
-        finally:
-            self._running = False
-
-    def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> Iterator[tuple[int, Any]]:
-        pending: deque[int] = deque(range(len(items)))
-        inflight: dict[Future, tuple[int, int]] = {}  # future -> (index, token)
-        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # in order of completion
-        started: dict[int, int] = {}  # token -> pid of the worker that started it
-        resubmits: dict[int, int] = {}
-        # pools in a row that broke before any item started in them: workers that cannot
-        # start (a broken environment, an import error in the worker) must not loop forever
-        futile_pools = 0
-        unnoticed = 0  # checks in a row that found a dead worker the pool had not noticed
-
-        def outcome_of(fut: Future) -> Any:
-            err = fut.exception()
-            if err is not None:  # e.g. fn or the item did not pickle
-                return err
-            return _decode(*fut.result())
-
-        while pending or inflight:
-            broken = False
-            while pending and len(inflight) < self.workers:
-                index = pending.popleft()
-                self._token += 1
-                pool = self._ensure_pool()
-                try:
-                    fut = pool.submit(_run_tracked, self._token, fn, items[index])
-                except Exception:
-                    # broken, or breaking right now (BrokenProcessPool, or RuntimeError /
-                    # OSError when submit races with the pool's own clean-up)
-                    pending.appendleft(index)
-                    broken = True
-                    break
-                inflight[fut] = (index, self._token)
-                fut.add_done_callback(finished.put)
-                self._snapshot_processes()
-                self._poke()
-
-            if not broken:
-                try:
-                    batch = [finished.get(timeout=1.0)]
-                except queue.Empty:
-                    batch = []
-                    if self._dead_workers():
-                        # A worker died and the pool has not noticed (yet): wake it up; if
-                        # nothing happens for a few seconds, handle the break ourselves.
-                        unnoticed += 1
-                        self._poke()
-                        broken = unnoticed >= 3
-                    else:
-                        unnoticed = 0
-                else:
-                    unnoticed = 0
-                    with contextlib.suppress(queue.Empty):
-                        while True:
-                            batch.append(finished.get_nowait())
-                if self._drain(started):
-                    futile_pools = 0
-                for fut in batch:
-                    if fut not in inflight:
-                        continue
-                    if fut.cancelled() or isinstance(fut.exception(), BrokenProcessPool):
-                        broken = True  # handled below, with every other in-flight item
-                        continue
-                    index, token = inflight.pop(fut)
-                    started.pop(token, None)
-                    yield index, outcome_of(fut)
-            if not broken:
+    def _read(self, reader: Any, handle: Callable) -> None:
+        while True:
+            try:
+                message = reader.recv()
+            except (EOFError, OSError):
+                break
+            except Exception as err:  # a record that cannot be unpickled here
+                warnings.warn(f"unreadable progress record: {first_line(err)}", RuntimeWarning,
+                              stacklevel=1)
                 continue
+            if message[0] != "pid":
+                handle(message)
+                continue
+            self.pid = message[2]
+            self.process()
+            self.close_writer()  # the worker has its own copy: EOF when it exits
+            self.started.set()
+        reader.close()
+        self.started.set()
 
-            # The pool is broken. Stop what is left of it (the worker that died is dead
-            # already: stopping the others keeps its exit code apart), then sort the items.
-            codes = self._discard_pool(terminate=True)
-            if self._drain(started):
-                futile_pools = 0
-            lost: list[tuple[int, int]] = []
-            done_order = []
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    done_order.append(finished.get_nowait())
-            for fut in [*done_order, *inflight]:
-                if fut not in inflight:
-                    continue
-                index, token = inflight.pop(fut)
-                if (
-                    fut.done()
-                    and not fut.cancelled()
-                    and not isinstance(fut.exception(), BrokenProcessPool)
-                ):
-                    started.pop(token, None)
-                    yield index, outcome_of(fut)
-                else:
-                    fut.cancel()
-                    lost.append((index, token))
-            culprits = {
-                pid for pid, code in codes.items() if code is not None and code != -signal.SIGTERM
-            }
-            if not any(token in started for _, token in lost):
-                futile_pools += 1
-                if futile_pools >= _MAX_FUTILE_POOLS:
-                    yield from self._give_up(
-                        items, sorted({i for i, _ in lost} | set(pending)), codes
-                    )
-                    pending.clear()
-                    continue
-            for index, token in sorted(lost, reverse=True):
-                pid = started.pop(token, None)
-                if pid is None:
-                    pending.appendleft(index)  # had not started: nothing lost
-                elif pid in culprits:
-                    yield (
-                        index,
-                        WorkerDied(
-                            f"worker process died ({_exit_code_text(codes.get(pid))}) while "
-                            f"running {_describe_item(index, items[index])}"
-                        ),
-                    )
-                elif resubmits.get(index, 0) < self.max_resubmits:
-                    resubmits[index] = resubmits.get(index, 0) + 1
-                    pending.appendleft(index)
-                else:
-                    n = resubmits.get(index, 0)
-                    again = f" (already re-submitted {n} time{'s' * (n != 1)})" if n else ""
-                    yield (
-                        index,
-                        WorkerDied(
-                            f"worker process was stopped ({_exit_code_text(codes.get(pid))}) "
-                            f"while running {_describe_item(index, items[index])} because "
-                            f"another worker died{again}"
-                        ),
-                    )
+    def close_writer(self) -> None:
+        with self._writer_lock:
+            self._writer.close()
 
-    @staticmethod
-    def _give_up(
-        items: list[Any], indices: list[int], codes: dict[int, int | None]
-    ) -> Iterator[tuple[int, Any]]:
-        code = next((c for c in codes.values() if c not in (None, -signal.SIGTERM)), None)
-        for index in indices:
-            yield (
-                index,
-                WorkerDied(
-                    f"worker processes keep dying before they run anything "
-                    f"({_exit_code_text(code)}; see their messages on stderr), so "
-                    f"{_describe_item(index, items[index])} never ran"
-                ),
-            )
+    def process(self) -> Any:
+        """The pool's ``multiprocessing.Process`` for this worker, once its pid is known."""
+        if self._process is None and self.pid is not None:
+            found = [p for p in multiprocessing.active_children() if p.pid == self.pid]
+            self._process = found[0] if found else None
+        return self._process
+
+    def exit_text(self) -> str:
+        """How the dead worker ended: "exit code 3", "killed by SIGKILL"."""
+        process = self.process()
+        if process is not None:
+            process.join(5.0)  # dead already: wait for the kernel to say how it ended
+        code = None if process is None else process.exitcode
+        if code is None:
+            return "exit code unknown"
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return f"killed by signal {-code}"
+
+    def alive(self) -> bool:
+        return self.process() is None or self.process().is_alive()
+
+
+class ProcessExecutor(Executor):
+    """Runs each job in a spawned worker process; one long-lived worker per slot."""
+
+    def __init__(self, slots: int = 1, *, on_progress=None, threads: int | None = None) -> None:
+        super().__init__(slots, on_progress=on_progress, threads=threads)
+        self._ctx = multiprocessing.get_context("spawn")  # fork is unsafe with torch, threads
+        self._workers: list[_Worker | None] = [None] * self.slots
+        self._busy: dict[int, int] = {}  # slot -> job
+        # (job, slot, its Future, or its outcome if it could not start or its worker died)
+        self._done: queue.SimpleQueue[tuple[int, int, Any]] = queue.SimpleQueue()
+        _start_resource_tracker()
+
+    def submit(self, fn, item) -> int:
+        job = self._new_job()
+        slot = next(s for s in range(self.slots) if s not in self._busy)
+        self._busy[slot] = job
+        try:
+            payload = pickle.dumps((fn, item), pickle.HIGHEST_PROTOCOL)
+            for attempt in range(2):
+                worker = self._workers[slot]
+                if worker is None or not worker.alive():
+                    self._discard(slot)
+                    worker = self._workers[slot] = _Worker(self._ctx, self.threads, self._handle)
+                try:
+                    future = worker.pool.submit(_process_job, job, payload)
+                    break
+                except BrokenProcessPool:  # its worker died while idle, just now
+                    self._discard(slot)
+                    if attempt:
+                        raise
+            future.add_done_callback(lambda f, w=worker: self._finished(job, slot, w, f))
+        except Exception as err:  # fn or item cannot be pickled, no worker could start
+            self._done.put((job, slot, err))
+        return job
+
+    def _finished(self, job: int, slot: int, worker: _Worker, future: Future) -> None:
+        # in the pool's thread; a dead worker breaks its pool, which fails its one job
+        if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
+            worker.close_writer()  # EOF now, even if it died before sending its pid
+            worker.started.wait(_PATIENCE_S)
+            pid = f" (pid {worker.pid})" if worker.pid else ""
+            future = WorkerDied(f"its worker process{pid} died ({worker.exit_text()}) while "
+                                f"running job {job}")
+        self._done.put((job, slot, future))
+
+    def wait(self) -> tuple[int, Any]:
+        self._check_running()
+        job, slot, result = self._done.get()
+        del self._busy[slot]
+        self._jobs.discard(job)
+        if isinstance(result, WorkerDied):
+            self._discard(slot)
+        if not isinstance(result, Future):
+            return job, result
+        if result.exception() is not None:
+            return job, result.exception()
+        ok, data, synced = result.result()
+        if synced:
+            self._wait_end(job)
+        return job, _unpack(ok, data)
+
+    def _discard(self, slot: int) -> None:
+        worker, self._workers[slot] = self._workers[slot], None
+        if worker is not None:
+            worker.pool.shutdown(wait=False, cancel_futures=True)
+            worker.close_writer()
 
     def close(self) -> None:
         if self._closed:
             return
-        self._discard_pool(terminate=self._running)
-        self._closed = True
+        busy = [self._workers[slot] for slot in self._busy if self._workers[slot] is not None]
+        for worker in busy:
+            worker.started.wait(_PATIENCE_S)  # it was spawned: its pid is on the way
+            if worker.process() is not None:
+                worker.process().terminate()
+        for slot in range(self.slots):
+            self._discard(slot)  # idle workers finish on their own
+        for worker in busy:
+            if worker.process() is not None:
+                worker.process().join(5.0)
+                if worker.process().exitcode is None:
+                    worker.process().kill()
+        self._busy.clear()
+        super().close()
 
 
-# --------------------------------------------------------------------------------------------
-# Ray
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise InputError('the ray executor needs Ray: pip install "paretoprune[ray]"') from None
-    return ray
+# -- Ray ------------------------------------------------------------------------------------
 
 
 def _local_runtime_env() -> dict[str, Any]:
-    """Workers of a local runtime see this process's ``sys.path`` (as spawned processes do),
-    so that ``fn`` can live in any module this process imported."""
+    """Workers of a local runtime see this process's ``sys.path`` (as spawned processes do)."""
     paths = []
     for entry in [*sys.path, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]:
         entry = os.path.abspath(entry or os.curdir)
@@ -565,182 +468,136 @@ def _local_runtime_env() -> dict[str, Any]:
     return {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
 
 
-def _ray_call(fn: Callable[[Any], Any], item: Any) -> Any:
-    return fn(item)
+def _ray_job(job: int, fn: Callable, item: Any, channel: Any, threads: int | None):
+    _set_torch_threads(threads)
+    return _run(job, fn, item, None if channel is None else channel.put)
 
 
-class RayExecutor(_ContextManager):
-    """Runs each item as a Ray task (see the module docstring).
+class RayExecutor(Executor):
+    """Runs each job as a Ray task (``cpus_per_run``, ``gpus_per_run``, no retries); at most
+    ``slots`` at once, whatever the cluster's size."""
 
-    ``ray_address``: attach to that cluster (``"auto"`` for the one started with ``ray
-    start``); else start a local runtime with ``workers * cpus_per_run`` CPUs (at least one),
-    shut down on :meth:`close`. If Ray is already initialized in this process, it is used as
-    it is and left running. ``init_kwargs`` go to ``ray.init`` as they are.
-    """
-
-    def __init__(
-        self,
-        workers: int = 1,
-        *,
-        ray_address: str | None = None,
-        gpus_per_run: float = 0,
-        cpus_per_run: float = 1,
-        init_kwargs: dict[str, Any] | None = None,
-    ) -> None:
-        self.workers = _positive_int("workers", workers)
-        self.gpus_per_run = _non_negative("gpus_per_run", gpus_per_run)
-        self.cpus_per_run = _non_negative("cpus_per_run", cpus_per_run)
-        ray = _import_ray()
-        self._ray = ray
-        self._owns_runtime = False
-        self._closed = False
-        self._inflight: list[Any] = []
-        started = time.monotonic()
-        kwargs = dict(log_to_driver=False)
-        kwargs.update(init_kwargs or {})
+    def __init__(self, slots: int = 1, *, on_progress=None, threads: int | None = None,
+                 ray_address: str | None = None, gpus_per_run: float = 0.0,
+                 cpus_per_run: float = 1.0) -> None:
+        super().__init__(slots, on_progress=on_progress, threads=threads)
+        gpus, cpus = _non_negative("gpus_per_run", gpus_per_run), _non_negative(
+            "cpus_per_run", cpus_per_run)
+        try:
+            import ray
+        except ImportError:
+            raise InputError('the ray executor needs Ray: pip install "paretoprune[ray]"') from None
+        self._ray, self._owns_runtime, self._channel = ray, False, None
+        self._refs: dict[Any, int] = {}  # running task -> job
+        self._failed: deque[tuple[int, BaseException]] = deque()  # jobs that could not start
         if ray.is_initialized():
             pass
         elif ray_address:
             try:
-                ray.init(address=ray_address, **kwargs)
+                ray.init(address=ray_address, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as err:
-                raise InputError(
-                    f"cannot connect to the Ray cluster at {ray_address}: {_first_line(err)}"
-                ) from None
+                raise InputError(f"cannot connect to the Ray cluster at {ray_address}: "
+                                 f"{first_line(err)}") from None
         else:
-            kwargs.setdefault(
-                "num_cpus", max(1, math.ceil(self.workers * max(self.cpus_per_run, 1e-9)))
-            )
-            kwargs.setdefault("include_dashboard", False)
-            kwargs.setdefault("runtime_env", _local_runtime_env())
-            ray.init(**kwargs)
+            ray.init(num_cpus=max(1, math.ceil(self.slots * cpus)), log_to_driver=False,
+                     include_dashboard=False, runtime_env=_local_runtime_env())
             self._owns_runtime = True
-        self.startup_seconds = time.monotonic() - started
-        if self.gpus_per_run > 0 and self._owns_runtime:
-            have = float(ray.cluster_resources().get("GPU", 0))
-            if have < self.gpus_per_run:
+            if gpus > float(ray.cluster_resources().get("GPU", 0)):
                 self.close()
-                raise InputError(
-                    f"each run asks for {self.gpus_per_run:g} GPU but the local Ray runtime "
-                    f"sees {have:g}"
-                )
-        self._remote = ray.remote(
-            num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
-        )(_ray_call)
+                raise InputError(f"each run asks for {gpus:g} GPU but the local Ray runtime "
+                                 f"sees {ray.cluster_resources().get('GPU', 0):g}")
+        self._task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_job)
+        if on_progress is not None:
+            from ray.util.queue import Queue
 
-    def __repr__(self) -> str:
-        return (
-            f"RayExecutor(workers={self.workers}, cpus_per_run={self.cpus_per_run:g}, "
-            f"gpus_per_run={self.gpus_per_run:g})"
-        )
+            self._channel = Queue(actor_options={"num_cpus": 0})
+            self._stop = threading.Event()
+            self._drainer = threading.Thread(target=self._drain, daemon=True)
+            self._drainer.start()
 
-    def _outcome(self, ref: Any, index: int, item: Any) -> Any:
-        ray = self._ray
-        exc = ray.exceptions
+    def _drain(self) -> None:
+        from ray.util.queue import Empty
+
         try:
-            return ray.get(ref)
-        except exc.RayTaskError as err:
-            cause = getattr(err, "cause", None)
-            return cause if isinstance(cause, BaseException) else err
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as err:
-            dead = tuple(
-                getattr(exc, name)
-                for name in (
-                    "WorkerCrashedError",
-                    "OutOfMemoryError",
-                    "NodeDiedError",
-                    "LocalRayletDiedError",
-                )
-                if hasattr(exc, name)
-            )
-            if isinstance(err, dead):
-                return WorkerDied(
-                    f"ray worker died ({type(err).__name__}) while running "
-                    f"{_describe_item(index, item)}"
-                )
+            while not self._stop.is_set():
+                with contextlib.suppress(Empty):
+                    self._handle(self._channel.get(timeout=0.5))
+        except Exception:  # the runtime went away
+            pass
+        self._handle(None)
+
+    def submit(self, fn, item) -> int:
+        job = self._new_job()
+        try:
+            self._refs[self._task.remote(job, fn, item, self._channel, self.threads)] = job
+        except Exception as err:  # fn or item cannot be serialized
+            self._failed.append((job, err))
+        return job
+
+    def wait(self) -> tuple[int, Any]:
+        self._check_running()
+        if self._failed:
+            job, outcome = self._failed.popleft()
+        else:
+            ready: list = []
+            while not ready:  # a timeout keeps Ctrl-C prompt
+                ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=1.0)
+            job = self._refs.pop(ready[0])
+            outcome = self._outcome(job, ready[0])
+        self._jobs.discard(job)
+        return job, outcome
+
+    def _outcome(self, job: int, ref: Any) -> Any:
+        exc = self._ray.exceptions
+        try:
+            ok, data, synced = self._ray.get(ref)
+        except exc.RayTaskError as err:  # the task failed before fn ran (arguments, imports)
+            return err.cause if isinstance(err.cause, BaseException) else err
+        except (exc.WorkerCrashedError, exc.OutOfMemoryError, exc.NodeDiedError,
+                exc.LocalRayletDiedError) as err:
+            return WorkerDied(f"its Ray worker died ({type(err).__name__}) while running job {job}")
+        except exc.RayError as err:
             return err
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        if self._closed:
-            raise RuntimeError("this RayExecutor is closed")
-        ray = self._ray
-        items = list(items)
-        pending: deque[int] = deque(range(len(items)))
-        inflight: dict[Any, int] = {}
-        try:
-            while pending or inflight:
-                while pending and len(inflight) < self.workers:
-                    index = pending.popleft()
-                    try:
-                        ref = self._remote.remote(fn, items[index])
-                    except (KeyboardInterrupt, SystemExit):
-                        raise
-                    except Exception as err:  # e.g. fn or the item cannot be serialized
-                        yield index, err
-                        continue
-                    inflight[ref] = index
-                    self._inflight = list(inflight)
-                if not inflight:
-                    continue
-                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
-                for ref in ready:
-                    index = inflight.pop(ref)
-                    self._inflight = list(inflight)
-                    yield index, self._outcome(ref, index, items[index])
-        except BaseException:
-            self._cancel(list(inflight))
-            raise
-        finally:
-            self._inflight = []
-
-    def _cancel(self, refs: list[Any]) -> None:
-        for ref in refs:
-            with contextlib.suppress(Exception):
-                self._ray.cancel(ref, force=True)
+        if synced:
+            self._wait_end(job)
+        return _unpack(ok, data)
 
     def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        self._cancel(self._inflight)
+        for ref in self._refs:
+            with contextlib.suppress(Exception):
+                self._ray.cancel(ref, force=True)
+        self._refs.clear()
+        self._failed.clear()
+        if self._channel is not None:
+            self._stop.set()
+            self._drainer.join(_PATIENCE_S)
+            with contextlib.suppress(Exception):
+                self._channel.shutdown(force=True)
         if self._owns_runtime:
             with contextlib.suppress(Exception):
                 self._ray.shutdown()
+        super().close()
 
 
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
+def make_executor(name: str, *, workers: int = 1, on_progress=None, threads: int | None = None,
+                  ray_address: str | None = None, gpus_per_run: float = 0.0,
+                  cpus_per_run: float = 1.0) -> Executor:
+    """The executor called ``name`` (``serial``, ``process`` or ``ray``), with ``workers`` slots.
 
-
-# --------------------------------------------------------------------------------------------
-
-
-def make_executor(
-    name: str = "serial",
-    *,
-    workers: int = 1,
-    ray_address: str | None = None,
-    gpus_per_run: float = 0,
-    cpus_per_run: float = 1,
-) -> Executor:
-    """The executor called ``name`` (``serial``, ``process`` or ``ray``); InputError if unknown.
-
-    ``workers`` is how many items run at once (ignored by ``serial``); ``ray_address``,
-    ``gpus_per_run`` and ``cpus_per_run`` only matter to ``ray``.
+    ``on_progress(job id, record)`` gets the jobs' progress records; ``threads``: torch threads
+    per worker (None leaves torch alone); ``ray_address``, ``gpus_per_run`` and
+    ``cpus_per_run`` only matter to ``ray``. InputError for an unknown name or a bad number.
     """
     key = str(name).strip().lower()
-    _positive_int("workers", workers)
+    if key not in EXECUTORS:
+        raise InputError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
     _non_negative("gpus_per_run", gpus_per_run)
     _non_negative("cpus_per_run", cpus_per_run)
-    if key == "serial":
-        return SerialExecutor()
-    if key == "process":
-        return ProcessExecutor(workers)
     if key == "ray":
-        return RayExecutor(
-            workers, ray_address=ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run
-        )
-    raise InputError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+        return RayExecutor(workers, on_progress=on_progress, threads=threads,
+                           ray_address=ray_address, gpus_per_run=gpus_per_run,
+                           cpus_per_run=cpus_per_run)
+    cls = SerialExecutor if key == "serial" else ProcessExecutor
+    return cls(workers, on_progress=on_progress, threads=threads)

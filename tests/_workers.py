@@ -1,7 +1,7 @@
 """Functions run by the executor tests in worker processes.
 
 Spawned processes (and Ray workers) must import them by name, so they live in this small
-module rather than in a test module. Items are tuples ``(action, value)``:
+module rather than in a test module. ``work(item, progress)`` takes items ``(action, value)``:
 
 * ``("value", x)`` -- return ``x * 2``;
 * ``("raise", message)`` -- raise ``ValueError(message)``;
@@ -9,12 +9,14 @@ module rather than in a test module. Items are tuples ``(action, value)``:
 * ``("pid", _)`` -- return this process's pid;
 * ``("unpicklable_error", _)`` -- raise an exception that cannot be pickled;
 * ``("unpicklable_result", _)`` -- return something that cannot be pickled;
-* ``("touch", (path, x))`` -- create ``path``, return ``x``;
+* ``("progress", (records, x))`` -- send each record through ``progress``, return ``x``;
+* ``("remember", x)`` -- cache ``x`` in this module unless something is cached already; return
+  ``(pid, the cached value)``: a second job in the same worker sees the first one's value;
+* ``("torch_threads", _)`` -- torch's thread count, or None if this worker has not loaded torch;
 * ``("wait_file", (path, x))`` -- wait until ``path`` exists, return ``x`` (TimeoutError after
   a minute: a test that waits that long has failed anyway);
 * ``("mark_then_wait", (marker, flag, x))`` -- append this pid to ``marker``, then wait for
   ``flag`` (as ``wait_file``), return ``x``;
-* ``("mark_then_sleep", (marker, seconds, x))`` -- append this pid to ``marker``, sleep, return;
 * ``("die_when", (path, code))`` -- wait until ``path`` exists, then die as ``die``.
 """
 
@@ -22,27 +24,19 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
 
 PATIENCE_S = 60.0
+_CACHE: dict[str, object] = {}
 
 
 class UnpicklableError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.lock = threading.Lock()  # locks do not pickle
-
-
-class ExitOnUnpickle:
-    """An item whose unpickling kills the process that receives it (before ``work`` runs)."""
-
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-    def __reduce__(self):
-        return (os._exit, (self.code,))
 
 
 def _wait_for(path: str) -> None:
@@ -67,7 +61,7 @@ def _die(code: int | None) -> None:
     os._exit(code)
 
 
-def work(item):
+def work(item, progress):
     action, value = item
     if action == "value":
         return value * 2
@@ -81,10 +75,16 @@ def work(item):
         raise UnpicklableError("cannot travel")
     if action == "unpicklable_result":
         return threading.Lock()
-    if action == "touch":
-        path, result = value
-        Path(path).touch()
+    if action == "progress":
+        records, result = value
+        for record in records:
+            progress(record)
         return result
+    if action == "remember":
+        return os.getpid(), _CACHE.setdefault("first", value)
+    if action == "torch_threads":
+        torch = sys.modules.get("torch")
+        return None if torch is None else torch.get_num_threads()
     if action == "wait_file":
         path, result = value
         _wait_for(path)
@@ -93,11 +93,6 @@ def work(item):
         marker, flag, result = value
         _mark(marker)
         _wait_for(flag)
-        return result
-    if action == "mark_then_sleep":
-        marker, seconds, result = value
-        _mark(marker)
-        time.sleep(seconds)
         return result
     if action == "die_when":
         path, code = value

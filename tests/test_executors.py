@@ -1,4 +1,5 @@
-"""Executors: results as they finish, failures as outcomes, dead workers, Ctrl-C, Ray."""
+"""Executors: an asynchronous pool of jobs -- outcomes, completion order, reused workers,
+progress, dead workers, Ctrl-C, a killed driver, and Ray on a real local runtime."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _workers import ExitOnUnpickle, work
+from _workers import work
 
 from paretoprune.errors import InputError
 from paretoprune.executors import (
@@ -24,16 +25,48 @@ from paretoprune.executors import (
 )
 
 WAIT_S = 60.0  # patience for processes, never a pass/fail criterion
+TESTS_DIR = str(Path(__file__).resolve().parent)
 
-BASIC_ITEMS = [("value", 1), ("raise", "boom"), ("value", 5), ("pid", None), ("value", 0.5)]
+BASIC = [("value", 1), ("raise", "boom"), ("value", 5), ("pid", None), ("value", 0.5)]
 
 
-def check_basic(results: list, expect_pid_other_than_ours: bool) -> None:
-    assert sorted(i for i, _ in results) == list(range(len(BASIC_ITEMS)))
-    out = dict(results)
-    assert out[0] == 2 and out[2] == 10 and out[4] == 1.0
-    assert type(out[1]) is ValueError and str(out[1]) == "boom"
-    assert (out[3] != os.getpid()) is expect_pid_other_than_ours
+class Records:
+    """An ``on_progress`` that keeps what it gets (it may be called from a driver thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[tuple[int, dict]] = []
+
+    def __call__(self, job: int, record: dict) -> None:
+        with self.lock:
+            self.items.append((job, record))
+
+    def of(self, job: int) -> list[dict]:
+        with self.lock:
+            return [record for j, record in self.items if j == job]
+
+
+def run_all(ex: Executor, items: list) -> dict[int, object]:
+    """Submit every item (waiting for a free slot when needed); job id -> outcome, in the
+    order the jobs finished."""
+    out: dict[int, object] = {}
+    for item in items:
+        if not ex.free:
+            out.update([ex.wait()])
+        ex.submit(work, item)
+    while ex.running:
+        out.update([ex.wait()])
+    return out
+
+
+def by_job(out: dict[int, object]) -> list:
+    return [out[job] for job in sorted(out)]
+
+
+def check_basic(outcomes: list, expect_other_pid: bool) -> None:
+    assert outcomes[0] == 2 and outcomes[2] == 10 and outcomes[4] == 1.0
+    assert type(outcomes[1]) is ValueError and str(outcomes[1]) == "boom"
+    assert (outcomes[3] != os.getpid()) is expect_other_pid
 
 
 def pid_alive(pid: int) -> bool:
@@ -55,38 +88,45 @@ def wait_until(predicate, what: str) -> None:
         time.sleep(0.02)
 
 
-def assert_yields_as_finished(ex, tmp_path: Path) -> None:
-    """Item 0 cannot finish before the caller has received item 1 (then it creates the file
-    item 0 waits for): an executor that yields in input order would wait for item 0 forever
-    (a minute, then item 0 fails with TimeoutError)."""
-    flag = tmp_path / "flag"
-    results = []
-    for index, outcome in ex.map(work, [("wait_file", (str(flag), "second")), ("value", 21)]):
-        results.append((index, outcome))
-        if index == 1:
-            flag.touch()
-    assert results == [(1, 42), (0, "second")]
-
-
 def pids_in(marker: Path) -> list[int]:
     return [int(x) for x in marker.read_text().split()] if marker.exists() else []
 
 
+def check_asynchronous(ex: Executor, records: Records, tmp_path: Path) -> None:
+    """A short job submitted after a long one finishes first; its freed slot takes a new job
+    while the long one still runs (it cannot end before the test creates ``flag``). Every
+    record of a job has reached on_progress when wait() returns that job."""
+    flag = tmp_path / "flag"
+    long = ex.submit(work, ("wait_file", (str(flag), "long")))
+    short = ex.submit(work, ("progress", ([{"epoch": 0}, {"epoch": 1}], "short")))
+    assert (ex.running, ex.free) == (2, 0)
+    assert ex.wait() == (short, "short")
+    assert records.of(short) == [{"epoch": 0}, {"epoch": 1}]
+    again = ex.submit(work, ("progress", ([{"epoch": 7}], "again")))
+    assert ex.wait() == (again, "again")
+    assert records.of(again) == [{"epoch": 7}]
+    assert ex.running == 1
+    flag.touch()
+    assert ex.wait() == (long, "long")
+    assert records.of(long) == [] and (ex.running, ex.free) == (0, 2)
+
+
 # --------------------------------------------------------------------------------------------
-# make_executor and serial
+# make_executor, the protocol, serial
 
 
 def test_make_executor_names_and_arguments():
-    with make_executor() as ex:
-        assert isinstance(ex, SerialExecutor) and ex.workers == 1
-        assert isinstance(ex, Executor)
+    with make_executor("serial") as ex:
+        assert isinstance(ex, SerialExecutor) and (ex.slots, ex.running, ex.free) == (1, 0, 1)
     with make_executor("process", workers=3) as ex:
-        assert isinstance(ex, ProcessExecutor) and ex.workers == 3
+        assert isinstance(ex, ProcessExecutor) and isinstance(ex, Executor) and ex.slots == 3
     with pytest.raises(InputError, match="unknown executor 'threads'; choose one of serial"):
         make_executor("threads")
     with pytest.raises(InputError, match="workers must be a positive integer"):
         make_executor("process", workers=0)
-    with pytest.raises(InputError, match="gpus_per_run must be a number >= 0"):
+    with pytest.raises(InputError, match="threads must be a positive integer"):
+        make_executor("serial", threads=0)
+    with pytest.raises(InputError, match="gpus_per_run must be a finite number >= 0"):
         make_executor("ray", gpus_per_run=-1)
 
 
@@ -97,19 +137,41 @@ def test_ray_missing_is_an_input_error(monkeypatch):
     assert str(info.value) == 'the ray executor needs Ray: pip install "paretoprune[ray]"'
 
 
-def test_serial_yields_everything_and_captures_exceptions():
-    with SerialExecutor() as ex:
-        results = list(ex.map(work, BASIC_ITEMS))
-    assert [i for i, _ in results] == list(range(len(BASIC_ITEMS)))
-    check_basic(results, expect_pid_other_than_ours=False)
+@pytest.mark.parametrize("name", ["serial", "process"])
+def test_slots_job_ids_and_closing(name):
+    ex = make_executor(name, workers=2)
+    with pytest.raises(RuntimeError, match="no job is running"):
+        ex.wait()
+    assert [ex.submit(work, ("value", 1)), ex.submit(work, ("value", 2))] == [0, 1]
+    with pytest.raises(RuntimeError, match="all 2 slots are busy"):
+        ex.submit(work, ("value", 3))
+    assert sorted([ex.wait(), ex.wait()]) == [(0, 2), (1, 4)]
+    assert ex.submit(work, ("value", 3)) == 2
+    ex.close()
+    ex.close()
+    assert ex.running == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        ex.submit(work, ("value", 1))
+
+
+def test_serial_runs_jobs_in_order_with_outcomes_and_progress():
+    records = Records()
+    with SerialExecutor(2, on_progress=records) as ex:
+        out = run_all(ex, [*BASIC, ("progress", ([{"loss": 1.0}], "done"))])
+    assert list(out) == list(range(6))  # finished in submission order
+    check_basic(by_job(out), expect_other_pid=False)
+    assert out[5] == "done" and records.items == [(5, {"loss": 1.0})]
 
 
 def test_serial_lets_ctrl_c_through():
-    def interrupt(item):
+    def interrupt(item, progress):
         raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        list(SerialExecutor().map(interrupt, [1]))
+    with SerialExecutor() as ex:
+        ex.submit(interrupt, 1)
+        with pytest.raises(KeyboardInterrupt):
+            ex.wait()
+        assert ex.running == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,103 +179,76 @@ def test_serial_lets_ctrl_c_through():
 
 
 @pytest.fixture(scope="module")
-def process_ex():
-    ex = ProcessExecutor(2)
-    yield ex
-    ex.close()
+def process_pool():
+    records = Records()
+    with ProcessExecutor(2, on_progress=records) as ex:
+        yield ex, records
 
 
 @pytest.mark.slow
-def test_process_results_and_exceptions(process_ex):
-    results = list(process_ex.map(work, BASIC_ITEMS))
-    check_basic(results, expect_pid_other_than_ours=True)
-    # the traceback of a worker's exception comes along as text
-    assert "raise ValueError(value)" in dict(results)[1].remote_traceback
-    # persistent pool: further maps reuse the same 2 workers (a new pool means new pids)
-    pids = {pid for _ in range(3) for _, pid in process_ex.map(work, [("pid", None)] * 4)}
-    assert len(pids | {dict(results)[3]}) <= 2
+def test_process_outcomes(process_pool):
+    ex, _ = process_pool
+    outcomes = by_job(run_all(ex, BASIC))
+    check_basic(outcomes, expect_other_pid=True)
+    assert "raise ValueError(value)" in outcomes[1].remote_traceback  # the worker's traceback
+    # outcomes that cannot travel back become clear errors, not a broken executor
+    error, result = by_job(run_all(ex, [("unpicklable_error", None), ("unpicklable_result", None)]))
+    assert isinstance(error, RemoteError) and str(error).startswith(
+        "UnpicklableError: cannot travel (raised in a worker; it cannot be pickled back")
+    assert "UnpicklableError" in error.remote_traceback
+    assert isinstance(result, RemoteError)
+    assert str(result).startswith("the result (lock) cannot be pickled")
+    # so does a function that cannot be sent to a worker
+    job = ex.submit(lambda item, progress: item, 1)
+    outcome = ex.wait()
+    assert outcome[0] == job and isinstance(outcome[1], Exception)
+    assert by_job(run_all(ex, [("value", 4)])) == [8]
 
 
 @pytest.mark.slow
-def test_process_yields_in_order_of_completion(process_ex, tmp_path):
-    assert_yields_as_finished(process_ex, tmp_path)
+def test_process_is_asynchronous_and_reports_progress(process_pool, tmp_path):
+    ex, records = process_pool
+    check_asynchronous(ex, records, tmp_path)
 
 
 @pytest.mark.slow
-def test_process_outcomes_that_cannot_travel(process_ex):
-    items = [("unpicklable_error", None), ("value", 2), ("unpicklable_result", None)]
-    results = dict(process_ex.map(work, items))
-    assert isinstance(results[0], RemoteError)
-    assert str(results[0]) == "UnpicklableError: cannot travel"
-    assert "UnpicklableError" in results[0].remote_traceback
-    assert results[1] == 4
-    assert isinstance(results[2], RemoteError)
-    assert "the result of fn(('unpicklable_result', None)) cannot be pickled" in str(results[2])
-    # a function that cannot be pickled fails its items, not the map
-    results = list(process_ex.map(lambda x: x, [1, 2]))
-    assert sorted(i for i, _ in results) == [0, 1]
-    assert all(isinstance(o, Exception) for _, o in results)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("code", "text"), [(None, "exit code -9, SIGKILL"), (3, "exit code 3")])
-def test_process_worker_death_is_an_outcome(process_ex, code, text):
-    items = [("value", 1), ("die", code), ("value", 2), ("value", 3), ("raise", "x")]
-    results = list(process_ex.map(work, items))
-    assert sorted(i for i, _ in results) == list(range(len(items)))
-    out = dict(results)
-    assert isinstance(out[1], WorkerDied)
-    assert str(out[1]) == f"worker process died ({text}) while running item 1 (('die', {code}))"
-    assert out[0] == 2 and out[2] == 4 and out[3] == 6 and isinstance(out[4], ValueError)
-    # the pool was recreated: the executor keeps working
-    assert list(process_ex.map(work, [("value", 21)])) == [(0, 42)]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("max_resubmits", [1, 0])
-def test_process_innocent_items_are_resubmitted_once(tmp_path, max_resubmits):
-    marker, flag = tmp_path / "marker", tmp_path / "flag"
-    # item 0 is running (it has written its pid) when item 1's worker kills itself; item 0
-    # cannot finish before the test sees item 1's WorkerDied and creates ``flag``
-    items = [
-        ("mark_then_wait", (str(marker), str(flag), "survived")),
-        ("die_when", (str(marker), None)),
-    ]
-    results = []
-    with ProcessExecutor(2, max_resubmits=max_resubmits) as ex:
-        for index, outcome in ex.map(work, items):
-            results.append((index, outcome))
-            if index == 1:
-                flag.touch()
-    out = dict(results)
-    assert isinstance(out[1], WorkerDied) and "exit code -9" in str(out[1])
-    if max_resubmits:
-        assert [i for i, _ in results] == [1, 0]
-        assert out[0] == "survived"
-        first, second = pids_in(marker)  # it ran twice, in two different workers
-        assert first != second
-    else:
-        assert isinstance(out[0], WorkerDied)
-        assert "was stopped (exit code -15, SIGTERM) while running item 0" in str(out[0])
-        assert str(out[0]).endswith("because another worker died")
-        assert len(pids_in(marker)) == 1
-
-
-@pytest.mark.slow
-def test_process_workers_that_cannot_run_anything_do_not_loop_forever():
+def test_process_workers_are_reused_and_keep_their_state():
     with ProcessExecutor(1) as ex:
-        results = list(ex.map(work, [ExitOnUnpickle(5), ExitOnUnpickle(5)]))
-    assert sorted(i for i, _ in results) == [0, 1]
-    for _, outcome in results:
-        assert isinstance(outcome, WorkerDied)
-        assert "keep dying before they run anything (exit code 5" in str(outcome)
+        first, second, torch = by_job(
+            run_all(ex, [("remember", "a"), ("remember", "b"), ("torch_threads", None)]))
+    assert first == second and first[1] == "a"  # same process, same module state
+    assert torch is None  # workers load torch only when asked to set its threads
 
 
 @pytest.mark.slow
-def test_process_ctrl_c_stops_the_workers(tmp_path):
+def test_process_threads_sets_torch_threads_in_the_workers():
+    with ProcessExecutor(1, threads=3) as ex:
+        assert by_job(run_all(ex, [("torch_threads", None)])) == [3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("code", "text"), [(None, "killed by SIGKILL"), (3, "exit code 3")])
+def test_process_dead_worker_fails_only_its_job(process_pool, tmp_path, code, text):
+    ex, _ = process_pool
+    marker, flag = tmp_path / "marker", tmp_path / "flag"
+    # the job on the other slot has started before the worker dies, and finishes afterwards
+    survivor = ex.submit(work, ("mark_then_wait", (str(marker), str(flag), "survived")))
+    doomed = ex.submit(work, ("die_when", (str(marker), code)))
+    job, outcome = ex.wait()
+    assert job == doomed and isinstance(outcome, WorkerDied)
+    assert str(outcome).endswith(f"died ({text}) while running job {doomed}")
+    # the dead slot takes a new job on a fresh worker while the survivor still runs
+    fresh = ex.submit(work, ("pid", None))
+    job, pid = ex.wait()
+    assert job == fresh and pid != pids_in(marker)[0]
+    flag.touch()
+    assert ex.wait() == (survivor, "survived")
+
+
+@pytest.mark.slow
+def test_process_ctrl_c_then_close_stops_the_workers(tmp_path):
     never = tmp_path / "never"
     markers = [tmp_path / "m0", tmp_path / "m1"]
-    items = [("mark_then_wait", (str(m), str(never), i)) for i, m in enumerate(markers)]
 
     def interrupt_when_running():
         deadline = time.monotonic() + WAIT_S
@@ -222,36 +257,17 @@ def test_process_ctrl_c_stops_the_workers(tmp_path):
         os.kill(os.getpid(), signal.SIGINT)
 
     with ProcessExecutor(2) as ex:
+        for m in markers:
+            ex.submit(work, ("mark_then_wait", (str(m), str(never), 0)))
         thread = threading.Thread(target=interrupt_when_running, daemon=True)
         thread.start()
         with pytest.raises(KeyboardInterrupt):
-            for _ in ex.map(work, items):
-                pass
+            ex.wait()
         thread.join()
-        pids = [pids_in(m)[0] for m in markers]
-        wait_until(lambda: not any(pid_alive(p) for p in pids), "workers to be stopped")
-        # the executor starts a fresh pool for the next map
-        assert list(ex.map(work, [("value", 4)])) == [(0, 8)]
-
-
-@pytest.mark.slow
-def test_process_abandoned_map_stops_running_items(tmp_path):
-    marker, never = tmp_path / "m", tmp_path / "never"
-    with ProcessExecutor(2) as ex:
-        gen = ex.map(work, [("value", 1), ("mark_then_wait", (str(marker), str(never), 0))])
-        assert next(gen) == (0, 2)
-        wait_until(lambda: pids_in(marker), "the second item to start")
-        gen.close()
-        [pid] = pids_in(marker)
-        wait_until(lambda: not pid_alive(pid), "the abandoned worker to be stopped")
-
-
-def test_process_map_after_close_is_an_error():
-    ex = ProcessExecutor(1)
-    ex.close()
-    ex.close()
+    pids = [pids_in(m)[0] for m in markers]
+    wait_until(lambda: not any(pid_alive(p) for p in pids), "workers to be stopped")
     with pytest.raises(RuntimeError, match="closed"):
-        list(ex.map(work, [("value", 1)]))
+        ex.submit(work, ("value", 1))
 
 
 SPAWN_SYS_PATH = """
@@ -261,52 +277,59 @@ from paretoprune.executors import ProcessExecutor
 import helper_mod_for_spawn as h
 if __name__ == "__main__":
     with ProcessExecutor(1) as ex:
-        print(list(ex.map(h.triple, [2])))
+        ex.submit(h.triple, 2)
+        print(ex.wait())
 """
 
 
 @pytest.mark.slow
 def test_process_workers_see_the_parent_sys_path(tmp_path):
     """Spawned workers import ``fn`` by name from a directory only the parent added."""
-    (tmp_path / "helper_mod_for_spawn.py").write_text("def triple(x):\n    return 3 * x\n")
+    (tmp_path / "helper_mod_for_spawn.py").write_text("def triple(x, progress):\n    return 3 * x\n")
     script = tmp_path / "main.py"
     script.write_text(SPAWN_SYS_PATH)
-    out = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=WAIT_S * 2,
-        cwd=tmp_path.parent,
-    )
+    out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                         text=True, timeout=WAIT_S * 2, cwd=tmp_path.parent)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[(0, 6)]"
+    assert out.stdout.strip() == "(0, 6)"
 
 
-ORPHANING_PARENT = """
+KILLED_DRIVER = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from _workers import work
-from paretoprune.executors import ProcessExecutor
+from paretoprune.executors import make_executor
 if __name__ == "__main__":
-    markers, never = sys.argv[2:4], sys.argv[4]
-    ex = ProcessExecutor(2)
-    list(ex.map(work, [("mark_then_wait", (m, never, 0)) for m in markers]))
+    ex = make_executor("process", workers=2)
+    for marker in sys.argv[2:4]:
+        ex.submit(work, ("mark_then_wait", (marker, sys.argv[4], 0)))
+    ex.wait()
 """
 
 
 @pytest.mark.slow
-def test_process_workers_exit_when_the_parent_is_killed(tmp_path):
-    markers = [tmp_path / "m0", tmp_path / "m1"]
-    tests_dir = str(Path(__file__).resolve().parent)
-    args = [sys.executable, "-c", ORPHANING_PARENT, tests_dir, *map(str, markers)]
-    proc = subprocess.Popen([*args, str(tmp_path / "never")])
+def test_process_killed_driver_leaves_nothing_behind(tmp_path):
+    """SIGKILL the driver of a 2-slot sweep: its workers exit, its resource tracker cleans up
+    without a "leaked semaphore objects" warning, and nothing lands in the temp folder."""
+    markers, temp = [tmp_path / "m0", tmp_path / "m1"], tmp_path / "temp"
+    temp.mkdir()
+    args = [sys.executable, "-c", KILLED_DRIVER, TESTS_DIR, *map(str, markers), str(temp / "x")]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "TMPDIR": str(temp)})
+    stderr: list[bytes] = []  # EOF once the driver, its workers and its tracker have all exited
+    reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
+    reader.start()
     try:
-        wait_until(lambda: all(pids_in(m) for m in markers), "both items to start")
+        wait_until(lambda: all(pids_in(m) for m in markers), "both jobs to start")
     finally:
-        proc.kill()  # SIGKILL: no cleanup at all in the parent
+        proc.kill()  # SIGKILL: no cleanup at all in the driver
         proc.wait(timeout=WAIT_S)
     pids = [pids_in(m)[0] for m in markers]
     wait_until(lambda: not any(pid_alive(p) for p in pids), "orphaned workers to exit")
+    reader.join(WAIT_S)
+    assert not reader.is_alive(), "something still holds the driver's stderr"
+    assert b"leaked" not in stderr[0] and b"Traceback" not in stderr[0], stderr[0].decode()
+    assert list(temp.iterdir()) == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,47 +337,51 @@ def test_process_workers_exit_when_the_parent_is_killed(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def ray_ex():
-    try:
-        import ray
-    except ImportError:
-        pytest.skip("ray is not installed (pip install 'paretoprune[ray]')")
+def ray_pool():
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'paretoprune[ray]')")
     if ray.is_initialized():
         pytest.skip("a Ray runtime is already running in this process")
     from paretoprune.executors import RayExecutor
 
-    ex = RayExecutor(2)
-    assert ex.startup_seconds >= 0
-    yield ex
-    ex.close()
+    records = Records()
+    with RayExecutor(2, on_progress=records) as ex:
+        yield ex, records
     assert not ray.is_initialized()  # it shut down the runtime it started
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ray_results_exceptions_and_dead_worker(ray_ex):
-    results = list(ray_ex.map(work, [*BASIC_ITEMS, ("die", None)]))
-    check_basic([r for r in results if r[0] < len(BASIC_ITEMS)], expect_pid_other_than_ours=True)
-    out = dict(results)
-    assert isinstance(out[5], WorkerDied)
-    assert str(out[5]).startswith("ray worker died (WorkerCrashedError) while running item 5")
-    # the executor keeps working after a crash
-    assert list(ray_ex.map(work, [("value", 4)])) == [(0, 8)]
+def test_ray_outcomes_and_dead_worker(ray_pool):
+    ex, _ = ray_pool
+    out = run_all(ex, [*BASIC, ("unpicklable_error", None), ("die", None), ("value", 4)])
+    outcomes, died = by_job(out), sorted(out)[6]
+    check_basic(outcomes[:5], expect_other_pid=True)
+    assert isinstance(outcomes[5], RemoteError) and str(outcomes[5]).startswith("Unpicklable")
+    assert isinstance(outcomes[6], WorkerDied)
+    assert str(outcomes[6]) == f"its Ray worker died (WorkerCrashedError) while running job {died}"
+    assert outcomes[7] == 8  # the executor keeps working after a crash
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ray_yields_in_order_of_completion(ray_ex, tmp_path):
-    assert_yields_as_finished(ray_ex, tmp_path)
+def test_ray_is_asynchronous_and_reports_progress(ray_pool, tmp_path):
+    ex, records = ray_pool
+    check_asynchronous(ex, records, tmp_path)
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ray_abandoned_map_cancels_running_tasks(ray_ex, tmp_path):
+def test_ray_close_cancels_running_tasks(ray_pool, tmp_path):
+    import ray
+
+    from paretoprune.executors import RayExecutor
+
     marker, never = tmp_path / "m", tmp_path / "never"
-    gen = ray_ex.map(work, [("value", 1), ("mark_then_wait", (str(marker), str(never), 0))])
-    assert next(gen) == (0, 2)
-    wait_until(lambda: pids_in(marker), "the second task to start")
-    gen.close()
+    with RayExecutor(1) as ex:  # on the runtime already running: left running on close
+        ex.submit(work, ("mark_then_wait", (str(marker), str(never), 0)))
+        wait_until(lambda: pids_in(marker), "the task to start")
     [pid] = pids_in(marker)
     wait_until(lambda: not pid_alive(pid), "the cancelled task's worker to be stopped")
+    assert ray.is_initialized()
+    with pytest.raises(RuntimeError, match="closed"):
+        ex.submit(work, ("value", 1))
