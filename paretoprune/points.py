@@ -1,9 +1,14 @@
 """Tables of points: load them from anywhere, mark their front, rank their knees.
 
 This is the pandas layer between the pure Pareto math (:mod:`paretoprune.pareto`, numpy only)
-and the commands. A *table of points* is any DataFrame with two numeric objective columns, both
-minimized (by default the sweep's ``loss`` and ``l1``). Tables written by a sweep also carry a
-``status`` column; rows whose status is not ``"ok"`` (failed runs) never join the front.
+and the commands. A *table of points* is any DataFrame with two numeric objective columns, each
+minimized (the default; by default the sweep's ``loss`` and ``l1``) or maximized (``sense``,
+e.g. ``("max", "min")`` for accuracy against size). Tables written by a sweep also carry a
+``status`` column; rows whose status is not ``"ok"`` (failed runs) and rows marked
+``collapsed`` never join a front.
+
+It also compares tables (:func:`compare_tables`): the accuracy of each at fixed sparsity levels
+and the hypervolumes of their fronts in one shared normalization.
 
 Input checking for tables happens here, in one place, so that every command reports bad input the
 same way: one line, raised as :class:`~paretoprune.errors.InputError`.
@@ -12,19 +17,36 @@ same way: one line, raised as :class:`~paretoprune.errors.InputError`.
 from __future__ import annotations
 
 import io
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from paretoprune.errors import InputError
-from paretoprune.pareto import KNEE_METHODS, front_indices, knee_scores, pareto_mask, rank_knees
+from paretoprune.pareto import (
+    KNEE_METHODS,
+    SENSES,
+    Normalization,
+    as_sense,
+    front_indices,
+    hypervolume,
+    knee_scores,
+    minimized,
+    pareto_mask,
+    rank_knees,
+)
 
 DEFAULT_X = "loss"
 DEFAULT_Y = "l1"
 DEFAULT_WEIGHT = "weight"
+#: What :func:`compare_tables` reads: sparsity of the dense (prunable) layers, at these levels.
+DEFAULT_SPARSITY = "sparsity_dense"
+DEFAULT_LEVELS = (0.9, 0.95, 0.98, 0.99)
+#: The reference point of hypervolumes that compare tables, in the shared normalized coordinates.
+REFERENCE = (1.1, 1.1)
 
 #: Columns that :func:`knee` adds to the rows it returns.
 KNEE_RANK, KNEE_SCORE = "knee_rank", "knee_score"
@@ -44,11 +66,7 @@ def load_table(source: str | Path) -> pd.DataFrame:
         return _non_empty(frame, "standard input")
     path = Path(text)
     if path.is_dir():
-        from paretoprune.store import SweepStore  # the store layer; imported only when needed
-
-        if not SweepStore.is_sweep_dir(path):
-            raise InputError(f"{path} is a directory but not a sweep directory (no sweep.json)")
-        return _non_empty(SweepStore.open(path).points(), f"sweep {path}")
+        return _non_empty(load_sweep_table(path), f"sweep {path}")
     if not path.exists():
         raise InputError(f"no such file: {path}")
     suffix = path.suffix.lower()
@@ -63,6 +81,23 @@ def load_table(source: str | Path) -> pd.DataFrame:
     else:
         frame = _parse(lambda: pd.read_csv(path), path, "CSV")
     return _non_empty(frame, path)
+
+
+def load_sweep_table(path: str | Path) -> pd.DataFrame:
+    """The table of a sweep directory with its derived columns (``collapsed``, ``drop``,
+    ``pareto``, ``selected``; see :func:`paretoprune.sweep.sweep_table`); ``attrs["sweep"]``
+    holds the sweep's configuration as a dict."""
+    from paretoprune.config import SweepConfig
+    from paretoprune.store import SweepStore  # the store layer; imported only when needed
+    from paretoprune.sweep import sweep_table
+
+    if not SweepStore.is_sweep_dir(path):
+        raise InputError(f"{path} is a directory but not a sweep directory (no sweep.json)")
+    store = SweepStore.open(path)
+    config = SweepConfig.from_dict(store.config)
+    frame = sweep_table(store.points(), config)
+    frame.attrs["sweep"] = config.to_dict()
+    return frame
 
 
 def _parse(read, where, kind: str) -> pd.DataFrame:
@@ -84,28 +119,52 @@ def _non_empty(frame: pd.DataFrame, where) -> pd.DataFrame:
 
 
 def usable_rows(frame: pd.DataFrame) -> pd.Series:
-    """Boolean mask of the rows that may join a front: all rows, or with a ``status`` column, the
-    rows whose status is ``"ok"``."""
+    """Boolean mask of the rows that may join a front: all rows, except those whose ``status``
+    (when there is one) is not ``"ok"`` and those marked ``collapsed`` (a network with no
+    weight left, or accuracy at chance: see :mod:`paretoprune.selection`)."""
+    mask = pd.Series(True, index=frame.index)
     if "status" in frame.columns:
-        return frame["status"].astype(str).eq("ok")
-    return pd.Series(True, index=frame.index)
+        mask &= frame["status"].astype(str).eq("ok")
+    if "collapsed" in frame.columns:
+        column = frame["collapsed"]
+        # True, "true", "True" (a CSV round trip) all mean collapsed; the bool fast path keeps
+        # a table of 10^6 rows cheap.
+        collapsed = column if column.dtype == bool else column.astype(str).str.lower().eq("true")
+        mask &= ~collapsed
+    return mask
+
+
+def numbers(values: pd.Series) -> pd.Series:
+    """``values`` as floats; anything that is not a number becomes NaN, a number too large for
+    a float (a 401-digit integer) becomes +-inf instead of raising ``OverflowError``."""
+    try:
+        return pd.to_numeric(values, errors="coerce").astype(float)
+    except OverflowError:
+        return values.map(_number).astype(float)
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float range; copysign would overflow too
+        return math.inf if value > 0 else -math.inf
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def objective_values(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """The given columns of the usable rows as a float array of shape ``(n_usable, len(columns))``.
 
-    Raises :class:`InputError` for an unknown column, a non-numeric value, or NaN/inf in a usable
-    row (failed rows of a sweep may hold NaN: they are not usable and are not checked).
+    Raises :class:`InputError` for an unknown column, a non-numeric value, or NaN/inf (or a
+    number too large for a float) in a usable row (failed rows of a sweep may hold NaN: they are
+    not usable and are not checked).
     """
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        known = ", ".join(map(str, frame.columns))
-        raise InputError(f"unknown column {missing[0]!r}; the table has: {known}")
+    require_columns(frame, columns)
     usable = usable_rows(frame)
     values = []
     for column in columns:
         raw = frame.loc[usable, column]
-        numeric = pd.to_numeric(raw, errors="coerce")
+        numeric = numbers(raw)
         bad = numeric.isna() & raw.notna()
         if bad.any():
             row = bad.idxmax()
@@ -113,20 +172,65 @@ def objective_values(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         finite = np.isfinite(numeric.to_numpy(dtype=float))
         if not finite.all():
             row = numeric.index[np.argmin(finite)]
-            raise InputError(f"column {column!r} has a missing, NaN or infinite value in row {row}")
+            raise InputError(f"column {column!r} has a missing, NaN, infinite or too large value "
+                             f"in row {row}")
         values.append(numeric.to_numpy(dtype=float))
     return np.column_stack(values) if values else np.empty((0, 0))
 
 
-def with_pareto(frame: pd.DataFrame, x: str = DEFAULT_X, y: str = DEFAULT_Y) -> pd.DataFrame:
-    """A copy of ``frame`` with a boolean ``pareto`` column: True for the nondominated usable rows
-    when both ``x`` and ``y`` are minimized."""
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str = "") -> None:
+    """Raise :class:`InputError` naming the first of ``columns`` that ``frame`` lacks (and the
+    columns it has); ``what`` says what the column was for (``"for --color"``)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        known = ", ".join(map(str, frame.columns))
+        where = f" {what}" if what else ""
+        raise InputError(f"unknown column {missing[0]!r}{where}; the table has: {known}")
+
+
+def parse_objective(spec: str) -> tuple[str, str]:
+    """An objective as the command line writes it: ``"max:accuracy"`` is ``("accuracy",
+    "max")``; ``"min:loss"`` and plain ``"loss"`` are ``("loss", "min")``.
+
+    Only the prefixes ``min:`` and ``max:`` (any case) are read; any other name, even one with a
+    colon (``nnz:conv``), is a column name.
+    """
+    text = str(spec)
+    head, sep, column = text.partition(":")
+    if sep and head.lower() in SENSES:
+        if not column:
+            raise InputError(f"no column after {head}: in {text!r}; write {head.lower()}:COLUMN")
+        return column, head.lower()
+    return text, "min"
+
+
+def with_pareto(frame: pd.DataFrame, x: str = DEFAULT_X, y: str = DEFAULT_Y, *,
+                sense=None) -> pd.DataFrame:
+    """A copy of ``frame`` with a boolean ``pareto`` column: True for the nondominated usable
+    rows. ``sense`` says whether ``x`` and ``y`` are minimized (``None``, the default) or
+    maximized, e.g. ``("max", "min")`` (see :func:`paretoprune.pareto.as_sense`)."""
+    sense = as_sense(sense)
     points = objective_values(frame, [x, y])
     out = frame.copy()
     mask = np.zeros(len(frame), dtype=bool)
-    mask[np.flatnonzero(usable_rows(frame).to_numpy())] = pareto_mask(points)
+    mask[np.flatnonzero(usable_rows(frame).to_numpy())] = pareto_mask(points, sense)
     out["pareto"] = mask
     return out
+
+
+def front_rows(frame: pd.DataFrame, x: str = DEFAULT_X, y: str = DEFAULT_Y, *,
+               sense=None) -> pd.DataFrame:
+    """The nondominated usable rows of ``frame`` (copies of one point all kept), sorted from the
+    best ``x`` to the worst (so from the worst ``y`` to the best), with the ``pareto`` column."""
+    return best_first(with_pareto(frame, x, y, sense=sense), x, y, sense=sense)
+
+
+def best_first(marked: pd.DataFrame, x: str, y: str, *, sense=None) -> pd.DataFrame:
+    """The rows of ``marked`` (a :func:`with_pareto` result) whose ``pareto`` flag is set,
+    sorted from the best ``x`` to the worst, ties by the best ``y``."""
+    front = marked[marked["pareto"].to_numpy(dtype=bool)]
+    points = minimized(front[[x, y]].to_numpy(dtype=float), sense)
+    return front.iloc[np.lexsort((points[:, 1], points[:, 0]))]
 
 
 def knee(
@@ -135,6 +239,7 @@ def knee(
     *,
     x: str = DEFAULT_X,
     y: str = DEFAULT_Y,
+    sense=None,
     weight: str = DEFAULT_WEIGHT,
     top: int | None = None,
     **options,
@@ -150,7 +255,10 @@ def knee(
         (Satopaa et al.), ``angle`` and ``utility`` (Branke et al.), or ``tradeoff`` (the original
         authors' largest jump in the weight ratio, which needs the ``weight`` column).
     x, y:
-        The objective columns, both minimized.
+        The objective columns.
+    sense:
+        Whether each objective is minimized or maximized: ``None`` (both minimized), ``"max"``
+        (both maximized), or a pair such as ``("max", "min")`` for accuracy against size.
     weight:
         The column holding the scalarization weight of each row (used by ``tradeoff`` only).
     top:
@@ -165,6 +273,7 @@ def knee(
     """
     if method not in KNEE_METHODS:
         raise InputError(f"unknown knee method {method!r}; choose from {', '.join(KNEE_METHODS)}")
+    sense = as_sense(sense)
     usable_index = frame.index[usable_rows(frame).to_numpy()]
     points = objective_values(frame, [x, y])
     if len(points) == 0:
@@ -174,10 +283,98 @@ def knee(
         if weight not in frame.columns:
             raise InputError(f"the tradeoff method needs a {weight!r} column (use --weight-column)")
         weights = objective_values(frame, [weight])[:, 0]
-    order = rank_knees(points, method, weights=weights, **options)
-    scores = knee_scores(points, method, weights=weights, **options)
-    score_of = dict(zip(front_indices(points).tolist(), scores.tolist(), strict=True))
+    order = rank_knees(points, method, weights=weights, sense=sense, **options)
+    scores = knee_scores(points, method, weights=weights, sense=sense, **options)
+    score_of = dict(zip(front_indices(points, sense).tolist(), scores.tolist(), strict=True))
     ranked = frame.loc[usable_index[order]].copy()
     ranked[KNEE_RANK] = np.arange(1, len(order) + 1)
     ranked[KNEE_SCORE] = [score_of[i] for i in order]
     return ranked if top is None else ranked.head(top)
+
+
+def shared_hypervolumes(point_sets: Sequence, sense=None, reference=REFERENCE
+                        ) -> tuple[Normalization | None, list[float]]:
+    """The hypervolume of each set of points in one shared normalization, so that they compare.
+
+    Maximized objectives (``sense``) are negated first; the normalization maps the ideal and
+    nadir of the union of all sets to 0 and 1, and each hypervolume is taken against
+    ``reference`` (``(1.1, 1.1)``) in those coordinates. Returns the normalization (in that
+    minimized orientation; None when every set is empty) and one hypervolume per set (0.0 for
+    an empty one).
+    """
+    oriented = [minimized(points, sense) for points in point_sets]
+    filled = [points for points in oriented if len(points)]
+    if not filled:
+        return None, [0.0] * len(oriented)
+    norm = Normalization.from_points(np.vstack(filled))
+    return norm, [float(hypervolume(norm.apply(p), reference, strict=False)) if len(p) else 0.0
+                  for p in oriented]
+
+
+def table_method(frame: pd.DataFrame) -> str | None:
+    """The training method of a table's runs (the ``method`` column of its non-dense rows, else
+    the sweep configuration's); None when unknown or mixed."""
+    if "method" in frame.columns:
+        rows = frame if "role" not in frame.columns else frame[frame["role"].astype(str) != "dense"]
+        names = rows["method"].dropna().astype(str).unique()
+        if len(names) == 1:
+            return str(names[0])
+        if len(names) > 1:
+            return None
+    train = frame.attrs.get("sweep", {}).get("train", {})
+    method = train.get("method") if isinstance(train, dict) else None
+    return str(method) if method else None
+
+
+def accuracy_at(frame: pd.DataFrame, levels: Sequence[float], *, metric: str = "test_acc",
+                sparsity: str = DEFAULT_SPARSITY) -> pd.DataFrame:
+    """The ``metric`` of a table at fixed sparsity ``levels``, read on its usable front.
+
+    The front is the upper envelope of the usable rows in (sparsity, metric), both maximized.
+    Between two front points the metric is interpolated linearly in sparsity; outside the
+    front's sparsity range it is the nearest end's value and the row says ``extrapolated``.
+    Returns one row per level: ``level``, ``value``, ``extrapolated``. Raises
+    :class:`InputError` for a missing or non-numeric column, or a table without usable rows.
+    """
+    front = front_rows(frame, sparsity, metric, sense=("max", "max"))
+    if front.empty:
+        raise InputError("the table has no usable rows (every run failed or collapsed?)")
+    s = front[sparsity].to_numpy(dtype=float)[::-1]  # sparsest first -> ascending sparsity
+    a = front[metric].to_numpy(dtype=float)[::-1]
+    at = np.asarray(levels, dtype=float)
+    return pd.DataFrame({"level": at, "value": np.interp(at, s, a),
+                         "extrapolated": (at < s[0]) | (at > s[-1])})
+
+
+def compare_tables(tables: Mapping[str, pd.DataFrame], levels: Sequence[float] = DEFAULT_LEVELS,
+                   *, metric: str = "test_acc", sparsity: str = DEFAULT_SPARSITY,
+                   size: str = "nnz") -> pd.DataFrame:
+    """One row per table: its ``metric`` at each sparsity level (:func:`accuracy_at`, columns
+    ``<metric>@<level>`` and ``extrapolated``, the levels read outside the front's range), the
+    hypervolume of its decision front (error against ``size``, i.e. ``metric`` maximized and
+    ``size`` minimized) in one normalization shared by every table that has ``size``, its rows
+    and usable rows, and its total ``wall_time`` (failed runs cost time too)."""
+    out = []
+    decision_points = {}
+    for label, frame in tables.items():
+        at = accuracy_at(frame, levels, metric=metric, sparsity=sparsity)
+        row = {"table": label, "method": table_method(frame), "rows": len(frame),
+               "usable": int(usable_rows(frame).sum())}
+        row.update({level_column(metric, lv): v for lv, v in zip(at["level"], at["value"],
+                                                                   strict=True)})
+        row["extrapolated"] = ",".join(f"{lv:g}" for lv in at.loc[at["extrapolated"], "level"])
+        row["wall_time"] = (float(numbers(frame["wall_time"]).sum())
+                            if "wall_time" in frame.columns else math.nan)
+        if size in frame.columns:
+            decision_points[label] = objective_values(frame, [size, metric])
+        out.append(row)
+    _, hvs = shared_hypervolumes(list(decision_points.values()), sense=("min", "max"))
+    hv_of = dict(zip(decision_points, hvs, strict=True))
+    for row in out:
+        row["hypervolume"] = hv_of.get(row["table"], math.nan)
+    return pd.DataFrame(out)
+
+
+def level_column(metric: str, level: float) -> str:
+    """The column name of ``metric`` at a sparsity level, e.g. ``test_acc@0.95``."""
+    return f"{metric}@{level:g}"

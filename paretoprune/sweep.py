@@ -1,316 +1,421 @@
-"""A sweep: the adaptive exploration of :func:`paretoprune.explore` driving real training runs,
-persisted in a sweep directory.
+"""A sweep: the planner driving real training runs on an executor, persisted in a sweep directory.
 
 The pieces, each in its own layer:
 
-* :func:`paretoprune.exploration.explore` chooses the weights (generic, knows nothing of training);
-* :class:`SweepEvaluator` turns a weight into a training run (:mod:`paretoprune.training`);
-* :mod:`paretoprune.executors` runs evaluations serially, in processes or as Ray tasks;
-* :class:`paretoprune.store.SweepStore` persists every finished run at once, atomically, so a
-  killed sweep resumes where it stopped (finished runs are kept, runs in flight run again).
+* :class:`~paretoprune.planner.Planner` chooses the parameters (generic, knows nothing of
+  training);
+* :func:`run_job` turns one :class:`Job` into a training run (:mod:`paretoprune.training`);
+* :mod:`paretoprune.executors` runs jobs serially, in processes or as Ray tasks;
+* :class:`~paretoprune.store.SweepStore` persists every finished run at once, so a killed sweep
+  resumes where it stopped (finished runs are kept, runs in flight run again).
 
-Only the driver (this process) writes the store. Workers only read it, and only for warm starts
-(the checkpoint of the nearest finished run), which therefore needs a file system shared with the
-workers when Ray runs on other machines.
+The rows of a sweep have a ``role``:
+
+* ``dense`` -- the reference: λ = 0 with pruning off, trained once (not counted in the budget);
+  every accuracy drop is measured against it;
+* ``trial`` -- the exploration runs the planner chose (``--budget`` counts them);
+* ``final`` -- the selected parameter retrained for ``--epochs`` when trials trained
+  ``--trial-epochs``;
+* ``finetuned`` -- the selected network trained on with its masks fixed and λ = 0
+  (``--finetune-epochs``).
+
+Only this process (the driver) reads and writes the store. A job carries everything its worker
+needs -- the training spec and, for a warm start, the weights of the run it continues -- so
+workers on other machines need no shared file system. Trial rows are told to the planner after
+the dense reference is in (their collapse and ``--max-drop`` status are measured against it),
+in the order they finished; a resumed sweep tells them again in that order. Failed trial rows
+of an earlier invocation are retried: they stay in the table but neither count against the
+budget nor guide the planner.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from paretoprune.errors import InputError
-from paretoprune.exploration import explore
+from paretoprune.config import SweepConfig, TrainSpec
+from paretoprune.errors import EXIT_FAILED, InputError, ParetoPruneError
+from paretoprune.exploration import REFERENCE, make_row, table_hypervolume
+from paretoprune.planner import Planner, Proposal
+from paretoprune.selection import is_collapsed, reference_value, select_within
 
-#: Sweep settings that do not change which sweep a directory holds: they may differ on resume.
-RUNTIME_KEYS = ("budget", "workers", "executor", "ray_address", "gpus_per_run", "cpus_per_run")
+__all__ = ["Job", "SweepFailed", "migrate_meta", "run_job", "run_sweep", "select_run"]
 
-
-@dataclass
-class SweepConfig:
-    """Everything that defines a sweep: the training spec (a dict of
-    :class:`~paretoprune.training.TrainSpec` fields) and the exploration settings."""
-
-    train: dict = field(default_factory=dict)
-    budget: int = 8
-    rule: str = "normal"
-    weights: tuple[float, float] = (0.0, 1.0)
-    tol: float = 1e-3
-    warm_start: bool = False
-    warm_epochs: int = 5
-    workers: int = 1
-    executor: str = "auto"
-    ray_address: str | None = None
-    gpus_per_run: float = 0.0
-    cpus_per_run: float = 1.0
-
-    def validate(self) -> SweepConfig:
-        """Check the exploration settings (the training spec checks itself); return self."""
-        if self.budget < 2:
-            raise InputError(f"budget must be at least 2 (the two ends of the weight range), got {self.budget}")
-        lo, hi = self.weights
-        if not (0.0 <= lo < hi <= 1.0):
-            raise InputError(f"weight range must satisfy 0 <= LO < HI <= 1, got {lo}:{hi}")
-        if self.workers < 1:
-            raise InputError(f"workers must be at least 1, got {self.workers}")
-        if self.warm_epochs < 1:
-            raise InputError(f"warm epochs must be at least 1, got {self.warm_epochs}")
-        if self.tol < 0:
-            raise InputError(f"tolerance must be non-negative, got {self.tol}")
-        if self.executor not in ("auto", "serial", "process", "ray"):
-            raise InputError(f"unknown executor {self.executor!r}; choose auto, serial, process or ray")
-        return self
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["weights"] = list(self.weights)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> SweepConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InputError(f"unknown sweep setting {unknown[0]!r}")
-        values = dict(data)
-        if "weights" in values:
-            values["weights"] = tuple(float(w) for w in values["weights"])
-        return cls(**values)
-
-    def identity(self) -> dict:
-        """The settings that define which sweep a directory holds (see :data:`RUNTIME_KEYS`)."""
-        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_KEYS}
-
-    def executor_name(self) -> str:
-        if self.executor == "auto":
-            return "process" if self.workers > 1 else "serial"
-        return self.executor
+DENSE, TRIAL, FINAL, FINETUNED = "dense", "trial", "final", "finetuned"
+#: Threshold of a fine-tuning run: weights already pruned (exactly zero) stay masked, no other
+#: weight is small enough to be pruned (its masks are fixed).
+FROZEN_MASK_THRESHOLD = 1e-30
 
 
-def parse_weight_range(text: str) -> tuple[float, float]:
-    """``"LO:HI"`` as two floats (range checks happen in :meth:`SweepConfig.validate`)."""
-    try:
-        lo, hi = (float(part) for part in text.split(":"))
-    except ValueError:
-        raise InputError(f"weight range must look like LO:HI (for example 0:1), got {text!r}") from None
-    return lo, hi
+class SweepFailed(ParetoPruneError):
+    """No run of the sweep succeeded."""
+
+    exit_code = EXIT_FAILED
 
 
-class SweepEvaluator:
-    """``evaluate(weight) -> metrics`` for one sweep: a picklable callable that trains one run.
+@dataclass(frozen=True)
+class Job:
+    """One training run as a worker receives it: everything it needs travels inside."""
 
-    With ``warm_start``, a run starts from the checkpoint of the finished run with the nearest
-    weight at or below its own (the nearest denser network: pruned weights never regrow with
-    persistent masks) and trains ``warm_epochs`` epochs (continuation along the front); the
-    first two finished runs (normally the ends of the weight range) train cold. ``progress_dir`` (a local folder outside
-    the store) receives a small JSON file per running run so the driver can show its epochs.
-    """
+    spec: TrainSpec
+    init_state: dict | None = None
+    epochs: int | None = None
 
-    def __init__(self, train: dict, store_path: str | None = None, *, warm_start: bool = False,
-                 warm_epochs: int = 5, progress_dir: str | None = None,
-                 on_epoch: Callable[[float, dict], None] | None = None,
-                 threads: int | None = None):
-        self.threads = threads  # torch threads in a worker; None leaves torch's default
-        self.train = dict(train)
-        self.store_path = store_path
-        self.warm_start = warm_start
-        self.warm_epochs = warm_epochs
-        self.progress_dir = progress_dir
-        self.on_epoch = on_epoch  # in-process progress (serial executor only; not pickled)
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["on_epoch"] = None
-        return state
+def run_job(job: Job, progress=None) -> dict:
+    """Worker side: train ``job`` and return its metrics plus ``_state`` and ``_history``."""
+    from paretoprune.training import train_run
 
-    def _warm_state(self, weight: float):
-        if not (self.warm_start and self.store_path):
-            return None, None
-        from paretoprune.store import SweepStore
+    result = train_run(job.spec, init_state=job.init_state, epochs=job.epochs, on_epoch=progress)
+    return {**result.metrics, "_state": result.state, "_history": result.history,
+            "_spec": job.spec.to_dict()}
 
-        store = SweepStore.open(self.store_path)
-        points = store.points()
-        if points.empty:
-            return None, None
-        done = points[points["status"].astype(str).eq("ok")]
-        if len(done) < 2:
-            # The first two runs (the ends of the weight range) train cold: they fix the sweep's
-            # frozen normalization and should not depend on each other.
-            return None, None
-        # Continue from the nearest DENSER run (weight <= this one): with persistent masks a
-        # pruned weight never comes back, so starting from a sparser network could only stay
-        # at least as sparse (from the all-zero end, nothing can be learnt at all).
-        denser = done[done["weight"] <= weight]
-        if denser.empty:
-            return None, None
-        nearest = denser.iloc[(weight - denser["weight"]).argsort().iloc[0]]
-        run = int(nearest["run"])
-        checkpoint = store.load_checkpoint(run)
-        return (checkpoint.get("state") if checkpoint else None), run
 
-    def __call__(self, weight: float) -> dict:
-        from paretoprune.training import TrainSpec, train_run
+def migrate_meta(meta: Mapping) -> tuple[dict, dict]:
+    """(config, identity) of a sweep written by paretoprune 0.1, in today's form (the store
+    calls it when it opens an old sweep directory)."""
+    config = SweepConfig.from_dict(meta.get("config") or {})
+    return config.to_dict(), config.identity()
 
-        if self.threads:
-            # Parallel runs each using every core fight over them: on 2 cores, 2 runs with 2
-            # threads each made small models many times slower than 1 thread each.
-            import torch
 
-            torch.set_num_threads(self.threads)
-        spec = TrainSpec.from_dict(self.train)
-        init_state, warm_from = self._warm_state(weight)
-        epochs = self.warm_epochs if init_state is not None else None
-        result = train_run(spec, weight, init_state=init_state, epochs=epochs,
-                           on_epoch=self._progress_callback(weight))
-        self._clear_progress(weight)
-        metrics = dict(result.metrics)
-        metrics["warm_from"] = -1 if warm_from is None else warm_from
-        metrics["_state"] = result.state
-        metrics["_history"] = result.history
-        return metrics
+# ----------------------------------------------------------------------------------------------
 
-    # --- progress for the driver's display -------------------------------------------------
-    def _progress_file(self, weight: float) -> Path | None:
-        if not self.progress_dir:
+
+class _Sweep:
+    """The state of one invocation of :func:`run_sweep`."""
+
+    def __init__(self, config: SweepConfig, store, reporter) -> None:
+        self.config, self.store, self.reporter = config, store, reporter
+        method = config.method
+        self.param = method.parameter
+        self.x, self.y = method.objectives
+        self.metric = config.selection_metric()
+        lo, hi = config.range
+        sparse = method.range[1] if method.dense_end == "lo" else method.range[0]
+        self.planner = Planner(
+            rule=config.rule, range=(lo, hi), budget=config.budget, tol=config.tol,
+            seed=config.train.seed, x=self.x, y=self.y, param=self.param,
+            scalarization=method.scalarization, dense_end=method.dense_end,
+            sparse_end_known=method.sparse_end_known and sparse in (lo, hi),
+            target=config.max_drop is not None,
+            parameter_for_bound=method.parameter_for_bound)
+        rows = store.rows()
+        self.dense = next((r for r in reversed(rows) if r.get("role") == DENSE
+                           and r.get("status") == "ok"), None)
+        # failed trials of earlier invocations are retried: not counted, not told
+        self.trials = [r for r in rows if r.get("role", TRIAL) == TRIAL and r.get("status") == "ok"]
+        self.held = list(self.trials)  # told once the dense reference is in
+        self.next_run = store.next_run()
+        self.stop_reason = ""
+        if self.dense is not None or not config.dense:
+            self._tell_held()
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def _reference(self) -> float | None:
+        if self.dense is None:
             return None
-        return Path(self.progress_dir) / f"{weight:.12f}.json"
+        value = self.dense.get(self.metric)
+        return float(value) if value is not None and math.isfinite(float(value)) else None
 
-    def _progress_callback(self, weight: float):
-        path, callback = self._progress_file(weight), self.on_epoch
-        if path is None and callback is None:
-            return None
+    def annotate(self, row: dict) -> dict:
+        """Add ``collapsed`` (and ``within`` with --max-drop), measured against the dense
+        reference."""
+        if row.get("status") != "ok":
+            return row
+        ref = self._reference()
+        row["collapsed"] = is_collapsed(row, self.metric, ref)
+        if self.config.max_drop is not None:
+            value = row.get(self.metric)
+            row["within"] = bool(ref is not None and value is not None and math.isfinite(value)
+                                 and not row["collapsed"]
+                                 and value >= ref - self.config.max_drop - 1e-12)
+        return row
 
-        def on_epoch(record: dict) -> None:
-            if callback is not None:
-                callback(weight, record)
-            if path is not None:
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"weight": weight, **_plain(record)}))
-                os.replace(tmp, path)
+    def _tell_held(self) -> None:
+        for row in self.held:
+            self.planner.tell(self.annotate(dict(row)))
+        self.held = []
 
-        return on_epoch
+    def record(self, role: str, proposal: Proposal, outcome, extra: Mapping | None = None) -> dict:
+        """Make, annotate and persist one finished run; return its row."""
+        if isinstance(outcome, InputError):
+            raise outcome  # bad input fails every run alike: stop and say it once
+        row, raw = make_row(self.next_run, proposal, outcome, x=self.x, y=self.y,
+                            param=self.param)
+        self.next_run += 1
+        row.update(role=role, method=self.config.method.name, **(extra or {}))
+        if role != DENSE:
+            self.annotate(row)
+        checkpoint = None
+        if raw.get("_state") is not None:
+            from paretoprune.training import checkpoint_payload
 
-    def _clear_progress(self, weight: float) -> None:
-        path = self._progress_file(weight)
-        if path is not None:
-            path.unlink(missing_ok=True)
+            checkpoint = checkpoint_payload(raw["_state"], spec=raw.get("_spec"),
+                                            metrics=row, history=raw.get("_history"))
+        self.store.append(row, checkpoint=checkpoint, history=raw.get("_history"))
+        return row
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def dense_job(self) -> Job:
+        base = self.config.train
+        optimizer = base.optimizer if base.optimizer in ("adam", "sgd", "rmsprop") else "adam"
+        spec = base.replace(method="weighted-sum", optimizer=optimizer, weight=0.0,
+                            threshold=0.0, fixed_weights=None, mo_l1_scale=None)
+        return Job(spec)
+
+    def trial_job(self, proposal: Proposal) -> tuple[Job, int]:
+        """The job of a trial, warm-started from the nearest denser finished run for gap
+        proposals when ``--warm-start`` is on; returns it with that run's id (-1: cold)."""
+        config = self.config
+        spec = config.train.with_parameter(proposal.param)
+        epochs = config.trial_epochs
+        if config.warm_start and proposal.purpose == "gap":
+            sign = 1.0 if config.method.dense_end == "lo" else -1.0
+            denser = [r for r in self.trials if r.get("status") == "ok" and not r.get("collapsed")
+                      and sign * float(r[self.param]) <= sign * proposal.param]
+            if denser:
+                base = max(denser, key=lambda r: sign * float(r[self.param]))
+                state = self.store.load_checkpoint(int(base["run"])).get("state")
+                return Job(spec, init_state=state, epochs=config.warm_epochs), int(base["run"])
+        return Job(spec, epochs=epochs), -1
 
 
-def _plain(record: Mapping) -> dict:
-    return {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in record.items()}
+# ----------------------------------------------------------------------------------------------
 
 
-def read_progress(progress_dir: str | Path) -> list[dict]:
-    """The latest epoch record of each running run (written by :class:`SweepEvaluator`)."""
-    records = []
-    for path in sorted(Path(progress_dir).glob("*.json")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue  # being replaced right now
-    return records
+def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
+              reporter=None) -> pd.DataFrame:
+    """Run (or resume) the sweep ``config`` in the directory ``out`` and return its table.
 
+    Before anything is written, one run's inputs are checked (device, dataset, model), so an
+    input that would fail every run ends the command with one line and no sweep directory.
+    ``reporter`` (optional) receives ``start(config, rows)``, ``epoch(job, label, record)``,
+    ``finished(row, hypervolume)`` and ``end(frame, summary)``.
 
-def checkpoint_payload(row: Mapping, raw: Mapping, config: SweepConfig) -> dict | None:
-    """What a run's checkpoint holds: weights and masks, config and metrics."""
-    state = raw.get("_state")
-    if state is None:
-        return None
-    return {"state": state, "config": config.to_dict(), "metrics": dict(row)}
-
-
-def run_sweep(
-    out: str | Path,
-    config: SweepConfig,
-    *,
-    force: bool = False,
-    reporter=None,
-) -> pd.DataFrame:
-    """Run (or resume) the sweep ``config`` in the directory ``out`` and return its points table.
-
-    ``reporter`` (optional) receives ``start(config, done_rows)``, ``epoch(weight, record)``,
-    ``finished(row, hypervolume)`` and ``end(frame)`` calls, and may offer ``progress_dir`` (a
-    folder that process workers write their epoch records to).
+    Raises :class:`SweepFailed` when no run succeeded.
     """
     from paretoprune.executors import make_executor
     from paretoprune.store import SweepStore
-    from paretoprune.training import TrainSpec
+    from paretoprune.training import preflight
 
-    config.validate()
-    spec = TrainSpec.from_dict(config.train)  # validates the training settings before any work
-    config.train = spec.to_dict()
-    # lock=True: the lock is taken before anything is written, so two sweeps never race.
+    if not isinstance(config, SweepConfig):
+        raise InputError("config must be a SweepConfig")
+    preflight(config.train)
     store = SweepStore.create_or_open(out, config.to_dict(), identity=config.identity(),
-                                      force=force, lock=True)
-    try:
-        done = store.points()
-        if reporter is not None:
-            reporter.start(config, done)
-        executor_name = config.executor_name()
-        progress_dir = tempfile.mkdtemp(prefix="paretoprune-progress-")
-        evaluator = SweepEvaluator(
-            config.train, str(store.path), warm_start=config.warm_start,
-            warm_epochs=config.warm_epochs,
-            progress_dir=progress_dir if executor_name == "process" else None,
-            on_epoch=reporter.epoch if reporter is not None and executor_name == "serial" else None,
-            threads=worker_threads(config, executor_name),
-        )
-        if reporter is not None:
-            reporter.progress_dir = progress_dir if executor_name == "process" else None
+                                      force=force, migrate=migrate_meta)
+    with store:
+        sweep = _Sweep(config, store, reporter)
+        labels: dict[int, str] = {}
 
-        def on_result(row: dict, raw: Mapping) -> None:
-            store.append(row, checkpoint=checkpoint_payload(row, raw, config),
-                         history=raw.get("_history"))
+        def on_progress(job_id: int, record: dict) -> None:
             if reporter is not None:
-                reporter.finished(row, _current_hypervolume(store))
+                reporter.epoch(job_id, labels.get(job_id, ""), record)
 
-        executor = make_executor(executor_name, workers=config.workers,
-                                 ray_address=config.ray_address, gpus_per_run=config.gpus_per_run,
-                                 cpus_per_run=config.cpus_per_run)
-        try:
-            frame = explore(
-                evaluator, budget=config.budget, rule=config.rule, workers=config.workers,
-                executor=None if executor_name == "serial" else executor,
-                weights=tuple(config.weights), tol=config.tol,
-                initial=done if len(done) else None, on_result=on_result, seed=spec.seed,
-            )
-        finally:
-            executor.close()
-            _remove_tree(progress_dir)
-        store.write_points(frame)
         if reporter is not None:
-            reporter.end(frame)
+            reporter.start(config, store.rows())
+        executor = make_executor(config.executor_name, workers=config.workers,
+                                 on_progress=on_progress, threads=config.run_threads,
+                                 ray_address=config.ray_address,
+                                 gpus_per_run=config.gpus_per_run,
+                                 cpus_per_run=config.cpus_per_run)
+        with executor:
+            _explore(sweep, executor, labels, on_progress)
+            frame = sweep_table(store.points(), config)
+            selected = select_run(frame, config)
+            if selected is not None:
+                _retrain(sweep, executor, labels, selected)
+        frame = sweep_table(store.points(), config)
+        store.export(frame)
+    summary = summarize(frame, config)
+    summary["stop_reason"] = sweep.stop_reason
+    if reporter is not None:
+        reporter.end(frame, summary)
+    if not (frame["status"].astype(str) == "ok").any() or not \
+            ((frame["status"].astype(str) == "ok") & (frame["role"] == TRIAL)).any():
+        raise SweepFailed(f"no run of the sweep {out} succeeded; see the error column "
+                          "(paretoprune show OUT --columns run,role,error)")
+    frame.attrs.update(summary)
+    return frame
+
+
+def _explore(sweep: _Sweep, executor, labels: dict[int, str], on_progress) -> None:
+    """The exploration loop: fill free workers with the planner's proposals, record results."""
+    config, planner = sweep.config, sweep.planner
+    pending: dict[int, tuple[str, Proposal, int]] = {}  # job id -> (role, proposal, warm_from)
+    if config.dense and sweep.dense is None:
+        job_id = executor.submit(run_job, sweep.dense_job())
+        pending[job_id] = (DENSE, Proposal(math.nan, None, DENSE), -1)
+        labels[job_id] = "dense reference"
+    while True:
+        trials_pending = [p for role, p, _ in pending.values() if role == TRIAL]
+        room = min(executor.free, config.budget - len(sweep.trials) - len(trials_pending))
+        if room > 0:
+            for proposal in planner.ask(room, pending=trials_pending):
+                job, warm_from = sweep.trial_job(proposal)
+                job_id = executor.submit(run_job, job)
+                pending[job_id] = (TRIAL, proposal, warm_from)
+                labels[job_id] = f"{sweep.param} {proposal.param:.4g}"
+        if not pending:
+            break
+        job_id, outcome = executor.wait()
+        role, proposal, warm_from = pending.pop(job_id)
+        labels.pop(job_id, None)
+        if role == DENSE:
+            row = sweep.record(DENSE, proposal, outcome)
+            if row["status"] == "ok":
+                sweep.dense = row
+            sweep._tell_held()
+        else:
+            row = sweep.record(TRIAL, proposal, outcome, {"warm_from": warm_from})
+            sweep.trials.append(row)
+            sweep.held.append(row)
+            if not any(r == DENSE for r, _, _ in pending.values()):
+                sweep._tell_held()  # else: after the dense reference, which they are measured by
+        _report(sweep, row, job_id)
+    if len(sweep.trials) >= config.budget:
+        sweep.stop_reason = "budget reached"
+    else:
+        sweep.stop_reason = planner.stop_reason or "nothing left to try"
+
+
+def _retrain(sweep: _Sweep, executor, labels, selected: pd.Series) -> None:
+    """``final`` (retrain the selected parameter for --epochs) and ``finetuned`` rows."""
+    config, store = sweep.config, sweep.store
+    rows = store.rows()
+    base = selected
+    if config.trial_epochs is not None and config.trial_epochs < config.train.epochs:
+        parent = int(selected["run"])
+        final = next((r for r in rows if r.get("role") == FINAL and r.get("parent") == parent
+                      and r.get("status") == "ok"), None)
+        if final is None:
+            param = float(selected[sweep.param])
+            job_id = executor.submit(run_job, Job(config.train.with_parameter(param)))
+            labels[job_id] = f"final {sweep.param} {param:.4g}"
+            _, outcome = executor.wait()
+            final = sweep.record(FINAL, Proposal(param, None, FINAL), outcome, {"parent": parent})
+            _report(sweep, final, job_id)
+        if final.get("status") == "ok":
+            base = pd.Series(final)
+    if config.finetune_epochs > 0 and base.get("status") == "ok":
+        parent = int(base["run"])
+        if not any(r.get("role") == FINETUNED and r.get("parent") == parent
+                   and r.get("status") == "ok" for r in rows):
+            state = store.load_checkpoint(parent).get("state")
+            train = config.train
+            optimizer = train.optimizer if train.optimizer in ("adam", "sgd", "rmsprop") else "adam"
+            spec = train.replace(method="weighted-sum", optimizer=optimizer, weight=0.0,
+                                 threshold=FROZEN_MASK_THRESHOLD, fixed_weights=None,
+                                 mo_l1_scale=None, regrow=False)
+            job_id = executor.submit(run_job, Job(spec, init_state=state,
+                                                  epochs=config.finetune_epochs))
+            labels[job_id] = f"fine-tuning run {parent}"
+            _, outcome = executor.wait()
+            row = sweep.record(FINETUNED, Proposal(float(base[sweep.param]), None, FINETUNED),
+                               outcome, {"parent": parent})
+            _report(sweep, row, job_id)
+
+
+def _report(sweep: _Sweep, row: dict, job_id: int) -> None:
+    if sweep.reporter is not None:
+        sweep.reporter.finished(row, current_hypervolume(sweep.store.points(), sweep), job_id)
+
+
+def current_hypervolume(frame: pd.DataFrame, sweep: _Sweep) -> float:
+    """The hypervolume of the usable trial rows in the planner's normalization (NaN before it
+    is fixed)."""
+    trials = frame[frame["role"].astype(str).eq(TRIAL)] if "role" in frame else frame
+    if "collapsed" not in trials:
+        return math.nan
+    return table_hypervolume(trials, sweep.planner.normalization, sweep.x, sweep.y)
+
+
+# ----------------------------------------------------------------------------------------------
+# the table and the answer
+# ----------------------------------------------------------------------------------------------
+
+
+def sweep_table(points: pd.DataFrame, config: SweepConfig) -> pd.DataFrame:
+    """The store's rows with the derived columns: ``collapsed`` (recomputed against the dense
+    reference), ``drop`` (reference metric minus the row's), ``pareto`` (usable trial rows on
+    the front of the method's objectives) and ``selected``."""
+    from paretoprune.pareto import pareto_mask
+    from paretoprune.selection import collapsed_mask
+
+    frame = points.copy()
+    if frame.empty:
         return frame
-    finally:
-        store.release()
+    metric = config.selection_metric()
+    if metric not in frame:
+        frame[metric] = math.nan
+    ok = frame["status"].astype(str).eq("ok")
+    frame["collapsed"] = collapsed_mask(frame, metric) & ok.to_numpy()
+    frame["drop"] = reference_value(frame, metric) - pd.to_numeric(frame[metric], errors="coerce")
+    x, y = config.method.objectives
+    usable = ok & ~frame["collapsed"] & frame["role"].astype(str).eq(TRIAL)
+    pareto = pd.Series(False, index=frame.index)
+    if usable.any():
+        pareto[usable] = pareto_mask(frame.loc[usable, [x, y]].to_numpy(dtype=float))
+    frame["pareto"] = pareto
+    selected = select_run(frame, config)
+    frame["selected"] = False
+    if selected is not None:
+        frame.loc[frame["run"] == selected["run"], "selected"] = True
+        final = frame["role"].isin([FINAL, FINETUNED]) & frame["parent"].eq(selected["run"]) \
+            if "parent" in frame else pd.Series(False, index=frame.index)
+        frame.loc[final & ok, "selected"] = True
+    return frame
 
 
-def worker_threads(config: SweepConfig, executor_name: str) -> int | None:
-    """Torch threads per run: the cores shared out among local workers, ``cpus_per_run`` for
-    Ray tasks, torch's default for a serial sweep."""
-    if executor_name == "process":
-        return max(1, (os.cpu_count() or 1) // config.workers)
-    if executor_name == "ray":
-        return max(1, int(config.cpus_per_run))
-    return None
+def select_run(frame: pd.DataFrame, config: SweepConfig) -> pd.Series | None:
+    """The trial the sweep selects: with ``--max-drop`` the sparsest within it (validation
+    metric); else the knee (``--knee``) of the usable trials' front. None when none."""
+    from paretoprune.points import knee
+
+    trials = frame[frame["role"].astype(str).eq(TRIAL)] if "role" in frame else frame
+    if trials.empty:
+        return None
+    if config.max_drop is not None:
+        with_ref = pd.concat([frame[frame["role"].astype(str).eq(DENSE)], trials])
+        found = select_within(with_ref, config.max_drop, config.selection_metric(),
+                              roles=(TRIAL,))
+        return None if found.empty else found.iloc[0]
+    collapsed = frame.loc[trials.index, "collapsed"] if "collapsed" in frame else False
+    usable = trials[trials["status"].astype(str).eq("ok") & ~collapsed]
+    if usable.empty:
+        return None
+    x, y = config.method.objectives
+    try:
+        return knee(usable, config.knee, x=x, y=y, weight=config.method.parameter or "weight",
+                    top=1).iloc[0]
+    except InputError:
+        return None
 
 
-def _current_hypervolume(store) -> float:
-    """The hypervolume of the store's finished runs, in the sweep's frozen normalization (the
-    explore module derives it from the first two successful runs)."""
-    from paretoprune.exploration import table_hypervolume
-
-    return table_hypervolume(store.points())
-
-
-def _remove_tree(path: str) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
-
+def summarize(frame: pd.DataFrame, config: SweepConfig) -> dict:
+    """What the sweep found, as data for the summary line and ``df.attrs``."""
+    ok = frame["status"].astype(str).eq("ok")
+    roles = frame["role"].astype(str)
+    trials = roles.eq(TRIAL)
+    out = {
+        "runs": int(len(frame)),
+        "trials": int(trials.sum()),
+        "failed": int((~ok).sum()),
+        "collapsed": int((frame.get("collapsed", False) & trials).sum()),
+        "metric": config.selection_metric(),
+        "reference": REFERENCE,
+    }
+    dense = frame[roles.eq(DENSE) & ok]
+    if not dense.empty:
+        out["dense_run"] = int(dense.iloc[-1]["run"])
+    chosen = frame[frame.get("selected", False) & ok] if "selected" in frame else frame.iloc[:0]
+    if not chosen.empty:
+        best = chosen.sort_values("role", key=lambda s: s.map(
+            {FINETUNED: 0, FINAL: 1, TRIAL: 2})).iloc[0]
+        out["selected_run"] = int(best["run"])
+    return out

@@ -90,13 +90,16 @@ def test_table_columns_and_attrs():
         "t",
         "status",
         "error",
-        "gap",
+        "gap_lo",
+        "gap_hi",
         "pareto",
     ]
     assert df["run"].tolist() == list(range(6))
     # ends first, then the normal rule (here the midpoint of t) on the largest gaps
     assert weights_of(df)[:3] == [0.0, 1.0, 0.5]
-    assert df["gap"].tolist()[:4] == ["", "", "0.0:1.0", "0.0:0.5"]
+    gaps = list(zip(df["gap_lo"], df["gap_hi"], strict=True))[:4]
+    assert np.isnan(gaps[0]).all() and np.isnan(gaps[1]).all()
+    assert gaps[2:] == [(0.0, 1.0), (0.0, 0.5)]
     assert (df["status"] == "ok").all() and (df["error"] == "").all()
     assert df["pareto"].all()
     assert df.attrs["stop_reason"] == "budget reached" and df.attrs["stop"] == "budget"
@@ -130,7 +133,8 @@ def test_custom_column_names_and_private_keys():
         "acc",
         "status",
         "error",
-        "gap",
+        "gap_lo",
+        "gap_hi",
         "pareto",
     ]
     assert "_state" not in df.columns
@@ -199,7 +203,7 @@ def test_concave_front_stops_and_says_so():
     assert df.attrs["stop"] == "nonconvex"
     assert "non-convex" in df.attrs["stop_reason"]
     assert "weights 0 and 1" in df.attrs["stop_reason"]
-    assert "another scalarization" in df.attrs["stop_reason"]
+    assert "try --method epsilon" in df.attrs["stop_reason"]
 
 
 def test_sharp_corner_front_stops_early():
@@ -255,7 +259,7 @@ def test_single_point_front():
 def test_grid_and_random_rules():
     grid = explore(squares, budget=5, rule="grid")
     assert weights_of(grid) == [0.0, 1.0, 0.5, 0.25, 0.75]
-    assert (grid["gap"] == "").all()
+    assert grid["gap_lo"].isna().all() and grid["gap_hi"].isna().all()
     assert grid.attrs["stop"] == "budget"
     r1 = explore(squares, budget=7, rule="random", seed=3)
     r2 = explore(squares, budget=7, rule="random", seed=3)
@@ -352,7 +356,7 @@ def test_failed_end_point_falls_back_to_weight_bisection():
 
     df = explore(evaluate, budget=6)
     assert weights_of(df)[:3] == [0.0, 1.0, 0.5]
-    assert df["gap"].iloc[2] == ""  # no front yet: weight-space bisection
+    assert np.isnan(df["gap_lo"].iloc[2])  # no front yet: weight-space bisection
     assert df.attrs["normalization"] == {"ideal": (0.25, 0.0), "nadir": (1.0, 0.25)}
     assert_distinct(weights_of(df))
     assert len(df) == 6
@@ -392,7 +396,7 @@ def test_resume_reproduces_the_uninterrupted_run(rule, problem):
     full = explore(problem, budget=6, rule=rule, seed=5)
     resumed = explore(problem, budget=6, rule=rule, seed=5, initial=full.iloc[:4])
     assert weights_of(resumed) == weights_of(full)
-    assert resumed["gap"].tolist() == full["gap"].tolist()
+    pd.testing.assert_frame_equal(resumed[["gap_lo", "gap_hi"]], full[["gap_lo", "gap_hi"]])
     assert resumed["run"].tolist() == full["run"].tolist()
     assert resumed.attrs["normalization"] == full.attrs["normalization"]
     # longer runs: every prefix resumes to the same run
@@ -407,8 +411,8 @@ def test_resume_from_csv_and_list_of_dicts():
     buf = io.StringIO()
     full.iloc[:7].to_csv(buf, index=False)
     buf.seek(0)
-    table = pd.read_csv(buf)  # empty gap/error strings come back as NaN
-    assert table["gap"].isna().any()
+    table = pd.read_csv(buf)  # empty error strings come back as NaN
+    assert table["error"].isna().any()
     assert weights_of(explore(noisy(2), budget=12, initial=table)) == weights_of(full)
     records = full.iloc[:7].to_dict("records")
     assert weights_of(explore(noisy(2), budget=12, initial=records)) == weights_of(full)
@@ -441,14 +445,12 @@ def test_initial_counts_against_the_budget():
 def test_bad_initial_rows():
     with pytest.raises(InputError, match="initial row 0 has no finite 'weight'"):
         explore(squares, initial=[{"loss": 1.0, "l1": 0.0}])
-    with pytest.raises(InputError, match="initial row 1 is ok but its 'l1'"):
+    with pytest.raises(InputError, match="initial row 1 is ok but its 'loss' or 'l1'"):
         explore(
             squares, initial=[{"weight": 0.0, "loss": 0.0, "l1": 1.0}, {"weight": 1.0, "loss": 1.0}]
         )
     with pytest.raises(InputError, match="status"):
         explore(squares, initial=[{"weight": 0.0, "loss": 0.0, "l1": 1.0, "status": "maybe"}])
-    with pytest.raises(InputError, match="gap must look like"):
-        explore(squares, initial=[{"weight": 0.0, "loss": 0.0, "l1": 1.0, "gap": "0.1-0.2"}])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,74 +459,75 @@ def test_bad_initial_rows():
 
 
 class ReversedExecutor:
-    """Test double of the executor interface: yields (index, outcome) as items 'finish', here
-    in reverse order, with exceptions returned as values. Records each round."""
+    """Test double of the executor interface (submit/wait): jobs finish newest first and oldest
+    first in turn (so rows come back out of submission order, and no job starves), and
+    exceptions come back as outcomes. Records the parameters in flight at every wait."""
 
-    def __init__(self, drop_last=False):
-        self.rounds = []
-        self.drop_last = drop_last
+    def __init__(self, slots=2, lose=None):
+        self.slots, self.lose = slots, lose
+        self.jobs, self.in_flight, self.next_id, self.newest = {}, [], 0, False
 
-    def map(self, fn, items):
-        items = list(items)
-        self.rounds.append(items)
-        results = []
-        for i, item in enumerate(items):
-            try:
-                results.append((i, fn(item)))
-            except BaseException as exc:  # noqa: BLE001 - the interface returns them
-                results.append((i, exc))
-        if self.drop_last and len(results) > 1:
-            results = results[:-1]
-        yield from reversed(results)
+    @property
+    def free(self):
+        return self.slots - len(self.jobs)
+
+    def submit(self, job, item):
+        job_id, self.next_id = self.next_id, self.next_id + 1
+        self.jobs[job_id] = (job, item)
+        return job_id
+
+    def wait(self):
+        self.in_flight.append(sorted(item for _, item in self.jobs.values()))
+        self.newest = not self.newest
+        job_id = max(self.jobs) if self.newest else min(self.jobs)
+        job, item = self.jobs.pop(job_id)
+        if self.lose is not None and item == self.lose:
+            return job_id, RuntimeError("the executor lost this job")
+        try:
+            return job_id, job(item, None)
+        except Exception as exc:  # noqa: BLE001 - the interface returns them
+            return job_id, exc
 
 
-def test_two_workers_with_an_executor():
-    ex = ReversedExecutor()
+def test_two_workers_keep_both_busy():
+    ex = ReversedExecutor(slots=2)
     df = explore(uneven, budget=10, workers=2, executor=ex)
     assert len(df) == 10
-    assert ex.rounds[0] == [0.0, 1.0]  # the two ends first
-    # one gap after the ends: one weight; then two gaps per round; the last round is cut to
-    # the budget
-    assert [len(r) for r in ex.rounds] == [2, 1, 2, 2, 2, 1]
-    # rows appear in completion order (reversed within each round)
-    assert weights_of(df)[:2] == [1.0, 0.0]
+    assert ex.in_flight[0] == [0.0, 1.0]  # the two ends first, at once
+    # a free worker gets the next weight at once: two in flight until the budget runs out
+    assert all(len(f) == 2 for f in ex.in_flight[:-1]) and len(ex.in_flight[-1]) == 1
+    assert weights_of(df)[:2] == [1.0, 0.0]  # rows appear in completion order
     assert_distinct(weights_of(df))
-    # the weights of one round come from different gaps
-    by_weight = dict(zip(df["weight"], df["gap"], strict=True))
-    for r in ex.rounds[1:]:
-        labels = [by_weight[w] for w in r]
-        assert len(set(labels)) == len(labels)
-    # parallel rounds use slightly staler information but still do well
+    # asynchronous proposals use slightly staler information but still do well
     assert UNEVEN_HV - df.attrs["hypervolume"] < 0.04
 
 
-def test_executor_exceptions_and_missing_results_become_failed_rows():
+def test_executor_exceptions_become_failed_rows():
     def evaluate(w):
         if w == 0.0:
             raise ValueError("boom")
         return squares(w)
 
-    ex = ReversedExecutor(drop_last=True)  # loses the result of 1.0 in the first round
+    ex = ReversedExecutor(slots=2, lose=1.0)
     df = explore(evaluate, budget=4, workers=2, executor=ex)
     errors = dict(zip(df["weight"], df["error"], strict=True))
     assert errors[0.0] == "ValueError: boom"
-    assert errors[1.0] == "RuntimeError: the executor returned no result for this weight"
-    # no front yet: weight-space bisection, one weight, then two (cut to the budget)
-    assert ex.rounds == [[0.0, 1.0], [0.5], [0.25]]
+    assert errors[1.0] == "RuntimeError: the executor lost this job"
+    assert len(df) == 4 and (df["status"] == "ok").sum() == 2
     assert_distinct(weights_of(df))
 
 
-def test_workers_without_executor_run_serially_in_rounds():
+def test_workers_without_executor_run_in_this_process():
     df = explore(uneven, budget=9, workers=3)
-    assert weights_of(df)[:2] == [0.0, 1.0]
+    assert sorted(weights_of(df)[:2]) == [0.0, 1.0]
     assert len(df) == 9
     assert_distinct(weights_of(df))
 
 
-def test_executor_with_one_worker():
-    ex = ReversedExecutor()
+def test_executor_with_one_worker_matches_serial():
+    ex = ReversedExecutor(slots=1)
     df = explore(squares, budget=5, executor=ex)
-    assert all(len(r) == 1 for r in ex.rounds)
+    assert all(len(f) == 1 for f in ex.in_flight)
     assert weights_of(df) == weights_of(explore(squares, budget=5))
 
 
@@ -536,19 +539,20 @@ def test_executor_with_one_worker():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"budget": 1}, "budget must be at least 2"),
+        ({"budget": 1}, "budget must be an integer >= 2"),
         ({"budget": 2.5}, "budget must be an integer"),
-        ({"rule": "bisect"}, "unknown rule 'bisect'"),
+        ({"rule": "bisect"}, "rule must be one of"),
         ({"workers": 0}, "workers must be an integer >= 1"),
         ({"weights": (0.5, 0.5)}, "0 <= lo < hi <= 1"),
         ({"weights": (-0.1, 1.0)}, "0 <= lo < hi <= 1"),
         ({"weights": (0.0, 1.5)}, "0 <= lo < hi <= 1"),
         ({"weights": (0.0,)}, "two numbers"),
-        ({"tol": -1.0}, "tol must be a finite number >= 0"),
-        ({"min_gap": math.nan}, "min_gap must be a finite number >= 0"),
-        ({"executor": object()}, "map"),
+        ({"tol": -1.0}, "tol must be a number >= 0"),
+        ({"min_gap": math.nan}, "min_gap must be a number >= 0"),
+        ({"executor": object()}, "submit"),
         ({"x": "l1"}, "different columns"),
-        ({"x": "weight"}, "column name other than"),
+        ({"x": "weight"}, "different columns"),
+        ({"x": "status"}, "column name other than"),
         ({"seed": -1}, "seed"),
     ],
 )

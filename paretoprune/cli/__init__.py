@@ -1,19 +1,22 @@
 """The ``paretoprune`` command line: a thin click layer that parses and delegates.
 
 Subcommands are imported only when they run, so that ``paretoprune show`` answers without
-importing torch.
-
-Exit codes: 0 ok; 1 a check failed or nothing was found; 2 bad input; 130 interrupted.
+importing torch. Every error a user can cause -- click's own usage errors included -- is one
+line on standard error, ``paretoprune: error: ...``, with the documented exit code: 0 ok; 1 a
+check failed, a run failed or nothing was found; 2 bad input; 130 interrupted.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import sys
 
 import click
 
 from paretoprune import __version__
-from paretoprune.cli.common import run_cli
+from paretoprune.cli.common import error_line, run_cli
+from paretoprune.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
 #: name -> "module:attribute" of each subcommand.
 COMMANDS = {
@@ -28,7 +31,7 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """A group whose subcommands are imported on first use, and whose errors are one line."""
 
     def list_commands(self, ctx):
         return list(COMMANDS)
@@ -40,8 +43,31 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
 
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; commands: {', '.join(COMMANDS)}"
+            raise click.UsageError(f"no such command '{name}'{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx):
         return run_cli(super().invoke, ctx)
+
+    def main(self, args=None, prog_name=None, **extra):
+        """Run the command line; usage errors become one line and exit code 2."""
+        try:
+            code = super().main(args, prog_name or "paretoprune", standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as err:  # bare "paretoprune": the help
+            click.echo(err.ctx.get_help() if err.ctx else "", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.ClickException as err:
+            click.echo(error_line(err.format_message()), err=True)
+            sys.exit(err.exit_code)
+        except click.exceptions.Abort:
+            click.echo("paretoprune: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
@@ -51,16 +77,16 @@ def main():
     """Find how small a neural network can get without losing accuracy.
 
     paretoprune treats pruning as a biobjective problem, prediction loss (cross-entropy) against
-    complexity (the l1 norm of the prunable weights), and explores the front with weighted-sum
-    training runs that prune during training.
+    complexity (the l1 norm of the prunable weights), and explores the front with training runs
+    that prune during training. It answers: the sparsest network within δ of a dense one.
 
     \b
     Typical use:
-      paretoprune sweep runs/digits             # adaptive sweep on the bundled digits data
-      paretoprune knee runs/digits              # the knee solution
-      paretoprune plot runs/digits -o front.html
+      paretoprune sweep runs/digits --max-drop 0.01   # the sparsest net within 1 point
+      paretoprune knee runs/digits --max-drop 0.01    # read the answer again
+      paretoprune plot runs/digits -o runs/digits/front.html
 
     show, knee and plot also work on any CSV, Parquet or JSON table of points ('-' reads CSV
-    from standard input). Exit codes: 0 ok, 1 a check failed or nothing was found, 2 bad input,
-    130 interrupted.
+    from standard input). Exit codes: 0 ok, 1 a check failed, a run failed or nothing was
+    found, 2 bad input, 130 interrupted.
     """

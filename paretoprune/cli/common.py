@@ -17,6 +17,11 @@ from paretoprune.presentation.output import FORMATS
 from paretoprune.presentation.output import emit as _emit
 
 
+def error_line(message: str) -> str:
+    """``paretoprune: error: <message>`` on one line (newlines in click's messages folded)."""
+    return "paretoprune: error: " + " ".join(str(message).split())
+
+
 class CliError(click.ClickException):
     """A user-facing error with its own exit code, printed as one line."""
 
@@ -25,7 +30,7 @@ class CliError(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file=None) -> None:
-        click.echo(f"paretoprune: error: {self.message}", err=True)
+        click.echo(error_line(self.message), err=True)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -1,23 +1,28 @@
-"""``sweep``, ``export`` and ``check``: commands on sweep directories."""
+"""``sweep``, ``export`` and ``check``: commands on sweep directories.
+
+``sweep``'s options are generated from :class:`~paretoprune.config.TrainSpec` and
+:class:`~paretoprune.config.SweepConfig`; they are checked before torch is imported.
+"""
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
 
 import click
 
 from paretoprune.cli.common import emit, format_option
-from paretoprune.cli.train import spec_from_options, training_options
+from paretoprune.cli.options import add_options, given, options_of
+from paretoprune.cli.train import TRAINING_OPTIONS
+from paretoprune.config import KNEE_METHODS, SweepConfig, TrainSpec
 from paretoprune.errors import CheckFailed, InputError
-from paretoprune.pareto import KNEE_METHODS, RULES
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+SWEEP_OPTIONS = options_of(SweepConfig)
 
 
 def _load_config(ctx: click.Context, _param, value):
@@ -29,7 +34,7 @@ def _load_config(ctx: click.Context, _param, value):
         data = tomllib.loads(Path(value).read_text())
     except FileNotFoundError:
         raise click.BadParameter(f"no such file: {value}") from None
-    except (OSError, tomllib.TOMLDecodeError) as err:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise click.BadParameter(f"cannot read {value} as TOML: {err}") from None
     data = data.get("sweep", data)  # a [sweep] table or top-level keys
     names = {p.name for p in ctx.command.params}
@@ -43,144 +48,178 @@ def _load_config(ctx: click.Context, _param, value):
     return value
 
 
+def sweep_config(options: dict) -> SweepConfig:
+    """The SweepConfig of the ``sweep`` command's options (checked, torch not imported)."""
+    spec = TrainSpec(**given(options, TrainSpec))
+    parameter = spec.method_info.parameter
+    if parameter and options.get(parameter) is not None:
+        raise InputError(f"the sweep chooses --{parameter.replace('_', '-')} for each run; "
+                         "give its range with --range LO:HI")
+    return SweepConfig(train=spec, **given(options, SweepConfig))
+
+
 @click.command("sweep")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--config", type=click.Path(dir_okay=False), callback=_load_config, is_eager=True,
               expose_value=False, help="TOML file with any of these options (flags override it).")
-@training_options
-@click.option("--budget", type=int, default=8, show_default=True,
-              help="Total training runs, finished runs of a resumed sweep included.")
-@click.option("--rule", type=click.Choice(RULES), default="normal", show_default=True,
-              help="Next weight for a gap: normal (dichotomic/NISE), midpoint (bisection), "
-                   "grid (uniform baseline), random (baseline).")
-@click.option("--weights", "weight_range", default="0:1", show_default=True, metavar="LO:HI",
-              help="Range of the scalarization weight λ.")
-@click.option("--tol", type=float, default=1e-3, show_default=True,
-              help="A new point must land this far below its gap's segment (normalized) or the gap closes.")
-@click.option("--warm-start/--no-warm-start", default=False, show_default=True,
-              help="Start each run from the checkpoint of the nearest finished run.")
-@click.option("--warm-epochs", type=int, default=5, show_default=True,
-              help="Epochs of a warm-started run.")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Runs in parallel (one round proposes this many weights).")
-@click.option("--executor", type=click.Choice(["auto", "serial", "process", "ray"]), default="auto",
-              show_default=True, help="auto: serial for one worker, a process pool for more.")
-@click.option("--ray-address", default=None, help="Address of an existing Ray cluster (default: start a local one).")
-@click.option("--gpus-per-run", type=float, default=0.0, show_default=True, help="GPUs per Ray task.")
-@click.option("--force", is_flag=True, help="Use OUT even if it holds a different sweep (the old one is moved aside).")
+@add_options(TRAINING_OPTIONS)
+@add_options(SWEEP_OPTIONS)
+@click.option("--force", is_flag=True, help="Use OUT even if it holds a different sweep (the old "
+              "one is moved aside, never deleted).")
 @click.option("--resume", is_flag=True,
-              help="Require OUT to hold a sweep to continue (running the same command again resumes anyway).")
-@click.option("--knee-method", type=click.Choice(KNEE_METHODS), default="distance", show_default=True)
+              help="Require OUT to hold a sweep to continue (running the same command again "
+                   "resumes anyway).")
 @click.option("--quiet", "-q", is_flag=True, help="No live display: one plain line per finished run.")
-@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
-              help="Format of the per-run lines on stderr when not live.")
+@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain",
+              show_default=True, help="Format of the per-run lines on stderr when not live.")
 @format_option
-def sweep_command(out, budget, rule, weight_range, tol, warm_start, warm_epochs, workers, executor,
-                  ray_address, gpus_per_run, force, resume, knee_method, quiet, log_format, fmt,
-                  **training):
-    """Explore the loss/complexity front with weighted-sum training runs into directory OUT.
+def sweep_command(out, force, resume, quiet, log_format, fmt, **options):
+    """Explore the accuracy/sparsity front of a network with training runs into directory OUT.
 
-    It starts from both ends of the weight range, then repeatedly bisects the largest hypervolume
-    gap of the front found so far. Every finished run is saved at once; running the same command
-    again (or with --resume) continues a killed sweep. At the end it prints the front and the knee.
+    A dense reference run (no pruning) comes first; then the method's runs: both ends of the
+    parameter range (λ = 1, the all-zero network, needs no run), the collapse edge, and the
+    largest hypervolume gaps of the front. With --max-drop D the budget goes to the sparsest
+    network within D of the dense one on validation data. Every finished run is saved at once;
+    running the same command again (or with --resume) continues a killed sweep and retries its
+    failed runs. At the end it prints the front and the selected network.
+
+    Exit codes: 0 ok, 1 no run succeeded, 2 bad input, 130 interrupted.
     """
+    config = sweep_config(options)  # every check before torch is imported
     from paretoprune.presentation.progress import SweepReporter
     from paretoprune.store import SweepStore
-    from paretoprune.sweep import SweepConfig, parse_weight_range, run_sweep
+    from paretoprune.sweep import run_sweep
 
     if resume and not SweepStore.is_sweep_dir(out):
         raise InputError(f"nothing to resume: {out} holds no sweep")
-    config = SweepConfig(
-        train=spec_from_options(**training).to_dict(), budget=budget, rule=rule,
-        weights=parse_weight_range(weight_range), tol=tol, warm_start=warm_start,
-        warm_epochs=warm_epochs, workers=workers, executor=executor, ray_address=ray_address,
-        gpus_per_run=gpus_per_run,
-    ).validate()
     reporter = SweepReporter(live=False if quiet else None, log_format=log_format)
     try:
         frame = run_sweep(out, config, force=force, reporter=reporter)
     finally:
         reporter.close()
-    _print_result(frame, out, knee_method, fmt)
+    _print_result(frame, out, config, fmt)
 
 
-def _print_result(frame, out, knee_method, fmt) -> None:
-    from paretoprune.points import knee
-
-    front = frame[frame["pareto"]].sort_values("loss")
+def _print_result(frame, out, config, fmt) -> None:
+    x = config.method.objectives[0]
+    front = frame[frame["pareto"]].sort_values(x)
     if fmt != "table":
         emit(front, fmt)
         return
     emit(front, fmt, title=f"front of {out} ({len(front)} of {len(frame)} runs)")
-    try:
-        best = knee(frame, knee_method, top=1)
-    except InputError as err:
-        click.echo(f"no knee: {err}", err=True)
+    chosen = frame[frame["selected"]]
+    if chosen.empty:
+        click.echo("no network selected (no usable run"
+                   + (f" within --max-drop {config.max_drop:g}" if config.max_drop is not None
+                      else "") + ")", err=True)
         return
-    emit(best, fmt, title=f"knee ({knee_method})")
+    how = (f"sparsest within {config.max_drop:g} of the dense {frame.attrs.get('metric')}"
+           if config.max_drop is not None else f"knee ({config.knee})")
+    emit(chosen, fmt, title=f"selected: {how}")
 
 
-def _chosen_run(out, run, method):
-    """The sweep's points and the chosen row: ``run`` if given, else the knee by ``method``."""
-    from paretoprune.points import knee
+# ----------------------------------------------------------------------------------------------
+# export and check
+# ----------------------------------------------------------------------------------------------
+
+
+def _load_sweep(out):
+    from paretoprune.config import SweepConfig
     from paretoprune.store import SweepStore
+    from paretoprune.sweep import sweep_table
 
     store = SweepStore.open(out)
-    points = store.points()
-    if points.empty:
+    config = SweepConfig.from_dict(store.config)
+    frame = sweep_table(store.points(), config)
+    if frame.empty:
         raise CheckFailed(f"{out} has no finished runs")
+    return store, config, frame
+
+
+def chosen_row(frame, config, *, run=None, knee_method=None, max_drop=None, metric=None,
+               where="the sweep"):
+    """The row a command acts on: ``run``; else the sparsest row within ``max_drop``; else
+    the knee by ``knee_method``; else the sweep's selected network (its final or fine-tuned
+    retrain when there is one)."""
+    from paretoprune.points import knee
+    from paretoprune.selection import select_within
+
     if run is not None:
-        rows = points[points["run"] == run]
+        rows = frame[frame["run"] == run]
         if rows.empty:
-            raise InputError(f"{out} has no run {run}; runs are {points['run'].min()}..{points['run'].max()}")
-        return store, points, rows.iloc[0]
-    return store, points, knee(points, method, top=1).iloc[0]
+            raise InputError(f"{where} has no run {run}; runs are "
+                             f"{frame['run'].min()}..{frame['run'].max()}")
+        return rows.iloc[0]
+    if max_drop is not None:
+        found = select_within(frame, max_drop, metric)
+        if found.empty:
+            raise CheckFailed(f"no run of {where} is within {max_drop:g} of the reference")
+        return found.iloc[0]
+    if knee_method is not None:
+        usable = frame[frame["status"].astype(str).eq("ok") & ~frame["collapsed"]
+                       & frame["role"].astype(str).eq("trial")]
+        x, y = config.method.objectives
+        return knee(usable, knee_method, x=x, y=y, weight=config.method.parameter, top=1).iloc[0]
+    chosen = frame[frame["selected"]]
+    if chosen.empty:
+        raise CheckFailed(f"{where} has no selected network (no usable run)")
+    order = {"finetuned": 0, "final": 1, "trial": 2}
+    return chosen.sort_values("role", key=lambda s: s.map(order).fillna(3)).iloc[0]
+
+
+def choice_options(f):
+    """``--run``, ``--knee``, ``--max-drop``, ``--metric``: which run a command acts on."""
+    f = click.option("--metric", default=None, metavar="COL",
+                     help="Column --max-drop reads [default: val_acc].")(f)
+    f = click.option("--max-drop", type=float, default=None, metavar="D",
+                     help="The sparsest run whose --metric is within D of the dense reference.")(f)
+    f = click.option("--knee", "knee_method", type=click.Choice(KNEE_METHODS), default=None,
+                     help="The knee of the front by this method.")(f)
+    return click.option("--run", type=int, default=None, help="This run.")(f)
 
 
 @click.command("export")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--knee", "use_knee", is_flag=True, help="Export the knee run (the default).")
-@click.option("--run", type=int, default=None, help="Export this run instead of the knee.")
-@click.option("--method", type=click.Choice(KNEE_METHODS), default="distance", show_default=True,
-              help="Knee method for --knee.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+@choice_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, metavar="FILE",
               help="File for the model weights (a plain torch state dict; a JSON with the config "
                    "and metrics is written beside it).")
 @format_option
-def export_command(out, use_knee, run, method, output, fmt):
+def export_command(out, run, knee_method, max_drop, metric, output, fmt):
     """Export a run of sweep OUT: its weights with the masks folded in (pruned weights are plain
-    zeros, loadable with torch.load), and its config and metrics in a JSON beside them."""
-    from paretoprune.training import export_state
+    zeros, loadable with torch.load), and its config and metrics in a JSON beside them.
 
-    if use_knee and run is not None:
-        raise InputError("give --knee or --run, not both")
-    store, _points, row = _chosen_run(out, run, method)
+    By default the sweep's selected network (its retrain when there is one); --run, --knee or
+    --max-drop choose another.
+    """
+    from paretoprune.fileio import atomic_write_text, dumps
+
+    if sum(v is not None for v in (run, knee_method, max_drop)) > 1:
+        raise InputError("give at most one of --run, --knee and --max-drop")
+    output = Path(output)
+    meta_path = output.with_suffix(".json")
+    if meta_path.is_dir() or output.is_dir():
+        raise InputError(f"cannot write {meta_path if meta_path.is_dir() else output}: it is a folder")
+    if not output.parent.is_dir():
+        raise InputError(f"cannot write {output}: folder {output.parent} does not exist")
+    store, config, frame = _load_sweep(out)
+    row = chosen_row(frame, config, run=run, knee_method=knee_method, max_drop=max_drop,
+                     metric=metric, where=str(out))
     run_id = int(row["run"])
     checkpoint = store.load_checkpoint(run_id)
-    if checkpoint is None:
-        raise InputError(f"run {run_id} of {out} has no checkpoint")
-    output = Path(output)
-    if not output.parent.exists():
-        raise InputError(f"cannot write {output}: folder {output.parent} does not exist")
+    from paretoprune.training import export_state
+
     model = export_state(checkpoint["state"], output)
-    metrics = {k: _json_value(v) for k, v in row.items()}
+    metrics = {str(k): v for k, v in row.items()}
     meta = {"run": run_id, "sweep": str(out), "model": model,
-            "config": checkpoint.get("config", {}), "metrics": metrics,
+            "spec": checkpoint.get("spec") or checkpoint.get("config", {}), "metrics": metrics,
             "load": "state = torch.load(PATH); model = paretoprune.training.build_model("
                     "meta['model']['model'], meta['model']['num_classes'], "
                     "meta['model']['input_shape']); model.load_state_dict(state)"}
-    meta_path = output.with_suffix(".json")
-    meta_path.write_text(json.dumps(meta, indent=2, default=str))
-    emit({"run": run_id, "weights": str(output), "meta": str(meta_path),
-          "sparsity": metrics.get("sparsity"), "test_acc": metrics.get("test_acc")}, fmt)
-
-
-def _json_value(value):
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    atomic_write_text(meta_path, dumps(meta, indent=2) + "\n", what="metadata")
+    emit({"run": run_id, "role": row.get("role"), "weights": str(output), "meta": str(meta_path),
+          "sparsity": row.get("sparsity"), "val_acc": row.get("val_acc"),
+          "test_acc": row.get("test_acc")}, fmt)
 
 
 BOUNDS = {
@@ -188,9 +227,9 @@ BOUNDS = {
     "min_sparsity": ("sparsity", "min", "share of prunable weights that are zero"),
     "min_sparsity_dense": ("sparsity_dense", "min", "share of dense-layer weights that are zero"),
     "min_acc": ("test_acc", "min", "test accuracy"),
-    "max_acc_drop": ("acc_drop", "max", "test accuracy drop against the dense run (lowest weight)"),
+    "max_acc_drop": ("drop", "max", "drop of the selection metric against the dense reference"),
     "max_loss": ("loss", "max", "training loss"),
-    "max_nnz": ("nnz", "max", "non-zero prunable weights"),
+    "max_nnz": ("nnz", "max", "nonzero prunable weights"),
 }
 
 
@@ -200,41 +239,71 @@ BOUNDS = {
 @click.option("--min-sparsity-dense", type=float, default=None,
               help="Lowest allowed dense-layer sparsity (0..1).")
 @click.option("--min-acc", type=float, default=None, help="Lowest allowed test accuracy (0..1).")
-@click.option("--max-acc-drop", type=float, default=None,
-              help="Largest allowed test-accuracy drop against the dense run, as a fraction "
-                   "(0.01 = one percentage point).")
+@click.option("--max-acc-drop", type=float, default=None, metavar="D",
+              help="Largest allowed drop of the selection metric (val_acc) against the dense "
+                   "reference, as a fraction (0.01 = one point). The run checked is then the "
+                   "sparsest within D, as 'paretoprune knee --max-drop D' chooses it.")
 @click.option("--max-loss", type=float, default=None, help="Largest allowed training loss.")
-@click.option("--max-nnz", type=int, default=None, help="Largest allowed number of non-zero weights.")
-@click.option("--run", type=int, default=None, help="Check this run instead of the knee.")
-@click.option("--method", type=click.Choice(KNEE_METHODS), default="distance", show_default=True)
+@click.option("--max-nnz", type=int, default=None, help="Largest allowed number of nonzero weights.")
+@click.option("--run", type=int, default=None, help="Check this run instead.")
+@click.option("--knee", "knee_method", type=click.Choice(KNEE_METHODS), default=None,
+              help="Check the knee of the front by this method instead.")
+@click.option("--metric", default=None, metavar="COL", help="Column --max-acc-drop reads.")
 @format_option
-def check_command(out, run, method, fmt, **bounds):
-    """Gate a CI pipeline on sweep OUT: exit 0 when the knee (or --run) meets every bound, 1 when
-    one fails (saying which), 2 for bad input."""
-    given = {name: value for name, value in bounds.items() if value is not None}
-    if not given:
+def check_command(out, run, knee_method, metric, fmt, **bounds):
+    """Gate a CI pipeline on sweep OUT: exit 0 when the chosen run meets every bound, 1 when one
+    fails (saying which), 2 for bad input.
+
+    The run checked is --run, else the sparsest within --max-acc-drop, else the knee by --knee,
+    else the sweep's selected network.
+    """
+    import math
+
+    given_bounds = {name: value for name, value in bounds.items() if value is not None}
+    if not given_bounds:
         raise InputError("give at least one bound, for example --min-sparsity 0.9")
-    for name in ("min_sparsity", "min_sparsity_dense", "min_acc", "max_acc_drop"):
-        if name in given and not 0.0 <= given[name] <= 1.0:
-            raise InputError(f"--{name.replace('_', '-')} is a fraction in [0, 1], got {given[name]}")
-    _store, points, row = _chosen_run(out, run, method)
-    results = [_check_bound(name, limit, row, points) for name, limit in given.items()]
+    for name, value in given_bounds.items():
+        flag = "--" + name.replace("_", "-")
+        if not math.isfinite(value):
+            raise InputError(f"{flag} must be a finite number, got {value}")
+        if name in ("min_sparsity", "min_sparsity_dense", "min_acc", "max_acc_drop") and \
+                not 0.0 <= value <= 1.0:
+            raise InputError(f"{flag} is a fraction in [0, 1], got {value}")
+    if run is not None and knee_method is not None:
+        raise InputError("give --run or --knee, not both")
+    _store, config, frame = _load_sweep(out)
+    drop = given_bounds.get("max_acc_drop")
+    try:
+        row = chosen_row(frame, config, run=run, knee_method=knee_method,
+                         max_drop=drop if run is None and knee_method is None else None,
+                         metric=metric, where=str(out))
+    except CheckFailed as err:
+        emit([{"bound": "--max-acc-drop", "limit": drop, "value": None, "ok": False}], fmt)
+        raise CheckFailed(str(err)) from None
+    results = [_check_bound(name, limit, row, frame, metric) for name, limit in given_bounds.items()]
     emit(results, fmt, title=f"check of run {int(row['run'])} of {out}")
     failed = [r for r in results if not r["ok"]]
     if failed:
-        raise CheckFailed("; ".join(f"{r['bound']} {r['limit']} not met (value {r['value']:.6g})"
+        raise CheckFailed("; ".join(f"{r['bound']} {r['limit']:g} not met (value {r['value']:.6g})"
                                     for r in failed))
 
 
-def _check_bound(name, limit, row, points) -> dict:
+def _check_bound(name, limit, row, frame, metric) -> dict:
+    import pandas as pd
+
+    from paretoprune.selection import reference_value, selection_metric
+
     column, kind, _ = BOUNDS[name]
-    if column == "acc_drop":
-        ok_rows = points[points["status"].astype(str).eq("ok")]
-        dense = ok_rows.loc[ok_rows["weight"].idxmin()]
-        value = float(dense["test_acc"]) - float(row["test_acc"])
+    flag = "--" + name.replace("_", "-")
+    if column == "drop":
+        metric = selection_metric(frame, metric)
+        value = reference_value(frame, metric) - float(row[metric])
     else:
         if column not in row.index:
-            raise InputError(f"the sweep has no {column!r} column for --{name.replace('_', '-')}")
-        value = float(row[column])
+            raise InputError(f"the sweep has no {column!r} column for {flag}")
+        value = pd.to_numeric(pd.Series([row[column]]), errors="coerce").iloc[0]
+        if pd.isna(value):
+            raise InputError(f"the chosen run has no numeric {column!r} for {flag}")
+        value = float(value)
     ok = value >= limit if kind == "min" else value <= limit
-    return {"bound": f"--{name.replace('_', '-')}", "limit": limit, "value": value, "ok": bool(ok)}
+    return {"bound": flag, "limit": limit, "value": value, "ok": bool(ok)}

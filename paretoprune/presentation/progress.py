@@ -1,25 +1,30 @@
 """Progress of a sweep, on standard error.
 
 * On a terminal: a rich live display with the run count, each running run's epoch and the
-  current hypervolume.
+  hypervolume of the front so far.
 * In CI, in a pipe or with ``--quiet``: one plain line per finished run (``--log-format json``:
   one JSON object per line), nothing else, so logs stay short and parseable.
+
+The hypervolume is that of the usable runs (ok, not collapsed) in the sweep's normalization,
+which is fixed once the collapse edge is bracketed (shown as ``-`` until then), with the
+reference point (1.1, 1.1): its largest possible value is 1.21, so values above 1 are normal.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import threading
 import time
 
-LINE_FIELDS = ("loss", "l1", "sparsity", "test_acc")
+from paretoprune.fileio import dumps
+
+LINE_FIELDS = ("loss", "l1", "sparsity", "val_acc", "test_acc")
 
 
 def _fmt(value) -> str:
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
+        return "-" if math.isnan(value) else f"{value:.4g}"
     return str(value)
 
 
@@ -30,23 +35,22 @@ class SweepReporter:
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
         self.log_format = log_format
-        self.progress_dir = None  # set by run_sweep when process workers report through files
         self.budget = 0
-        self.finished_runs = 0
+        self.finished_trials = 0
         self.hypervolume = math.nan
-        self.running: dict[float, dict] = {}
+        self.running: dict[int, tuple[str, dict]] = {}
         self._started = time.monotonic()
         self._live = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = None
 
     # --- events -----------------------------------------------------------------------------
-    def start(self, config, done_rows) -> None:
+    def start(self, config, rows) -> None:
         self.budget = config.budget
-        self.finished_runs = len(done_rows)
-        if self.finished_runs and not self.live:
-            self._line(f"resuming: {self.finished_runs} finished run(s) kept")
+        self.finished_trials = sum(r.get("role", "trial") == "trial" and r.get("status") == "ok"
+                                   for r in rows)
+        if rows:
+            self._line(f"resuming: {len(rows)} finished run(s) kept")
         if self.live:
             from rich.console import Console
             from rich.live import Live
@@ -54,32 +58,36 @@ class SweepReporter:
             self._live = Live(self._render(), console=Console(file=self.stream),
                               refresh_per_second=4, transient=True)
             self._live.start()
-            self._thread = threading.Thread(target=self._refresh_loop, daemon=True)
-            self._thread.start()
+            threading.Thread(target=self._refresh_loop, daemon=True).start()
 
-    def epoch(self, weight: float, record: dict) -> None:
+    def epoch(self, job: int, label: str, record: dict) -> None:
         with self._lock:
-            self.running[weight] = dict(record)
+            self.running[job] = (label, dict(record))
 
-    def finished(self, row: dict, hypervolume: float) -> None:
+    def finished(self, row: dict, hypervolume: float, job: int | None = None) -> None:
         with self._lock:
-            self.finished_runs += 1
+            if row.get("role", "trial") == "trial":
+                self.finished_trials += 1
             self.hypervolume = hypervolume
-            self.running.pop(row.get("weight"), None)
-        if self.live:
-            self._live.console.print(self._summary(row))
-        elif self.log_format == "json":
+            self.running.pop(job, None)
+        if self.log_format == "json" and not self.live:
             record = {k: v for k, v in row.items() if not str(k).startswith("_")}
             record["hypervolume"] = hypervolume
-            self._line(json.dumps(_nulls(record), default=str))
+            self._line(dumps(record))
         else:
             self._line(self._summary(row))
 
-    def end(self, frame) -> None:
+    def end(self, frame, summary: dict) -> None:
         self.close()
-        reason = frame.attrs.get("stop_reason")
-        if reason and self.log_format != "json":
-            self._line(f"stopped: {reason}")
+        if self.log_format == "json":
+            return
+        parts = [f"stopped: {summary.get('stop_reason') or 'done'}",
+                 f"{summary.get('trials', 0)} trial runs"]
+        if summary.get("collapsed"):
+            parts.append(f"{summary['collapsed']} collapsed")
+        if summary.get("failed"):
+            parts.append(f"{summary['failed']} failed")
+        self._line("; ".join(parts))
 
     def close(self) -> None:
         self._stop.set()
@@ -88,11 +96,25 @@ class SweepReporter:
             self._live = None
 
     # --- rendering --------------------------------------------------------------------------
+    def _label(self, row: dict) -> str:
+        role = row.get("role", "trial")
+        if role == "dense":
+            return "dense reference"
+        params = [k for k in ("weight", "epsilon", "target_sparsity") if k in row]
+        value = row.get(params[0]) if params else math.nan
+        return f"{params[0] if params else 'param'} {_fmt(value)}"
+
     def _summary(self, row: dict) -> str:
-        head = f"run {row.get('run')} [{self.finished_runs}/{self.budget}] weight {_fmt(row.get('weight'))}"
+        role = row.get("role", "trial")
+        head = f"run {row.get('run')} {role}"
+        if role == "trial":
+            head += f" [{self.finished_trials}/{self.budget}]"
+        head += f" {self._label(row)}" if role != "dense" else ""
         if row.get("status") != "ok":
             return f"{head}  FAILED: {row.get('error')}"
         parts = [f"{k} {_fmt(row[k])}" for k in LINE_FIELDS if k in row]
+        if row.get("collapsed"):
+            parts.append("collapsed")
         return f"{head}  " + "  ".join(parts) + f"  hv {_fmt(self.hypervolume)}"
 
     def _render(self):
@@ -100,17 +122,14 @@ class SweepReporter:
 
         table = Table.grid(padding=(0, 2))
         elapsed = time.monotonic() - self._started
-        table.add_row(f"[bold]sweep[/] {self.finished_runs}/{self.budget} runs",
-                      f"hypervolume {_fmt(self.hypervolume)}", f"{elapsed:.0f}s")
+        table.add_row(f"[bold]sweep[/] {self.finished_trials}/{self.budget} trial runs",
+                      f"hypervolume {_fmt(self.hypervolume)} (of at most 1.21)",
+                      f"{elapsed:.0f}s")
         with self._lock:
-            running = dict(self.running)
-        if self.progress_dir:
-            from paretoprune.sweep import read_progress
-
-            running.update({r["weight"]: r for r in read_progress(self.progress_dir)})
-        for weight, record in sorted(running.items()):
+            running = sorted(self.running.values(), key=lambda item: item[0])
+        for label, record in running:
             epoch, total = record.get("epoch", "?"), record.get("epochs", "?")
-            table.add_row(f"  weight {_fmt(weight)}", f"epoch {epoch}/{total}",
+            table.add_row(f"  {label}", f"epoch {epoch}/{total}",
                           f"loss {_fmt(record.get('loss', math.nan))}")
         return table
 
@@ -121,10 +140,8 @@ class SweepReporter:
                 live.update(self._render())
 
     def _line(self, text: str) -> None:
+        if self._live is not None:
+            self._live.console.print(text, markup=False, highlight=False)
+            return
         self.stream.write(text + "\n")
         self.stream.flush()
-
-
-def _nulls(record: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in record.items()}

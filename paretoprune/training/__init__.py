@@ -4,14 +4,18 @@ prunable weights), with intra-training pruning.
 What a sweep calls::
 
     spec = TrainSpec(model="mlp", dataset="digits", epochs=20)   # validated on construction
-    result = train_run(spec, weight=0.3)        # RunResult(metrics, state, history)
+    result = train_run(spec.with_parameter(0.3))  # RunResult(metrics, state, history)
     record = spec.evaluate(0.3)                 # metrics + "_state" + "_history" (picklable)
+
+``TrainSpec`` lives in :mod:`paretoprune.config` (no torch); it is re-exported here.
 
 The l1 objective is on the scale ``l1 = l1_raw / l1_init`` (1 at the dense, seeded start, 0 for
 an all-zero network); weighted-sum runs minimize ``(1 - weight) * CE + weight * l1``.
 """
 
+from paretoprune.config import TrainSpec
 from paretoprune.training.checkpoint import (
+    checkpoint_payload,
     export_state,
     load_checkpoint,
     model_from_checkpoint,
@@ -24,7 +28,14 @@ from paretoprune.training.datasets import (
     known_datasets,
     load_dataset,
 )
-from paretoprune.training.loop import RunResult, evaluate_split, resolve_device, train_run
+from paretoprune.training.loop import (
+    GradientRun,
+    RunResult,
+    evaluate_split,
+    preflight,
+    resolve_device,
+    train_run,
+)
 from paretoprune.training.models import build_model, count_parameters, known_models
 from paretoprune.training.optim import (
     SMGD,
@@ -39,22 +50,12 @@ from paretoprune.training.pruning import (
     dense_kernels,
     prunable_parameters,
 )
-from paretoprune.training.schedules import SCHEDULES, lr_at
-from paretoprune.training.spec import (
-    MULTI_OBJECTIVE_OPTIMIZERS,
-    OPTIMIZERS,
-    WEIGHTED_SUM_OPTIMIZERS,
-    TrainSpec,
-    check_weight,
-)
+from paretoprune.training.schedules import lr_at
 
 __all__ = [
-    "MULTI_OBJECTIVE_OPTIMIZERS",
-    "OPTIMIZERS",
-    "SCHEDULES",
     "SMGD",
-    "WEIGHTED_SUM_OPTIMIZERS",
     "DataBundle",
+    "GradientRun",
     "MAdam",
     "MRMSProp",
     "MultiObjectiveOptimizer",
@@ -63,7 +64,7 @@ __all__ = [
     "TrainSpec",
     "apply_torch_prune",
     "build_model",
-    "check_weight",
+    "checkpoint_payload",
     "count_parameters",
     "default_data_dir",
     "dense_kernels",
@@ -77,6 +78,7 @@ __all__ = [
     "lr_at",
     "min_norm_weights",
     "model_from_checkpoint",
+    "preflight",
     "prunable_parameters",
     "resolve_device",
     "save_checkpoint",

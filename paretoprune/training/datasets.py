@@ -22,7 +22,9 @@ are used as given (converted to float32). Images are ``(N, C, H, W)`` float32, l
 
 Splits: ``max_train_samples`` keeps a seeded random subset of the training images;
 ``val_fraction`` moves a seeded random share of those into a validation set (the seed is the
-run's ``seed``); ``max_test_samples`` keeps the first test images. There is no data augmentation.
+run's ``seed``); ``max_test_samples`` keeps the first test images. With ``val_split="test"`` the
+validation set is instead a seeded half of the test images and the test set the other half
+(``val_fraction`` is then ignored). There is no data augmentation.
 
 Batching (:func:`epoch_batches`) draws a seeded permutation per epoch and slices views of the
 permuted tensors: no DataLoader, no workers.
@@ -216,6 +218,7 @@ def load_dataset(
     download: bool = False,
     seed: int = 0,
     val_fraction: float = 0.0,
+    val_split: str = "train",
     max_train_samples: int | None = None,
     max_test_samples: int | None = None,
 ) -> DataBundle:
@@ -224,6 +227,10 @@ def load_dataset(
     check_dataset_name(name)
     if not 0.0 <= val_fraction < 1.0:
         raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if val_split not in ("train", "test"):
+        raise InputError(f"val_split must be train or test, got {val_split!r}")
+    if val_split == "test":
+        val_fraction = 0.0  # the validation set comes from the test set instead
     normalize = True
     if name == "digits":
         raw = _cached(("digits",), _load_digits)
@@ -250,6 +257,15 @@ def load_dataset(
     x_val, y_val = x_pool[val_idx], y_pool[val_idx]
     if max_test_samples is not None:
         x_test, y_test = x_test[: int(max_test_samples)], y_test[: int(max_test_samples)]
+    if val_split == "test":
+        # a seeded half of the test set validates, the other half tests: 10% of a small
+        # training set is too few images to choose between networks that differ by a point
+        if x_test.shape[0] < 2:
+            raise InputError("val_split 'test' needs at least two test samples")
+        halves = torch.randperm(x_test.shape[0], generator=gen)
+        half = x_test.shape[0] // 2
+        x_val, y_val = x_test[halves[:half]], y_test[halves[:half]]
+        x_test, y_test = x_test[halves[half:]], y_test[halves[half:]]
 
     mean = std = None
     if normalize:

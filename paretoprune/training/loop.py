@@ -1,28 +1,41 @@
-"""The training loop: one run of one weight, read top to bottom.
+"""The training loop: one run of one method, read top to bottom.
 
-A weighted-sum run minimizes ``(1 - w) * CE + w * l1`` where ``l1 = l1_raw / l1_init`` is the l1
-norm of the prunable weights relative to their value at the dense, seeded initialization. The l1
+:func:`train_run` runs ``spec`` with the runner of its method (``spec.method_info.runner``).
+Gradient methods share :class:`GradientRun`, whose :meth:`GradientRun.run` is the whole loop;
+a method changes only what differs through four hooks:
+
+* :meth:`GradientRun.setup` -- after the model, pruner and optimizer exist;
+* :meth:`GradientRun.step` -- one mini-batch: backward, optimizer step, the method's own
+  update (the default is the weighted sum);
+* :meth:`GradientRun.end_epoch` -- after each epoch (a pruning decision, a record field);
+* :meth:`GradientRun.extra_metrics` -- columns only this method reports.
+
+The weighted sum minimizes ``(1 - w) * CE + w * l1`` where ``l1 = l1_raw / l1_init`` is the l1 norm
+of the prunable weights relative to their value at the dense, seeded initialization. The l1
 gradient is analytic: after ``((1 - w) * CE).backward()`` each prunable weight's gradient gets
 ``w * sign(p) / l1_init`` (no second backward pass). Pruning (``|p| < threshold`` -> 0) runs once
 before training, after every ``prune_every`` optimizer steps, and at the end of every epoch (so
 the recorded network is always pruned).
 
-A multiobjective run (smgd, madam, mrmsprop) backpropagates the CE only and hands the optimizer the
-l1 gradient ``sign(p) / l1_init`` of the prunable weights (zero elsewhere; ``sign(p)`` with
-``mo_l1_scale="raw"``) as the second gradient; the optimizer finds the weights ``(c1, c2)`` of the
-common descent direction itself.
+A multiobjective run (``--method smgd``: smgd, madam, mrmsprop) backpropagates the CE only and
+hands the optimizer the l1 gradient ``sign(p) / l1_init`` of the prunable weights (``sign(p)``
+with ``mo_l1_scale="raw"``) as the second gradient; the optimizer finds the weights ``(c1, c2)``
+of the common descent direction itself.
+
+A run *diverged* -- and is returned as failed, with the reason -- when its loss becomes
+non-finite or its final training loss is more than 10 % above both the training loss of its
+initialization and ln(classes), the loss of a uniform guess (:data:`DIVERGENCE_FACTOR`).
 
 The hot loop holds no per-step device syncs and no Python work per layer beyond what PyTorch's
 own optimizers do: the prunable weights live in one flat buffer
 (:class:`~paretoprune.training.pruning.Pruner`), so pruning and the l1 gradient are a handful of
-tensor operations. (On the CPU, where reading a scalar costs nothing, the pruner and the
-multiobjective optimizers do read a few.) On a small CPU model such as LeNet-5 they cost a few
-percent of a step; see ``tests/benchmarks/bench_training.py``.
+tensor operations. See ``tests/benchmarks/bench_training.py`` for the measured overhead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import time
 from collections.abc import Callable
@@ -32,15 +45,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from paretoprune.errors import InputError, TrainingError
+from paretoprune.config import TrainSpec
+from paretoprune.errors import InputError, TrainingError, first_line
 from paretoprune.training.datasets import DataBundle, epoch_batches, load_dataset
 from paretoprune.training.models import build_model, check_fits
 from paretoprune.training.optim import SMGD, MAdam, MRMSProp
 from paretoprune.training.pruning import Pruner, dense_kernels, sparsity_of
 from paretoprune.training.schedules import lr_at
-from paretoprune.training.spec import TrainSpec, check_weight
 
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+#: A run whose final training loss exceeds this many times the larger of its initial loss and
+#: ln(classes) (what predicting uniformly scores) diverged: it is worse than knowing nothing.
+#: (A collapsed network, all weights zero, scores about ln(classes): not a divergence.)
+DIVERGENCE_FACTOR = 1.1
 
 
 @dataclass
@@ -66,19 +83,18 @@ class RunResult:
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> cuda if available, else mps, else cpu; an :class:`InputError` for a device
     this machine does not have."""
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = mps is not None and mps.is_available()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("mps" if has_mps else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {name} is not available on this machine (no CUDA); use --device cpu")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise InputError(f"device {name} does not exist ({torch.cuda.device_count()} CUDA devices)")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
-                                     and torch.backends.mps.is_available()):
+    if device.type == "mps" and not has_mps:
         raise InputError(f"device {name} is not available on this machine; use --device cpu")
     return device
 
@@ -96,8 +112,8 @@ def load_data(spec: TrainSpec) -> DataBundle:
     """The spec's dataset in memory (CPU tensors)."""
     return load_dataset(
         spec.dataset, data_dir=spec.data_dir, download=spec.download, seed=spec.seed,
-        val_fraction=spec.val_fraction, max_train_samples=spec.max_train_samples,
-        max_test_samples=spec.max_test_samples,
+        val_fraction=spec.val_fraction, val_split=spec.val_split,
+        max_train_samples=spec.max_train_samples, max_test_samples=spec.max_test_samples,
     )
 
 
@@ -109,8 +125,18 @@ def make_model(spec: TrainSpec, data: DataBundle, device: torch.device) -> nn.Mo
     return model.to(device)
 
 
-def make_optimizer(spec: TrainSpec, model: nn.Module, pruner: Pruner,
-                   weight: float) -> torch.optim.Optimizer:
+def preflight(spec: TrainSpec) -> None:
+    """Fail now, with one :class:`InputError` line, if no run of ``spec`` can work: the
+    device is missing, the dataset cannot be loaded, the model does not fit the data. A sweep
+    calls it before it writes anything."""
+    device = resolve_device(spec.device)
+    data = load_data(spec)
+    with seeded(spec.seed, torch.device("cpu")):
+        make_model(spec, data, torch.device("cpu"))
+    del device
+
+
+def make_optimizer(spec: TrainSpec, model: nn.Module, pruner: Pruner) -> torch.optim.Optimizer:
     """The spec's optimizer. ``weight_decay`` goes to the non-prunable kernels only."""
     params = [p for p in model.parameters() if p.requires_grad]
     if spec.weight_decay > 0:
@@ -121,17 +147,18 @@ def make_optimizer(spec: TrainSpec, model: nn.Module, pruner: Pruner,
                                     {"params": rest, "weight_decay": 0.0}) if g["params"]]
     else:
         groups = params
-    fixed = (1.0 - weight, weight) if spec.fixed_weights else None
+    fixed = (1.0 - spec.weight, spec.weight) if spec.fixed_weights else None
     name, lr = spec.optimizer, spec.lr
     if name == "sgd":
-        return _torch_optimizer(torch.optim.SGD, groups, spec.fused, lr=lr, momentum=spec.momentum)
+        return _torch_optimizer(torch.optim.SGD, groups, spec.fused, lr=lr, momentum=spec.momentum,
+                                nesterov=spec.nesterov)
     if name == "adam":
         return _torch_optimizer(torch.optim.Adam, groups, spec.fused, lr=lr, betas=spec.betas,
                                 eps=spec.eps)
     if name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=lr, alpha=spec.rho, eps=spec.eps)
     if name == "smgd":
-        return SMGD(groups, lr=lr, momentum=spec.momentum, weights=fixed)
+        return SMGD(groups, lr=lr, momentum=spec.momentum, nesterov=spec.nesterov, weights=fixed)
     if name == "madam":
         return MAdam(groups, lr=lr, betas=spec.betas, eps=spec.eps, weights=fixed,
                      fused=None if spec.fused else False)
@@ -158,7 +185,7 @@ def load_state(model: nn.Module, pruner: Pruner, state: dict) -> None:
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
-        raise InputError(f"init_state does not fit this model: {str(err).splitlines()[0]}") from None
+        raise InputError(f"init_state does not fit this model: {first_line(err)}") from None
     pruner.set_masks(state.get("masks") or {})
 
 
@@ -186,13 +213,13 @@ def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def train_run(
     spec: TrainSpec,
-    weight: float = 0.0,
     *,
     init_state: dict | None = None,
     epochs: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> RunResult:
-    """Train one run of ``spec`` with scalarization weight ``weight`` in [0, 1].
+    """Train one run of ``spec`` (its method's parameter, λ for the weighted sum, is a field
+    of the spec: ``spec.with_parameter(0.3)``).
 
     ``init_state`` (a previous run's ``state``) starts from those weights and masks instead of
     the fresh initialization (continuation along the front; the l1 scale stays that of the
@@ -201,184 +228,256 @@ def train_run(
 
     Returns a :class:`RunResult` whose ``metrics`` is a flat dict of scalars:
 
-    * ``weight`` -- the weight on the l1 objective: ``weight`` itself for weighted-sum runs (and
-      multiobjective runs with ``fixed_weights``), else the mean of ``c2`` over the last epoch;
+    * ``method`` and the method's parameter (``weight`` for the weighted sum; for smgd without
+      fixed weights the mean of ``c2`` over the last epoch);
     * ``loss`` -- mean CE on the whole training set (eval mode, after training);
     * ``l1`` = ``l1_raw / l1_init``; ``l1_raw`` (sum of ``|w|`` of the prunable weights);
       ``l1_init`` (that sum at the dense, seeded initialization);
-    * ``sparsity`` (share of prunable weights exactly zero), ``sparsity_dense`` (share of the
-      dense-layer kernels exactly zero, as the seed paper reports), ``nnz``, ``n_prunable``,
-      ``nnz.<layer>`` per prunable layer;
+    * ``sparsity`` (share of prunable weights exactly zero), ``density`` (1 - sparsity),
+      ``sparsity_dense`` (share of the dense-layer kernels exactly zero, as the seed paper
+      reports), ``nnz``, ``n_prunable``, ``nnz.<layer>`` per prunable layer;
     * ``test_acc``, ``test_loss``, ``val_acc``, ``val_loss`` (NaN without a validation split),
-      ``train_acc``;
+      ``train_acc``, ``num_classes``;
     * ``epochs`` (trained), ``wall_time`` (whole call, s), ``train_time`` (the loop, s),
       ``train_cpu_time`` (CPU seconds of this process during the loop), ``seed``, ``model``,
       ``dataset``, ``optimizer``;
     * ``status`` ("ok" or "failed") and ``error`` ("" or the one-line reason). A run that
-      diverges (non-finite loss) or runs out of memory is returned as failed, not raised.
+      diverges or runs out of memory is returned as failed, not raised.
 
     Bad settings raise :class:`~paretoprune.errors.InputError`.
     """
-    started = time.perf_counter()
-    spec.validate()
-    weight = check_weight(weight)
-    n_epochs = spec.epochs if epochs is None else int(epochs)
-    if n_epochs < 1:
-        raise InputError(f"epochs must be at least 1, got {epochs}")
-    device = resolve_device(spec.device)
-    data = load_data(spec).to(device)
-    with seeded(spec.seed, device):
-        return _train(spec, weight, n_epochs, data, device, init_state, on_epoch, started)
+    module, _, name = spec.method_info.runner.partition(":")
+    runner = getattr(importlib.import_module(module), name)
+    return runner(spec, init_state=init_state, epochs=epochs, on_epoch=on_epoch)
 
 
+class GradientRun:
+    """One run of a gradient method (see the module docstring for the hooks)."""
 
-def _train(spec: TrainSpec, weight: float, n_epochs: int, data: DataBundle, device: torch.device,
-           init_state: dict | None, on_epoch, started: float) -> RunResult:
-    # 1. The model at its seeded dense initialization; its l1 fixes the scale of the l1 objective.
-    model = make_model(spec, data, device)
-    pruner = Pruner(model, spec.prune, threshold=spec.threshold, persistent=not spec.regrow,
-                    include_bias=spec.prune_bias, prune_every=spec.prune_every)
-    if pruner.numel == 0:
-        raise InputError(f"model {spec.model!r} has no prunable weights for prune={spec.prune!r}")
-    l1_init = float(pruner.l1())
-    if not l1_init > 0:
-        raise InputError(f"model {spec.model!r} starts with all prunable weights zero")
-    if init_state is not None:
-        load_state(model, pruner, init_state)
+    def __init__(self, spec: TrainSpec, *, init_state: dict | None = None,
+                 epochs: int | None = None, on_epoch: Callable[[dict], None] | None = None):
+        if not isinstance(spec, TrainSpec):
+            raise InputError(f"spec must be a TrainSpec, got {type(spec).__name__}")
+        self.spec = spec
+        self.init_state = init_state
+        self.epochs = spec.epochs if epochs is None else int(epochs)
+        if self.epochs < 1:
+            raise InputError(f"epochs must be at least 1, got {epochs}")
+        self.on_epoch = on_epoch
+        self.global_step = 0
 
-    # 2. Optimizer and the two objectives' weights.
-    optimizer = make_optimizer(spec, model, pruner, weight)
-    pruner.attach(optimizer)
-    multi = spec.multiobjective
-    ce_weight = None                  # weighted sum: (1 - w) * CE ...
-    l1_grad_scale = weight / l1_init  # ... + w * l1_raw / l1_init
-    grad2 = dict(zip(pruner.params, pruner.sign_views, strict=True))  # filled by pruner.signs()
-    grad2_scale = 1.0 / l1_init if spec.mo_l1_scale == "init" else 1.0  # multiobjective runs
+    # -- hooks --------------------------------------------------------------------------------
 
-    # 3. Train: seeded batch order, prune once before the first step.
-    generator = torch.Generator().manual_seed(spec.seed)
-    pruner.prune_()
-    model.train()
-    history: list[dict] = []
-    status, error, trained = "ok", "", 0
-    c2_last_epoch = math.nan
-    loop_start, loop_cpu_start = time.perf_counter(), time.process_time()
-    try:
-        for epoch in range(n_epochs):
-            lr = lr_at(spec.schedule, spec.lr, epoch, n_epochs)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            ce_sum = torch.zeros((), device=device)
-            c2_sum = 0.0  # a float, or a device tensor when the optimizer keeps c2 there
-            n_batches = 0
-            for xb, yb in epoch_batches(data.x_train, data.y_train, spec.batch_size, generator):
-                optimizer.zero_grad(set_to_none=True)
-                ce = F.cross_entropy(model(xb), yb)
-                if multi:
-                    ce.backward()
-                    pruner.before_step()          # masks the gradients of pruned weights
-                    pruner.signs(grad2_scale)     # the l1 gradient, into grad2's views
-                    optimizer.step(grad2=grad2)
-                    c2_sum = c2_sum + optimizer.last_weights[1]
-                else:
-                    if ce_weight is None:
-                        ce_weight = torch.full_like(ce, 1.0 - weight)
-                    ce.backward(ce_weight)  # the gradient of (1 - w) * CE, at no extra cost
-                    pruner.before_step(l1_grad_scale)  # + weight * sign(p) / l1_init, masks
-                    optimizer.step()
-                pruner.after_step()  # prunes every prune_every steps
-                ce_sum += ce.detach()
-                n_batches += 1
-            if not pruner.pruned_last_step:
-                pruner.prune_()  # the epoch ends pruned, whatever prune_every is
-            pruner.refresh_state()
+    def setup(self) -> None:
+        """After the model, pruner and optimizer exist (and ``init_state`` was loaded)."""
+        self.l1_grad_scale = self.spec.weight / self.l1_init  # ... + w * l1_raw / l1_init
+        self.ce_weight = None  # (1 - w) * CE, made on the first step
 
-            # End of epoch: one host sync for the record.
-            trained = epoch + 1
-            record = _epoch_record(trained, n_epochs, float(ce_sum) / n_batches, pruner, l1_init,
-                                   lr, started)
-            if multi:
-                c2_last_epoch = float(c2_sum) / n_batches
-                record["c1"], record["c2"] = 1.0 - c2_last_epoch, c2_last_epoch
-            history.append(record)
-            if on_epoch is not None:
-                on_epoch(dict(record))
-            if not math.isfinite(record["loss"]) or not math.isfinite(record["l1"]):
-                raise TrainingError(
-                    f"training diverged in epoch {trained}: the training loss is {record['loss']}"
-                )
-    except TrainingError as err:
-        status, error = "failed", str(err)
-    except _OUT_OF_MEMORY as err:
-        status, error = "failed", "out of memory: " + str(err).splitlines()[0]
-    train_time = time.perf_counter() - loop_start
-    train_cpu_time = time.process_time() - loop_cpu_start
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """One mini-batch (gradients are zeroed already); returns the batch's CE (detached or
+        not). The default: a step on ``(1 - w) * CE + w * l1``."""
+        ce = F.cross_entropy(self.model(xb), yb)
+        if self.ce_weight is None:
+            self.ce_weight = torch.full_like(ce, 1.0 - self.spec.weight)
+        ce.backward(self.ce_weight)  # the gradient of (1 - w) * CE, at no extra cost
+        self.pruner.before_step(self.l1_grad_scale)  # + w * sign(p) / l1_init, masks
+        self.optimizer.step()
+        return ce
 
-    # 4. Evaluate and record.
-    # the weight on l1: the given one, or SMGD's mean c2 over the last epoch
-    recorded_weight = c2_last_epoch if multi and not spec.fixed_weights else weight
-    metrics = _metrics(spec, model, pruner, data, l1_init, recorded_weight, status == "ok")
-    if status == "ok" and not math.isfinite(metrics["loss"]):
-        status, error = "failed", f"training diverged: the final training loss is {metrics['loss']}"
-        for key in ("test_acc", "test_loss", "val_acc", "val_loss", "train_acc"):
-            metrics[key] = math.nan
-    metrics.update(epochs=trained, wall_time=time.perf_counter() - started, train_time=train_time,
-                   train_cpu_time=train_cpu_time,
-                   seed=spec.seed, model=spec.model, dataset=spec.dataset,
-                   optimizer=spec.optimizer, status=status, error=error)
-    state = {
-        "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
-        "masks": pruner.masks(),
-        "l1_init": l1_init,
-        "prunable": list(pruner.names),
-        "model_name": spec.model,
-        "num_classes": data.num_classes,
-        "input_shape": list(data.input_shape),
-    }
-    return RunResult(metrics=metrics, state=state, history=history)
+    def end_epoch(self, record: dict) -> None:
+        """After each epoch, with its history record (add fields to it if useful)."""
+
+    def extra_metrics(self) -> dict:
+        """Columns this method adds to the metrics (the parameter among them)."""
+        return {"weight": self.spec.weight}
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        spec = self.spec
+        self.device = device = resolve_device(spec.device)
+        self.data = load_data(spec).to(device)
+        with seeded(spec.seed, device):
+            return self._run(started)
+
+    def _run(self, started: float) -> RunResult:
+        spec, data, device = self.spec, self.data, self.device
+        # 1. The model at its seeded dense initialization; its l1 fixes the scale of the l1
+        #    objective, its training loss the divergence limit.
+        self.model = model = make_model(spec, data, device)
+        self.pruner = pruner = Pruner(model, spec.prune, threshold=spec.threshold,
+                                      persistent=not spec.regrow, include_bias=spec.prune_bias,
+                                      prune_every=spec.prune_every)
+        if pruner.numel == 0:
+            raise InputError(f"model {spec.model!r} has no prunable weights for --prune {spec.prune}")
+        self.l1_init = float(pruner.l1())
+        if not self.l1_init > 0:
+            raise InputError(f"model {spec.model!r} starts with all prunable weights zero")
+        if self.init_state is not None:
+            load_state(model, pruner, self.init_state)
+        initial_loss = evaluate_split(model, data.x_train, data.y_train, spec.eval_batch_size)[0]
+
+        # 2. Optimizer, then the method's own setup.
+        self.optimizer = optimizer = make_optimizer(spec, model, pruner)
+        pruner.attach(optimizer)
+        self.setup()
+
+        # 3. Train: seeded batch order, prune once before the first step.
+        generator = torch.Generator().manual_seed(spec.seed)
+        pruner.prune_()
+        model.train()
+        history: list[dict] = []
+        status, error, trained = "ok", "", 0
+        per_step_lr = spec.schedule == "inverse"
+        loop_start, loop_cpu_start = time.perf_counter(), time.process_time()
+        try:
+            for epoch in range(self.epochs):
+                lr = lr_at(spec.schedule, spec.lr, epoch, self.epochs, self.global_step)
+                self._set_lr(lr)
+                ce_sum = torch.zeros((), device=device)
+                n_batches = 0
+                for xb, yb in epoch_batches(data.x_train, data.y_train, spec.batch_size, generator):
+                    if per_step_lr:
+                        self._set_lr(lr_at("inverse", spec.lr, epoch, self.epochs, self.global_step))
+                    optimizer.zero_grad(set_to_none=True)
+                    ce = self.step(xb, yb)
+                    pruner.after_step()  # prunes every prune_every steps
+                    self.global_step += 1
+                    ce_sum += ce.detach()
+                    n_batches += 1
+                if not pruner.pruned_last_step:
+                    pruner.prune_()  # the epoch ends pruned, whatever prune_every is
+                pruner.refresh_state()
+
+                # End of epoch: one host sync for the record.
+                trained = epoch + 1
+                l1_raw, nnz = float(pruner.l1()), int(pruner.nnz())
+                record = {
+                    "epoch": trained, "epochs": self.epochs, "loss": float(ce_sum) / n_batches,
+                    "l1": l1_raw / self.l1_init, "l1_raw": l1_raw, "lr": lr,
+                    "sparsity": 1.0 - nnz / pruner.numel, "nnz": nnz,
+                    "time": time.perf_counter() - started,
+                }
+                self.end_epoch(record)
+                history.append(record)
+                if self.on_epoch is not None:
+                    self.on_epoch(dict(record))
+                if not math.isfinite(record["loss"]) or not math.isfinite(record["l1"]):
+                    raise TrainingError(
+                        f"training diverged in epoch {trained}: the training loss is {record['loss']}"
+                    )
+        except TrainingError as err:
+            status, error = "failed", str(err)
+        except _OUT_OF_MEMORY as err:
+            status, error = "failed", "out of memory: " + first_line(err)
+        train_time = time.perf_counter() - loop_start
+        train_cpu_time = time.process_time() - loop_cpu_start
+
+        # 4. Evaluate and record.
+        metrics = self._metrics(status == "ok")
+        if status == "ok":
+            if not math.isfinite(metrics["loss"]):
+                status, error = "failed", (
+                    f"training diverged: the final training loss is {metrics['loss']}")
+            elif metrics["loss"] > DIVERGENCE_FACTOR * max(initial_loss, math.log(data.num_classes)):
+                status, error = "failed", (
+                    f"training diverged: the final training loss {metrics['loss']:.4g} is above "
+                    f"the initial {initial_loss:.4g} (learning rate {spec.lr:g} too large?)")
+            if status != "ok":
+                for key in ("test_acc", "test_loss", "val_acc", "val_loss", "train_acc"):
+                    metrics[key] = math.nan
+        metrics.update(epochs=trained, wall_time=time.perf_counter() - started,
+                       train_time=train_time, train_cpu_time=train_cpu_time, seed=spec.seed,
+                       model=spec.model, dataset=spec.dataset, method=spec.method,
+                       optimizer=spec.optimizer, status=status, error=error)
+        state = {
+            "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+            "masks": pruner.masks(),
+            "l1_init": self.l1_init,
+            "prunable": list(pruner.names),
+            "model_name": spec.model,
+            "num_classes": data.num_classes,
+            "input_shape": list(data.input_shape),
+        }
+        return RunResult(metrics=metrics, state=state, history=history)
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _metrics(self, ok: bool) -> dict:
+        """The flat metrics dict (losses and accuracies NaN for a failed run)."""
+        spec, model, pruner, data = self.spec, self.model, self.pruner, self.data
+        l1_raw, nnz = float(pruner.l1()), int(pruner.nnz())
+        zeros, total = sparsity_of(dense_kernels(model))
+        metrics = {
+            **self.extra_metrics(),
+            "loss": math.nan,
+            "l1": l1_raw / self.l1_init,
+            "l1_raw": l1_raw,
+            "l1_init": self.l1_init,
+            "sparsity": 1.0 - nnz / pruner.numel,
+            "density": nnz / pruner.numel,
+            "sparsity_dense": zeros / total if total else math.nan,
+            "nnz": nnz,
+            "n_prunable": pruner.numel,
+            "num_classes": data.num_classes,
+        }
+        for layer, count in pruner.layer_nnz().items():
+            metrics[f"nnz.{layer}"] = count
+        results = {n: (math.nan, math.nan) for n in ("test", "val", "train")}
+        if ok:
+            b = spec.eval_batch_size
+            results["test"] = evaluate_split(model, data.x_test, data.y_test, b)
+            results["val"] = evaluate_split(model, data.x_val, data.y_val, b)
+            results["train"] = evaluate_split(model, data.x_train, data.y_train, b)
+            metrics["loss"] = results["train"][0]
+        metrics.update(
+            test_acc=results["test"][1], test_loss=results["test"][0],
+            val_acc=results["val"][1], val_loss=results["val"][0],
+            train_acc=results["train"][1],
+        )
+        return metrics
 
 
-def _epoch_record(epoch: int, epochs: int, loss: float, pruner: Pruner, l1_init: float,
-                  lr: float, started: float) -> dict:
-    l1_raw = float(pruner.l1())
-    nnz = int(pruner.nnz())
-    return {
-        "epoch": epoch, "epochs": epochs, "loss": loss, "l1": l1_raw / l1_init, "l1_raw": l1_raw,
-        "lr": lr, "sparsity": 1.0 - nnz / pruner.numel, "nnz": nnz,
-        "time": time.perf_counter() - started,
-    }
+class MultiGradientRun(GradientRun):
+    """``--method smgd``: the common descent direction of CE and l1 (smgd, madam, mrmsprop)."""
+
+    def setup(self) -> None:
+        spec, pruner = self.spec, self.pruner
+        self.grad2 = dict(zip(pruner.params, pruner.sign_views, strict=True))  # pruner.signs()
+        self.grad2_scale = 1.0 / self.l1_init if spec.mo_l1_scale == "init" else 1.0
+        self.c2_sum, self.c2_batches = 0.0, 0
+
+    def step(self, xb, yb):
+        ce = F.cross_entropy(self.model(xb), yb)
+        ce.backward()
+        self.pruner.before_step()                # masks the gradients of pruned weights
+        self.pruner.signs(self.grad2_scale)      # the l1 gradient, into grad2's views
+        self.optimizer.step(grad2=self.grad2)
+        self.c2_sum = self.c2_sum + self.optimizer.last_weights[1]
+        self.c2_batches += 1
+        return ce
+
+    def end_epoch(self, record: dict) -> None:
+        c2 = float(self.c2_sum) / max(self.c2_batches, 1)
+        record["c1"], record["c2"] = 1.0 - c2, c2
+        self.c2_last_epoch = c2
+        self.c2_sum, self.c2_batches = 0.0, 0
+
+    def extra_metrics(self) -> dict:
+        # the weight on l1: the fixed one, or the mean c2 of the last epoch
+        if self.spec.fixed_weights:
+            return {"weight": self.spec.weight}
+        return {"weight": getattr(self, "c2_last_epoch", math.nan)}
 
 
-def _metrics(spec: TrainSpec, model: nn.Module, pruner: Pruner, data: DataBundle,
-             l1_init: float, weight: float, ok: bool) -> dict:
-    """The flat metrics dict (losses and accuracies NaN for a failed run)."""
-    l1_raw = float(pruner.l1())
-    nnz = int(pruner.nnz())
-    zeros, total = sparsity_of(dense_kernels(model))
-    metrics = {
-        "weight": weight,
-        "loss": math.nan,
-        "l1": l1_raw / l1_init,
-        "l1_raw": l1_raw,
-        "l1_init": l1_init,
-        "sparsity": 1.0 - nnz / pruner.numel,
-        "sparsity_dense": zeros / total if total else math.nan,
-        "nnz": nnz,
-        "n_prunable": pruner.numel,
-    }
-    for layer, count in pruner.layer_nnz().items():
-        metrics[f"nnz.{layer}"] = count
-    names = ("test", "val", "train")
-    results = {n: (math.nan, math.nan) for n in names}
-    if ok:
-        b = spec.eval_batch_size
-        results["test"] = evaluate_split(model, data.x_test, data.y_test, b)
-        results["val"] = evaluate_split(model, data.x_val, data.y_val, b)
-        results["train"] = evaluate_split(model, data.x_train, data.y_train, b)
-        metrics["loss"] = results["train"][0]
-    metrics.update(
-        test_acc=results["test"][1], test_loss=results["test"][0],
-        val_acc=results["val"][1], val_loss=results["val"][0],
-        train_acc=results["train"][1],
-    )
-    return metrics
+def run_weighted_sum(spec: TrainSpec, **kwargs) -> RunResult:
+    """Runner of ``--method weighted-sum``."""
+    return GradientRun(spec, **kwargs).run()
+
+
+def run_multi_gradient(spec: TrainSpec, **kwargs) -> RunResult:
+    """Runner of ``--method smgd``."""
+    return MultiGradientRun(spec, **kwargs).run()

@@ -204,62 +204,37 @@ def _check(lr: float, eps: float | None = None) -> None:
 
 
 class SMGD(MultiObjectiveOptimizer):
-    """Stochastic multi-gradient descent, with optional momentum (see the module docstring)."""
+    """Stochastic multi-gradient descent, with optional (Nesterov) momentum (see the module
+    docstring): ``d = c1·g1 + c2·g2``, ``b <- momentum·b + d``, and the step is ``-lr·b``, or
+    ``-lr·(d + momentum·b)`` with ``nesterov=True`` (as ``torch.optim.SGD`` does)."""
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, weight_decay: float = 0.0,
-                 *, weights: tuple[float, float] | None = None):
+                 *, nesterov: bool = False, weights: tuple[float, float] | None = None):
         _check(lr)
         if momentum < 0:
             raise ValueError(f"invalid momentum {momentum}")
-        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay},
-                         weights)
+        if nesterov and momentum <= 0:
+            raise ValueError("Nesterov momentum needs a momentum > 0")
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+                                  "nesterov": nesterov}, weights)
 
     def _update(self, group, params, g1s, g2s, c1, c2) -> None:
         lr, mu = group["lr"], group["momentum"]
+        d = torch._foreach_mul(list(g1s), c1)  # d = c1 g1 + c2 g2
         idx = [i for i, g in enumerate(g2s) if g is not None]
-        use_g2 = bool(idx) and (isinstance(c2, Tensor) or c2 != 0.0)
-        tensor_c = isinstance(c1, Tensor) or isinstance(c2, Tensor)
-        if mu == 0.0 and not tensor_c:  # p -= lr (c1 g1 + c2 g2), straight from the gradients
-            torch._foreach_add_(params, list(g1s), alpha=-lr * c1)
-            if use_g2:
-                torch._foreach_add_([params[i] for i in idx], [g2s[i] for i in idx], alpha=-lr * c2)
+        if idx and (isinstance(c2, Tensor) or c2 != 0.0):
+            torch._foreach_add_([d[i] for i in idx], torch._foreach_mul([g2s[i] for i in idx], c2))
+        if mu == 0.0:
+            torch._foreach_add_(params, d, alpha=-lr)
             return
-        fresh, bufs = [], []
-        for i, p in enumerate(params):
-            buf = self.state[p].get("momentum_buffer") if mu != 0.0 else None
-            (bufs if buf is not None else fresh).append(i)
-        # fresh directions d = c1 g1 + c2 g2 (the first momentum step, or no momentum)
-        d = {}
-        if fresh:
-            new = torch._foreach_mul([g1s[i] for i in fresh], c1)
-            d = dict(zip(fresh, new, strict=True))
-            add = [i for i in fresh if g2s[i] is not None] if use_g2 else []
-            if add:
-                torch._foreach_add_([d[i] for i in add],
-                                    torch._foreach_mul([g2s[i] for i in add], c2))
-        if bufs:  # b <- mu b + c1 g1 + c2 g2
-            live = [self.state[params[i]]["momentum_buffer"] for i in bufs]
-            torch._foreach_mul_(live, mu)
-            if tensor_c:
-                torch._foreach_add_(live, torch._foreach_mul([g1s[i] for i in bufs], c1))
-            else:
-                torch._foreach_add_(live, [g1s[i] for i in bufs], alpha=c1)
-            add = [k for k, i in enumerate(bufs) if g2s[i] is not None] if use_g2 else []
-            if add:
-                sub = [live[k] for k in add]
-                g2 = [g2s[bufs[k]] for k in add]
-                if tensor_c:
-                    torch._foreach_add_(sub, torch._foreach_mul(g2, c2))
-                else:
-                    torch._foreach_add_(sub, g2, alpha=c2)
-        steps = []
-        for i, p in enumerate(params):
-            if i in d:
-                if mu != 0.0:
-                    self.state[p]["momentum_buffer"] = d[i]
-                steps.append(d[i])
-            else:
-                steps.append(self.state[p]["momentum_buffer"])
+        states = [self.state[p] for p in params]
+        for p, state in zip(params, states, strict=True):
+            if "momentum_buffer" not in state:  # 0·momentum + d = d on the first step
+                state["momentum_buffer"] = torch.zeros_like(p)
+        bufs = [state["momentum_buffer"] for state in states]
+        torch._foreach_mul_(bufs, mu)
+        torch._foreach_add_(bufs, d)
+        steps = torch._foreach_add(d, bufs, alpha=mu) if group.get("nesterov") else bufs
         torch._foreach_add_(params, steps, alpha=-lr)
 
 

@@ -1,0 +1,80 @@
+"""Command-line options generated from the configuration (:mod:`paretoprune.config`).
+
+Every option of ``train`` and ``sweep`` that sets a :class:`~paretoprune.config.TrainSpec` or
+:class:`~paretoprune.config.SweepConfig` field is made here from the field's
+:class:`~paretoprune.config.Setting`: its flag (``--field-name``), type, choices, help and the
+default shown in ``--help``. The options default to None ("not given"), so the configuration's
+own defaults apply and are written only once; :func:`given` keeps the values the user set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import click
+
+from paretoprune.config import Setting, settings_of
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ":".join(f"{v:g}" for v in value)
+    return str(value)
+
+
+def _type_of(cls, name: str, setting: Setting):
+    annotation = str(cls.__dataclass_fields__[name].type)
+    if setting.choices:
+        return click.Choice(setting.choices)
+    if annotation.startswith("bool"):
+        return bool
+    if annotation.startswith("int"):
+        return click.INT
+    if annotation.startswith("float"):
+        return click.FLOAT
+    return click.STRING
+
+
+def option(cls, name: str) -> click.Option:
+    """The click option of field ``name`` of configuration class ``cls``."""
+    setting = settings_of(cls)[name]
+    flag = "--" + name.replace("_", "-")
+    kind = _type_of(cls, name, setting)
+    field = cls.__dataclass_fields__[name]
+    default = setting.default if setting.methods else field.default
+    shown = f"default: {_show(default)}" if default is not None and not callable(default) else ""
+    if setting.methods:
+        shown = "; ".join(filter(None, [shown, "--method " + ", ".join(setting.methods)]))
+    help_text = setting.help + (f"  [{shown}]" if shown else "")
+    if kind is bool:
+        return click.Option([f"{flag}/--no-{flag[2:]}"], default=None, help=help_text)
+    return click.Option([flag], type=kind, default=None, metavar=setting.metavar,
+                        help=help_text, show_choices=True)
+
+
+def options_of(cls, *, skip: Iterable[str] = ()) -> list[click.Option]:
+    """The options of every command-line field of ``cls`` (minus ``skip``), in field order."""
+    skipped = set(skip)
+    return [option(cls, name) for name, s in settings_of(cls).items()
+            if s.cli and name not in skipped]
+
+
+def add_options(options: list[click.Option]):
+    """A decorator adding ``options`` to a click command."""
+
+    def decorate(f):
+        params = getattr(f, "__click_params__", [])
+        # click applies decorators bottom-up and reverses at the end: keep our order on top
+        f.__click_params__ = params + list(reversed(options))
+        return f
+
+    return decorate
+
+
+def given(values: Mapping[str, Any], cls) -> dict[str, Any]:
+    """The values of ``cls``'s fields that were given (not None)."""
+    names = set(settings_of(cls))
+    return {k: v for k, v in values.items() if k in names and v is not None}

@@ -1,0 +1,581 @@
+"""One typed configuration: every training and sweep setting, its default, type and range.
+
+:class:`TrainSpec` describes one training run, :class:`SweepConfig` a sweep of them. Both are
+frozen dataclasses checked once, when they are made; the command line's options are generated
+from their fields (:mod:`paretoprune.cli.options`), a sweep stores them in ``sweep.json`` and
+reads them back through the same constructors, and the worker that trains receives the object
+itself. So each default is written once, each range is checked once, and a bad value is one
+:class:`~paretoprune.errors.InputError` line before anything runs -- without importing torch
+(this module imports neither torch nor pandas).
+
+Each field carries a :class:`Setting` in its metadata: help text, the check that converts and
+validates the value, whether it is a command-line option, whether it is part of a sweep's
+identity (a resumed sweep must match it) and, for method-specific options, which methods take
+it. A method-specific option is None unless its method is chosen; then None means "the
+documented default" (:attr:`Setting.default`). Giving it to another method is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from paretoprune.errors import InputError
+from paretoprune.methods import Method, get_method, method_names
+
+__all__ = [
+    "DATASET_NAMES",
+    "DEVICES",
+    "EXECUTORS",
+    "KNEE_METHODS",
+    "MODEL_NAMES",
+    "SCHEDULES",
+    "Setting",
+    "SweepConfig",
+    "TrainSpec",
+    "settings_of",
+]
+
+#: Built-in models (``paretoprune.training.models`` builds them; a test keeps the two in step).
+MODEL_NAMES = ("mlp", "lenet5", "lenet5-caffe", "lenet-300-100", "vgg-cifar", "resnet20",
+               "resnet56")
+#: Built-in datasets (``paretoprune.training.datasets`` loads them).
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
+SCHEDULES = ("constant", "cosine", "sigmoid", "inverse")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+EXECUTORS = ("auto", "serial", "process", "ray")
+KNEE_METHODS = ("distance", "kneedle", "angle", "utility", "tradeoff")
+PRUNE_TARGETS = ("dense", "conv", "all")
+VAL_SPLITS = ("train", "test")
+#: ``package.module:attribute``: a model or dataset factory of the user's own.
+_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+# ----------------------------------------------------------------------------------------------
+# checks: each takes (name, value), returns the normalized value or raises one InputError line
+# ----------------------------------------------------------------------------------------------
+
+Check = Callable[[str, Any], Any]
+
+
+def _bad(name: str, what: str, value: Any) -> InputError:
+    return InputError(f"{name} must be {what}, got {value!r}")
+
+
+def integer(lo: int | None = None) -> Check:
+    """An integer (``3`` or ``3.0``, not ``True``), at least ``lo``."""
+    what = "an integer" + (f" >= {lo}" if lo is not None else "")
+
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool):
+            raise _bad(name, what, value)
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise _bad(name, what, value) from None
+        if not (math.isfinite(as_float) and as_float.is_integer()):
+            raise _bad(name, what, value)
+        out = int(as_float)
+        if lo is not None and out < lo:
+            raise _bad(name, what, value)
+        return out
+
+    return check
+
+
+def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+           hi_open: bool = False) -> Check:
+    """A finite float in the interval given (``lo_open``/``hi_open``: the end is excluded)."""
+    if lo is not None and hi is not None:
+        what = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    elif lo is not None:
+        what = f"a number {'>' if lo_open else '>='} {lo:g}"
+    else:
+        what = "a finite number"
+
+    def check(name: str, value: Any) -> float:
+        if isinstance(value, bool):
+            raise _bad(name, what, value)
+        try:
+            out = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise _bad(name, what, value) from None
+        if not math.isfinite(out):
+            raise _bad(name, what, value)
+        if lo is not None and (out < lo or (lo_open and out == lo)):
+            raise _bad(name, what, value)
+        if hi is not None and (out > hi or (hi_open and out == hi)):
+            raise _bad(name, what, value)
+        return out
+
+    return check
+
+
+def choice(*values: str) -> Check:
+    """One of ``values``."""
+
+    def check(name: str, value: Any) -> str:
+        if value not in values:
+            raise InputError(f"{name} must be one of {', '.join(values)}, got {value!r}")
+        return value
+
+    check.choices = values  # type: ignore[attr-defined]  # for --help
+    return check
+
+
+def boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(name, "true or false", value)
+    return value
+
+
+def text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _bad(name, "a non-empty text", value)
+    return value
+
+
+def optional(inner: Check) -> Check:
+    """None, or a value that passes ``inner``."""
+
+    def check(name: str, value: Any) -> Any:
+        return None if value is None else inner(name, value)
+
+    check.choices = getattr(inner, "choices", None)  # type: ignore[attr-defined]
+    return check
+
+
+def pair(inner: Check) -> Check:
+    """Two values that each pass ``inner`` (a tuple)."""
+
+    def check(name: str, value: Any) -> tuple:
+        if isinstance(value, str) or not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise _bad(name, "two numbers", value)
+        return (inner(name, value[0]), inner(name, value[1]))
+
+    return check
+
+
+def _named(kind: str, known: tuple[str, ...], extra: str) -> Check:
+    def check(name: str, value: Any) -> str:
+        if isinstance(value, str) and (value in known or _IMPORT_PATH.match(value) or (
+                kind == "model" and value.startswith("torchvision:") and len(value) > 12)):
+            return value
+        raise InputError(f"unknown {kind} {value!r}; known: {', '.join(known)}{extra}")
+
+    return check
+
+
+def _device(name: str, value: Any) -> str:
+    if isinstance(value, str) and (value in DEVICES or re.fullmatch(r"cuda:\d+", value)):
+        return value
+    raise InputError(f"unknown device {value!r}; choose auto, cpu, cuda, cuda:N or mps")
+
+
+# ----------------------------------------------------------------------------------------------
+# settings
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What paretoprune knows about one configuration field (the field's metadata)."""
+
+    help: str
+    check: Check
+    cli: bool = True  # a command-line option (``--name-with-dashes``)
+    identity: bool = True  # part of what a sweep is: a resumed sweep must have the same value
+    methods: tuple[str, ...] | None = None  # only these methods take it (None: every method)
+    default: Any = None  # the default of a method-specific option (its field default is None)
+    metavar: str | None = None
+
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        return getattr(self.check, "choices", None)
+
+
+def setting(default: Any, help: str, check: Check, **kwargs: Any):
+    """A dataclass field with its :class:`Setting`. For a method-specific option pass
+    ``methods=(...)`` and ``default=``: the field itself then defaults to None."""
+    if kwargs.get("methods") is not None:
+        kwargs.setdefault("default", default)
+        default = None
+    return field(default=default, metadata={"setting": Setting(help, check, **kwargs)})
+
+
+def settings_of(cls_or_obj) -> dict[str, Setting]:
+    """``{field name: Setting}`` of a configuration class (fields without one are skipped)."""
+    return {f.name: f.metadata["setting"] for f in fields(cls_or_obj) if "setting" in f.metadata}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _validate(obj, method: Method | None) -> None:
+    """Run every field's check (normalizing the stored value); fill in or refuse
+    method-specific options. Called from ``__post_init__`` of the frozen dataclasses."""
+    for name, s in settings_of(obj).items():
+        value = getattr(obj, name)
+        if s.methods is not None and method is not None:
+            if method.name not in s.methods:
+                if value is not None:
+                    raise InputError(
+                        f"{_flag(name)} is an option of --method {' or '.join(s.methods)}, "
+                        f"not of --method {method.name}"
+                    )
+                continue
+            if value is None:
+                value = s.default
+        object.__setattr__(obj, name, s.check(_flag(name) if s.cli else name, value))
+
+
+def _from_mapping(cls, data: Mapping, what: str):
+    if not isinstance(data, Mapping):
+        raise InputError(f"{what} must be a mapping, got {type(data).__name__}")
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise InputError(f"unknown {what} {unknown[0]!r}; known: {', '.join(known)}")
+    return cls(**data)
+
+
+# ----------------------------------------------------------------------------------------------
+# one training run
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Every setting of one training run (see :func:`paretoprune.training.train_run`).
+
+    The method (``--method``) decides what is trained; the default, the weighted sum, minimizes
+    ``(1 - weight)·CE + weight·l1`` with ``l1 = l1_raw / l1_init`` (the l1 norm of the prunable
+    weights relative to the dense, seeded initialization) and prunes weights below
+    ``threshold`` after every step. Fields and their checks are listed with ``--help``; invalid
+    values raise :class:`~paretoprune.errors.InputError` on construction.
+    """
+
+    method: str = setting("weighted-sum", "Training method: " + ", ".join(method_names())
+                          + " (see the README, 'Methods').", choice(*method_names()))
+    model: str = setting(
+        "mlp", "mlp, lenet5, lenet5-caffe, lenet-300-100, vgg-cifar, resnet20, resnet56, "
+        "torchvision:NAME, or package.module:factory.",
+        _named("model", MODEL_NAMES, ", torchvision:NAME or package.module:factory"),
+        metavar="NAME")
+    dataset: str = setting(
+        "digits", "digits (bundled, offline), mnist, fashion-mnist, cifar10, cifar100, or "
+        "package.module:factory.", _named("dataset", DATASET_NAMES, " or package.module:factory"),
+        metavar="NAME")
+    optimizer: str | None = setting(
+        None, "sgd, adam or rmsprop for the gradient methods (default adam); smgd, madam or "
+        "mrmsprop for --method smgd (default smgd).", optional(text), metavar="NAME")
+    epochs: int = setting(20, "Training epochs.", integer(1))
+    batch_size: int = setting(32, "Mini-batch size.", integer(1))
+    lr: float = setting(1e-3, "Learning rate.", number(0, lo_open=True))
+    schedule: str = setting(
+        "constant", "Learning-rate schedule: constant; cosine; sigmoid (the seed's: lr to 0.1·lr, "
+        "centred at 75% of the epochs, width 0.075·epochs); inverse (per step: "
+        "lr / (1 + (lr/epochs)·t), the seed's SMGD decay).", choice(*SCHEDULES))
+    momentum: float = setting(0.9, "Momentum of sgd and smgd.", number(0, 1, hi_open=True))
+    nesterov: bool = setting(False, "Nesterov momentum (sgd and smgd).", boolean)
+    betas: tuple[float, float] = setting((0.9, 0.999), "Adam's betas (adam, madam).",
+                                         pair(number(0, 1, hi_open=True)), cli=False)
+    rho: float = setting(0.9, "Decay of rmsprop and mrmsprop.", number(0, 1, hi_open=True),
+                         cli=False)
+    eps: float = setting(1e-8, "Epsilon of the adaptive optimizers.", number(0), cli=False)
+    weight_decay: float = setting(0.0, "L2 on the kernels that are not prunable.", number(0))
+    threshold: float = setting(1e-3, "Weights with |w| below it are pruned (0: no pruning).",
+                               number(0))
+    prune: str = setting("dense", "Which weights are prunable and penalized: dense, conv or all.",
+                         choice(*PRUNE_TARGETS))
+    prune_every: int = setting(1, "Prune after every K optimizer steps.", integer(1))
+    regrow: bool = setting(False, "Let pruned weights grow back (the seed's behaviour) instead of "
+                           "persistent masks.", boolean)
+    prune_bias: bool = setting(False, "Prune and penalize biases too.", boolean)
+    fused: bool = setting(True, "Use PyTorch's fused optimizer kernels where available.", boolean,
+                          cli=False)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.", _device)
+    seed: int = setting(0, "Seed of the initial weights, batch order and data splits.",
+                        integer(0))
+    threads: int | None = setting(
+        None, "torch CPU threads per run [default: 1 per run in a sweep, torch's choice in "
+        "train]; 1 is fastest for small models.", optional(integer(1)), identity=False)
+    val_fraction: float = setting(
+        0.1, "Share of the training data held out for validation (selection reads it; 0: "
+        "selection falls back to training metrics).", number(0, 1, hi_open=True))
+    val_split: str = setting(
+        "train", "Where the validation data comes from: train (a seeded share of the training "
+        "data) or test (a seeded half of the test set; the other half stays the test set).",
+        choice(*VAL_SPLITS))
+    data_dir: str | None = setting(
+        None, "Folder of the torchvision datasets [default: $XDG_CACHE_HOME/paretoprune/data].",
+        optional(text), identity=False, metavar="DIR")
+    download: bool = setting(False, "Download a missing torchvision dataset.", boolean,
+                             identity=False)
+    max_train_samples: int | None = setting(
+        None, "Train on a seeded random subset of this many samples.", optional(integer(1)))
+    max_test_samples: int | None = setting(None, "Keep the first N test samples.",
+                                           optional(integer(1)), cli=False)
+    eval_batch_size: int = setting(1000, "Batch size of evaluation passes.", integer(1),
+                                   cli=False, identity=False)
+
+    # -- weighted sum and smgd ------------------------------------------------------------------
+    weight: float | None = setting(
+        0.5, "λ in [0, 1]: minimize (1-λ)·CE + λ·l1 (smgd: only with --fixed-weights).",
+        number(0, 1), methods=("weighted-sum", "smgd"))
+    fixed_weights: bool | None = setting(
+        False, "smgd: combine the two gradients with (1-λ, λ) instead of the min-norm weights.",
+        boolean, methods=("smgd",))
+    mo_l1_scale: str | None = setting(
+        "raw", "smgd: the l1 gradient it balances, sign(w) (raw, the seed's) or sign(w)/l1_init "
+        "(init, the weighted sum's scale).", choice("raw", "init"), methods=("smgd",))
+
+    def __post_init__(self) -> None:
+        method = get_method(self.method)
+        _validate(self, method)
+        if self.optimizer is None:
+            object.__setattr__(self, "optimizer", method.optimizers[0])
+        elif self.optimizer not in method.optimizers:
+            owner = next((m.name for m in _all_methods() if self.optimizer in m.optimizers), None)
+            hint = f" (it belongs to --method {owner})" if owner else ""
+            raise InputError(
+                f"unknown optimizer {self.optimizer!r} for --method {method.name}{hint}; "
+                f"choose one of {', '.join(method.optimizers)}"
+            )
+
+    # -- what other layers ask ----------------------------------------------------------------
+
+    @property
+    def method_info(self) -> Method:
+        """The :class:`~paretoprune.methods.Method` entry of :attr:`method`."""
+        return get_method(self.method)
+
+    def replace(self, **changes: Any) -> TrainSpec:
+        """A copy with ``changes`` applied (checked like a new spec)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field; :meth:`from_dict` reads it back."""
+        data = dataclasses.asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> TrainSpec:
+        """A spec from :meth:`to_dict` output (or the ``train`` dict of an older sweep)."""
+        values = dict(data) if isinstance(data, Mapping) else data
+        if isinstance(values, dict):
+            values = _upgrade_train(values)
+        return _from_mapping(cls, values, "training setting")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define which runs a sweep makes (runtime settings left out)."""
+        settings = settings_of(self)
+        return {n: v for n, v in self.to_dict().items() if settings[n].identity}
+
+    def evaluate(self, param: float | None = None) -> dict:
+        """Train one run and return its flat metrics plus ``_state`` (weights and masks, CPU
+        tensors) and ``_history`` (per-epoch records). ``param`` sets the method's parameter
+        (λ for the weighted sum) first. Picklable, so it runs in worker processes and on Ray:
+        ``paretoprune.explore(spec.evaluate, budget=12)``."""
+        from paretoprune.training import train_run
+
+        spec = self if param is None else self.with_parameter(param)
+        result = train_run(spec)
+        return {**result.metrics, "_state": result.state, "_history": result.history}
+
+    __call__ = evaluate
+
+    def with_parameter(self, value: float) -> TrainSpec:
+        """A copy whose method parameter (λ, ε, target sparsity, ...) is ``value``."""
+        name = self.method_info.parameter
+        if name is None:
+            raise InputError(f"--method {self.method} has no parameter to set")
+        return self.replace(**{name: value})
+
+
+def _all_methods():
+    from paretoprune.methods import METHODS
+
+    return METHODS.values()
+
+
+def _upgrade_train(values: dict) -> dict:
+    """Training settings written by paretoprune 0.1 (schema 1) in today's form."""
+    values = dict(values)
+    if "method" not in values:
+        if values.get("optimizer") in ("smgd", "madam", "mrmsprop"):
+            values["method"] = "smgd"
+        else:
+            values["method"] = "weighted-sum"
+            values.pop("fixed_weights", None)
+            values.pop("mo_l1_scale", None)
+    values.setdefault("val_split", "train")
+    return values
+
+
+# ----------------------------------------------------------------------------------------------
+# a sweep
+# ----------------------------------------------------------------------------------------------
+
+
+def _range(name: str, value: Any) -> tuple[float, float]:
+    if isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) != 2:
+            raise InputError(f"{name} must look like LO:HI (for example 0:1), got {value!r}")
+        value = parts
+    lo, hi = pair(number())(name, value)
+    if not lo < hi:
+        raise InputError(f"{name} must satisfy LO < HI, got {lo:g}:{hi:g}")
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep: the training spec of its runs plus how the planner chooses their parameters.
+
+    ``--budget`` counts the exploration runs (``role = trial``); the dense reference run
+    (``role = dense``), the retrained selection (``final``) and its fine-tuning (``finetuned``)
+    come on top.
+    """
+
+    train: TrainSpec = field(default_factory=TrainSpec)
+    budget: int = setting(8, "Exploration runs (finished runs of a resumed sweep included; the "
+                          "dense reference and the final retrain are extra).", integer(2),
+                          identity=False)
+    rule: str | None = setting(
+        None, "How a gap is split: normal (dichotomic/NISE, the weighted sum's default), bound "
+        "(bisection of the constrained objective, ε-constraint methods), midpoint (bisection "
+        "of the parameter), grid and random (baselines).",
+        optional(choice("normal", "bound", "midpoint", "grid", "random")))
+    range: tuple[float, float] | None = setting(
+        None, "Range of the method's parameter, LO:HI [default: the method's, 0:1 for λ].",
+        optional(_range), metavar="LO:HI")
+    tol: float = setting(1e-3, "A new point must improve its gap by this much (normalized) or "
+                         "the gap closes.", number(0))
+    warm_start: bool = setting(False, "Start each run from the weights of the nearest denser "
+                               "finished run and train --warm-epochs.", boolean)
+    warm_epochs: int = setting(5, "Epochs of a warm-started run.", integer(1))
+    dense: bool = setting(True, "Train a dense reference run (no pruning, λ = 0) that every "
+                          "accuracy drop is measured against.", boolean)
+    max_drop: float | None = setting(
+        None, "Spend the budget on the question: the sparsest network whose --metric is within "
+        "D of the dense reference (0.01 = one point).", optional(number(0, 1, hi_open=True)),
+        metavar="D")
+    metric: str | None = setting(
+        None, "Column that selection reads [default: val_acc, or train_acc without a "
+        "validation split]; the test set only reports.", optional(text), metavar="COL")
+    trial_epochs: int | None = setting(
+        None, "Epochs of each exploration run; the selected parameter is then retrained for "
+        "--epochs (role final).", optional(integer(1)), metavar="N")
+    finetune_epochs: int = setting(
+        0, "Train the selected network on for N epochs with its masks fixed and λ = 0 (role "
+        "finetuned; a departure from the no-fine-tuning approach).", integer(0), identity=False,
+        metavar="N")
+    knee: str = setting("distance", "Knee method of the summary when there is no --max-drop.",
+                        choice(*KNEE_METHODS), identity=False)
+    workers: int = setting(1, "Runs in parallel; a free worker gets the next parameter at once.",
+                           integer(1), identity=False)
+    executor: str = setting("auto", "auto (serial for one worker, local processes for more), "
+                            "serial, process or ray.", choice(*EXECUTORS), identity=False)
+    ray_address: str | None = setting(None, "Address of an existing Ray cluster [default: "
+                                      "start a local one].", optional(text), identity=False)
+    gpus_per_run: float = setting(0.0, "GPUs per Ray task.", number(0), identity=False)
+    cpus_per_run: float = setting(1.0, "CPUs per Ray task.", number(0, lo_open=True),
+                                  identity=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.train, TrainSpec):
+            raise InputError("train must be a TrainSpec")
+        _validate(self, None)
+        method = self.method
+        if method.parameter is None or (method.name == "smgd" and not self.train.fixed_weights):
+            raise InputError(
+                f"--method {method.name} chooses its own trade-off in one run; use paretoprune "
+                "train (or --fixed-weights to sweep λ)"
+            )
+        rule = self.rule or method.rules[0]
+        if rule not in method.rules:
+            raise InputError(
+                f"rule {rule!r} does not apply to --method {method.name}; choose one of "
+                f"{', '.join(method.rules)}"
+            )
+        lo, hi = self.range or method.range
+        mlo, mhi = method.range
+        if not (mlo <= lo < hi <= mhi):
+            raise InputError(
+                f"range must lie within {mlo:g}:{mhi:g} for --method {method.name}, got "
+                f"{lo:g}:{hi:g}"
+            )
+        object.__setattr__(self, "rule", rule)
+        object.__setattr__(self, "range", (lo, hi))
+        if self.trial_epochs is not None and self.trial_epochs > self.train.epochs:
+            raise InputError(
+                f"--trial-epochs ({self.trial_epochs}) must not exceed --epochs "
+                f"({self.train.epochs})"
+            )
+
+    @property
+    def method(self) -> Method:
+        return self.train.method_info
+
+    @property
+    def executor_name(self) -> str:
+        """``serial``, ``process`` or ``ray`` (``auto`` resolved)."""
+        if self.executor == "auto":
+            return "process" if self.workers > 1 else "serial"
+        return self.executor
+
+    @property
+    def run_threads(self) -> int:
+        """torch threads of each run: ``--threads``, else 1 (measured fastest for the small
+        models a laptop sweeps; see the README)."""
+        return self.train.threads or 1
+
+    def replace(self, **changes: Any) -> SweepConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["train"] = self.train.to_dict()
+        data["range"] = list(self.range)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> SweepConfig:
+        """A config from :meth:`to_dict` output (or the config of an older sweep)."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"a sweep config must be a mapping, got {type(data).__name__}")
+        values = dict(data)
+        if "weights" in values:  # paretoprune 0.1
+            values["range"] = values.pop("weights")
+        values.pop("min_gap", None)
+        values["train"] = TrainSpec.from_dict(values.get("train") or {})
+        if values.get("range") is not None:
+            values["range"] = tuple(values["range"])
+        return _from_mapping(cls, values, "sweep setting")
+
+    def identity(self) -> dict[str, Any]:
+        """What defines the sweep, as one flat dict: the runs' training identity plus the
+        planner's settings. A resumed sweep must match it; the rest may change."""
+        ident = self.train.identity()
+        ident.pop(self.method.parameter, None)  # the sweep sets it for each run
+        for name, s in settings_of(self).items():
+            if s.identity:
+                value = getattr(self, name)
+                ident[name] = list(value) if isinstance(value, tuple) else value
+        return ident
+
+    def selection_metric(self) -> str:
+        """The column selection reads: ``--metric``, else ``val_acc`` with a validation split,
+        else ``train_acc``."""
+        if self.metric:
+            return self.metric
+        return "val_acc" if self.train.val_fraction > 0 or self.train.val_split == "test" \
+            else "train_acc"

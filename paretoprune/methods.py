@@ -1,0 +1,134 @@
+"""The training methods paretoprune offers, as data: the one plug-in point for a new method.
+
+A method is "a way to train a pruned network with one scalar parameter" (the scalarization
+weight λ of the weighted sum, an l1 budget ε, a target sparsity, ...). Everything outside the
+training layer -- the configuration, the planner, the store, the executors, the CLI -- knows a
+method only through its :class:`Method` entry here, so a new method is added by
+
+1. a :class:`Method` entry in :data:`METHODS` (this file: no torch);
+2. its options, if any, as fields of :class:`paretoprune.config.TrainSpec` whose metadata names
+   the method (``setting(..., methods=("name",))``);
+3. a runner ``run(spec, *, init_state=None, epochs=None, on_epoch=None) -> RunResult`` in the
+   module named by :attr:`Method.runner` (imported only in the process that trains).
+
+How the planner treats the parameter (:attr:`Method.scalarization`):
+
+* ``"weighted-sum"`` -- the parameter is a weight w in [0, 1] of ``(1 - w)·x + w·y``; the normal
+  rule (dichotomic search) applies, and a gap closes when a new point is not below its segment.
+* ``"constraint"`` -- the parameter fixes a bound on the second objective ``y`` (an ε-constraint:
+  minimize ``x`` subject to ``y <= bound``); the planner bisects a gap in ``y`` and turns the bound
+  into the parameter with :meth:`Method.parameter_for_bound`. Reaches non-convex fronts.
+* ``"parameter"`` -- the parameter has no known geometric meaning: gaps are bisected in parameter
+  space (the ``midpoint`` rule).
+
+No torch, no pandas: the CLI validates ``--method`` without importing either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paretoprune.errors import InputError
+
+__all__ = ["METHODS", "SCALARIZATIONS", "Method", "get_method", "method_names"]
+
+SCALARIZATIONS = ("weighted-sum", "constraint", "parameter")
+
+
+@dataclass(frozen=True)
+class Method:
+    """What the rest of paretoprune needs to know about a training method.
+
+    Attributes:
+        name: the ``--method`` name.
+        summary: one line for ``--help`` and the README.
+        parameter: the :class:`~paretoprune.config.TrainSpec` field a sweep varies (``weight``
+            for the weighted sum), or None for a single-run method that a sweep cannot vary.
+        range: the default sweep range ``(lo, hi)`` of the parameter.
+        scalarization: how the planner splits a gap (see the module docstring).
+        objectives: the two table columns the planner's front is made of (both minimized).
+        dense_end: ``"lo"`` or ``"hi"``: the end of the range that gives the densest network
+            (warm starts continue from denser runs).
+        sparse_end_known: True when the sparse end of the default range is the all-zero network
+            (e.g. λ = 1): the planner does not train it, it brackets the collapse edge instead.
+        optimizers: the ``--optimizer`` values it accepts; the first is its default.
+        runner: ``"module:function"`` of its training function (imported in the worker only).
+        origin: where the method comes from; a reconstruction from an abstract says so here, and
+            ``--help`` and the README repeat it.
+        structured: True when it removes whole units/filters/blocks (``export --shrink``).
+    """
+
+    name: str
+    summary: str
+    parameter: str | None
+    range: tuple[float, float]
+    scalarization: str
+    runner: str
+    objectives: tuple[str, str] = ("loss", "l1")
+    dense_end: str = "lo"
+    sparse_end_known: bool = False
+    optimizers: tuple[str, ...] = ("adam", "sgd", "rmsprop")
+    origin: str = ""
+    structured: bool = False
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The planner rules that make sense for this method; the first is the default."""
+        if self.scalarization == "weighted-sum":
+            return ("normal", "midpoint", "grid", "random")
+        if self.scalarization == "constraint":
+            return ("bound", "midpoint", "grid", "random")
+        return ("midpoint", "grid", "random")
+
+    def parameter_for_bound(self, bound: float) -> float:
+        """The parameter value that bounds the second objective by ``bound`` (constraint
+        methods); the identity unless the method's parameter is, e.g., a sparsity."""
+        return 1.0 - bound if self.objectives[1] == "density" else float(bound)
+
+    def bound_for_parameter(self, value: float) -> float:
+        """The inverse of :meth:`parameter_for_bound`."""
+        return 1.0 - value if self.objectives[1] == "density" else float(value)
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            name="weighted-sum",
+            summary="train on (1-λ)·CE + λ·l1 with intra-training pruning, one run per λ "
+                    "(Reiners, Klamroth, Stiglmayr 2022)",
+            parameter="weight",
+            range=(0.0, 1.0),
+            scalarization="weighted-sum",
+            runner="paretoprune.training.loop:run_weighted_sum",
+            sparse_end_known=True,
+            origin="Reiners, Klamroth and Stiglmayr, arXiv 2008.13590",
+        ),
+        Method(
+            name="smgd",
+            summary="one run along the common descent direction of CE and l1 (stochastic "
+                    "multi-gradient descent; --optimizer smgd, madam or mrmsprop)",
+            parameter="weight",  # only with --fixed-weights; else the run chooses its weights
+            range=(0.0, 1.0),
+            scalarization="weighted-sum",
+            runner="paretoprune.training.loop:run_multi_gradient",
+            optimizers=("smgd", "madam", "mrmsprop"),
+            origin="Liu and Vicente, arXiv 1907.04472; Reiners et al., arXiv 2008.13590",
+        ),
+    )
+}
+
+
+def method_names() -> tuple[str, ...]:
+    """The names ``--method`` accepts."""
+    return tuple(METHODS)
+
+
+def get_method(name: str) -> Method:
+    """The method called ``name``; :class:`InputError` naming the known ones otherwise."""
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise InputError(
+            f"unknown method {name!r}; choose one of {', '.join(METHODS)}"
+        ) from None

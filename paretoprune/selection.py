@@ -1,0 +1,156 @@
+"""Choosing a network: the dense reference, collapsed runs, and the sparsest run within δ.
+
+The question users bring is "how small can this network get while staying within δ of the dense
+network's accuracy?". The answer is read here, the same way by every command (the sweep
+summary, ``knee --max-drop``, ``check --max-acc-drop``, ``export``):
+
+* the **reference** is the metric of the table's ``role = dense`` row (a run trained without
+  pruning), or, in a table without one (a foreign CSV), the best value of the metric;
+* a row is **collapsed** when it has no nonzero prunable weight left (``nnz == 0``) or its metric
+  kept less than a quarter of the reference's margin over chance, i.e.
+  ``metric < chance + COLLAPSE_SHARE·(reference - chance)`` with ``chance = 1 / num_classes``
+  (for MNIST with a 97.5 % reference: below 31.9 %). Collapsed rows stay in tables, marked,
+  but join no front, no normalization and no knee;
+* the **selected** row is the sparsest usable row (fewest nonzero prunable weights, ``nnz``)
+  whose metric is at least ``reference - max_drop``.
+
+Selection reads validation metrics (``val_acc``) by default; the test set only reports. Without
+a validation column (a sweep with ``--val-fraction 0``) it falls back to ``train_acc`` with a
+warning, never to the test set.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from paretoprune.errors import InputError
+
+__all__ = [
+    "COLLAPSE_SHARE",
+    "SelectionWarning",
+    "collapsed_mask",
+    "is_collapsed",
+    "reference_value",
+    "select_within",
+    "selection_metric",
+]
+
+#: Share of the reference's margin over chance below which a network counts as collapsed.
+COLLAPSE_SHARE = 0.25
+ROLE = "role"
+DENSE = "dense"
+
+
+class SelectionWarning(UserWarning):
+    """Selection had to fall back (no validation metric)."""
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def is_collapsed(row: Mapping, metric: str, reference: float | None) -> bool:
+    """Whether one row (a mapping) is collapsed (see the module docstring)."""
+    if _number(row.get("nnz")) == 0:
+        return True
+    value = _number(row.get(metric))
+    classes = _number(row.get("num_classes"))
+    if math.isnan(value) or not classes > 0:
+        return False
+    chance = 1.0 / classes
+    ref = 1.0 if reference is None or math.isnan(reference) else reference
+    return value < chance + COLLAPSE_SHARE * (ref - chance)
+
+
+def selection_metric(frame: pd.DataFrame, metric: str | None = None) -> str:
+    """The column selection reads: ``metric`` if given (it must exist and be numeric), else
+    ``val_acc`` when it holds values, else ``train_acc`` (with a :class:`SelectionWarning`);
+    :class:`InputError` when there is none."""
+    if metric is not None:
+        if metric not in frame.columns:
+            raise InputError(f"unknown column {metric!r} for --metric; the table has: "
+                             f"{', '.join(map(str, frame.columns))}")
+        values = pd.to_numeric(frame[metric], errors="coerce")
+        if values.isna().all() or (values.isna() & frame[metric].notna()).any():
+            raise InputError(f"column {metric!r} is not numeric; --metric needs numbers")
+        return metric
+    for name in ("val_acc", "train_acc"):
+        if name in frame.columns and pd.to_numeric(frame[name], errors="coerce").notna().any():
+            if name == "train_acc":
+                warnings.warn("no validation metric (val_acc): selecting on train_acc; keep a "
+                              "validation split (--val-fraction) to select on held-out data",
+                              SelectionWarning, stacklevel=2)
+            return name
+    raise InputError("the table has no val_acc or train_acc column to select on; give --metric")
+
+
+def reference_value(frame: pd.DataFrame, metric: str) -> float:
+    """The metric of the dense reference row (``role = dense``, status ok), else the best
+    value of the metric among the ok rows; NaN when there is none."""
+    ok = frame["status"].astype(str).eq("ok") if "status" in frame else \
+        pd.Series(True, index=frame.index)
+    values = pd.to_numeric(frame[metric], errors="coerce")
+    if ROLE in frame:
+        dense = ok & frame[ROLE].astype(str).eq(DENSE) & values.notna()
+        if dense.any():
+            return float(values[dense].iloc[-1])
+    best = values[ok].max()
+    return float(best) if pd.notna(best) else math.nan
+
+
+def collapsed_mask(frame: pd.DataFrame, metric: str | None = None) -> np.ndarray:
+    """:func:`is_collapsed` for every row (failed rows are not collapsed: they failed)."""
+    metric = metric or _quiet_metric(frame)
+    ref = reference_value(frame, metric) if metric else math.nan
+    ok = frame["status"].astype(str).eq("ok").to_numpy() if "status" in frame else \
+        np.ones(len(frame), dtype=bool)
+    rows = frame.to_dict("records")
+    return np.array([bool(o) and is_collapsed(r, metric or "", ref)
+                     for o, r in zip(ok, rows, strict=True)], dtype=bool)
+
+
+def _quiet_metric(frame: pd.DataFrame) -> str | None:
+    for name in ("val_acc", "train_acc"):
+        if name in frame.columns:
+            return name
+    return None
+
+
+def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = None, *,
+                  sparsity: str = "nnz", roles: tuple[str, ...] = ("trial", "final",
+                                                                   "finetuned")) -> pd.DataFrame:
+    """The rows whose ``metric`` is within ``max_drop`` of the reference, sparsest first
+    (fewest ``sparsity`` -- nonzero weights -- then the best metric). Only usable rows (ok, not
+    collapsed) of the given roles qualify (rows without a role column all qualify). Adds
+    ``reference`` and ``drop`` columns. Empty when none qualifies.
+
+    Raises :class:`InputError` for a ``max_drop`` outside [0, 1), a missing or non-numeric
+    metric, or a table without the ``sparsity`` column.
+    """
+    if not (isinstance(max_drop, (int, float)) and 0.0 <= float(max_drop) < 1.0):
+        raise InputError(f"--max-drop must be a number in [0, 1), got {max_drop!r}")
+    metric = selection_metric(frame, metric)
+    if sparsity not in frame.columns:
+        raise InputError(f"the table has no {sparsity!r} column (nonzero weights) to find the "
+                         "sparsest row")
+    ref = reference_value(frame, metric)
+    values = pd.to_numeric(frame[metric], errors="coerce")
+    usable = frame["status"].astype(str).eq("ok") if "status" in frame else \
+        pd.Series(True, index=frame.index)
+    usable &= ~pd.Series(collapsed_mask(frame, metric), index=frame.index)
+    if ROLE in frame:
+        usable &= frame[ROLE].astype(str).isin(roles)
+    chosen = frame[usable & values.notna() & (values >= ref - float(max_drop) - 1e-12)].copy()
+    chosen["reference"] = ref
+    chosen["drop"] = ref - pd.to_numeric(chosen[metric], errors="coerce")
+    order = pd.to_numeric(chosen[sparsity], errors="coerce")
+    chosen = chosen.assign(_key=order, _m=-pd.to_numeric(chosen[metric], errors="coerce"))
+    return chosen.sort_values(["_key", "_m"], kind="stable").drop(columns=["_key", "_m"])
