@@ -326,6 +326,36 @@ def table_method(frame: pd.DataFrame) -> str | None:
     return str(method) if method else None
 
 
+def table_labels(paths: Sequence[str], frames: Sequence[pd.DataFrame]) -> list[str]:
+    """A label per table: its method (:func:`table_method`) where that names it alone among the
+    tables, else its path."""
+    methods = [table_method(f) for f in frames]
+    counts = {m: methods.count(m) for m in methods}
+    return [m if m and counts[m] == 1 else str(p) for p, m in zip(paths, methods, strict=True)]
+
+
+def method_of(frame: pd.DataFrame):
+    """The :class:`paretoprune.methods.Method` of a table's runs, or None for a foreign table (or
+    one whose method this version does not know)."""
+    name = table_method(frame)
+    if name is None:
+        return None
+    try:
+        from paretoprune.methods import get_method
+
+        return get_method(name)
+    except (ImportError, InputError):
+        return None
+
+
+def default_objectives(frame: pd.DataFrame) -> tuple[str, str]:
+    """The objective columns of a table: its method's (``loss`` and ``l1`` for the weighted
+    sum), else ``loss`` and ``l1``."""
+    method = method_of(frame)
+    objectives = getattr(method, "objectives", None)
+    return tuple(objectives) if objectives else (DEFAULT_X, DEFAULT_Y)
+
+
 def accuracy_at(frame: pd.DataFrame, levels: Sequence[float], *, metric: str = "test_acc",
                 sparsity: str = DEFAULT_SPARSITY) -> pd.DataFrame:
     """The ``metric`` of a table at fixed sparsity ``levels``, read on its usable front.
@@ -353,13 +383,19 @@ def compare_tables(tables: Mapping[str, pd.DataFrame], levels: Sequence[float] =
     ``<metric>@<level>`` and ``extrapolated``, the levels read outside the front's range), the
     hypervolume of its decision front (error against ``size``, i.e. ``metric`` maximized and
     ``size`` minimized) in one normalization shared by every table that has ``size``, its rows
-    and usable rows, and its total ``wall_time`` (failed runs cost time too)."""
+    and usable rows, and its total ``wall_time`` (failed runs cost time too). A table without a
+    usable row gets NaN values and a hypervolume of 0."""
     out = []
     decision_points = {}
     for label, frame in tables.items():
-        at = accuracy_at(frame, levels, metric=metric, sparsity=sparsity)
+        usable = int(usable_rows(frame).sum())
+        if usable:
+            at = accuracy_at(frame, levels, metric=metric, sparsity=sparsity)
+        else:  # every run failed or collapsed: nothing to read, said by usable = 0
+            require_columns(frame, [metric, sparsity])
+            at = pd.DataFrame({"level": list(levels), "value": math.nan, "extrapolated": False})
         row = {"table": label, "method": table_method(frame), "rows": len(frame),
-               "usable": int(usable_rows(frame).sum())}
+               "usable": usable}
         row.update({level_column(metric, lv): v for lv, v in zip(at["level"], at["value"],
                                                                    strict=True)})
         row["extrapolated"] = ",".join(f"{lv:g}" for lv in at.loc[at["extrapolated"], "level"])

@@ -3,9 +3,23 @@
 import numpy as np
 import pandas as pd
 import pytest
+from _tables import sweep_frame
 
 from paretoprune.errors import InputError
-from paretoprune.points import knee, load_table, objective_values, with_pareto
+from paretoprune.points import (
+    accuracy_at,
+    compare_tables,
+    front_rows,
+    knee,
+    load_table,
+    numbers,
+    objective_values,
+    parse_objective,
+    table_labels,
+    table_method,
+    usable_rows,
+    with_pareto,
+)
 
 FRONT = pd.DataFrame({
     "weight": [0.0, 0.2, 0.4, 0.6, 1.0, 0.3],
@@ -111,3 +125,99 @@ def test_knee_tradeoff_needs_the_weight_column():
 def test_knee_unknown_method():
     with pytest.raises(InputError, match="unknown knee method"):
         knee(FRONT, "elbow")
+
+
+# --- maximized objectives ---------------------------------------------------------------------
+
+ZOO = pd.DataFrame({"model": ["big", "mid", "bad", "small"],
+                    "accuracy": [0.95, 0.90, 0.50, 0.80], "params": [20, 10, 30, 15]})
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("max:accuracy", ("accuracy", "max")), ("MAX:accuracy", ("accuracy", "max")),
+    ("min:loss", ("loss", "min")), ("loss", ("loss", "min")), ("nnz:conv", ("nnz:conv", "min")),
+])
+def test_parse_objective(spec, expected):
+    assert parse_objective(spec) == expected
+
+
+def test_parse_objective_needs_a_column():
+    with pytest.raises(InputError, match="no column after max:"):
+        parse_objective("max:")
+
+
+def test_front_of_a_maximized_accuracy_keeps_the_best_models():
+    front = front_rows(ZOO, "accuracy", "params", sense=("max", "min"))
+    assert front["model"].tolist() == ["big", "mid"]  # best accuracy first
+    # minimizing both (the old behaviour) keeps the worst model
+    assert "bad" in front_rows(ZOO, "accuracy", "params")["model"].tolist()
+    marked = with_pareto(ZOO, "accuracy", "params", sense=("max", "min"))
+    assert marked["pareto"].tolist() == [True, True, False, False]
+
+
+def test_knee_of_a_maximized_objective_equals_the_negated_table():
+    sense = ("max", "min")
+    flipped = FRONT.assign(loss=-FRONT["loss"])
+    ranked = knee(flipped, "distance", sense=sense)
+    assert ranked.index.tolist() == knee(FRONT, "distance").index.tolist()
+    with pytest.raises(InputError, match="'min' or 'max'"):
+        knee(FRONT, sense=("min", "largest"))
+
+
+def test_usable_rows_reads_collapsed_from_text_and_bools():
+    frame = pd.DataFrame({"status": ["ok", "ok", "ok", "failed"],
+                          "collapsed": [True, "true", "False", False]})
+    assert usable_rows(frame).tolist() == [False, False, True, False]
+    frame = pd.DataFrame({"collapsed": [True, False]})
+    assert usable_rows(frame).tolist() == [False, True]
+
+
+def test_a_number_too_large_for_a_float_is_one_line():
+    frame = pd.DataFrame({"loss": [0.1], "l1": [10**400]})  # an object column of Python ints
+    assert numbers(frame["l1"]).tolist() == [np.inf]
+    with pytest.raises(InputError, match="column 'l1' has a .*too large value in row 0"):
+        objective_values(frame, ["loss", "l1"])
+
+
+# --- comparing tables --------------------------------------------------------------------------
+
+
+def test_accuracy_at_levels_by_hand():
+    # front (sparsity_dense, test_acc): (0, .975) (.6, .972) (.9, .970) (.97, .925) (.99, .48);
+    # run 4 (.8, .95) is dominated and run 5 is collapsed
+    at = accuracy_at(sweep_frame(), [0.9, 0.95, 0.98, 0.99, 0.995])
+    assert at["value"].tolist() == pytest.approx(
+        [0.970, 0.970 - 0.045 * 0.05 / 0.07, (0.925 + 0.48) / 2, 0.48, 0.48])
+    assert at["extrapolated"].tolist() == [False, False, False, False, True]
+
+
+def test_accuracy_at_needs_usable_rows_and_known_columns():
+    with pytest.raises(InputError, match="no usable rows"):
+        accuracy_at(sweep_frame().assign(status="failed"), [0.9])
+    with pytest.raises(InputError, match="unknown column 'sparsity'"):
+        accuracy_at(sweep_frame(), [0.9], sparsity="sparsity")
+
+
+def test_compare_tables_by_hand():
+    worse = sweep_frame("gmp")
+    worse["test_acc"] = worse["test_acc"] - 0.01
+    result = compare_tables({"ws": sweep_frame(), "gmp": worse}, [0.9, 0.995])
+    assert result["table"].tolist() == ["ws", "gmp"]
+    assert result["test_acc@0.9"].tolist() == pytest.approx([0.970, 0.960])
+    assert result["extrapolated"].tolist() == ["0.995", "0.995"]
+    assert result["wall_time"].tolist() == [75.0, 75.0]  # the failed run's 5 s included
+    assert result["usable"].tolist() == [6, 6] and result["rows"].tolist() == [8, 8]
+    assert result["method"].tolist() == ["weighted-sum", "gmp"]
+    ws, gmp = result["hypervolume"]
+    assert ws > gmp > 0
+
+
+def test_compare_tables_without_nnz_has_no_hypervolume():
+    result = compare_tables({"a": sweep_frame().drop(columns=["nnz"]), "b": sweep_frame()}, [0.9])
+    assert np.isnan(result["hypervolume"][0]) and result["hypervolume"][1] > 0
+
+
+def test_labels_are_methods_unless_they_repeat():
+    frames = [sweep_frame("gmp"), sweep_frame("weighted-sum"), sweep_frame("weighted-sum"), FRONT]
+    assert table_labels(["a", "b", "c", "d"], frames) == ["gmp", "b", "c", "d"]
+    assert table_method(sweep_frame().assign(method=["dense"] + ["pso"] * 7)) == "pso"

@@ -25,6 +25,7 @@ COMMANDS = {
     "show": "paretoprune.cli.points:show_command",
     "knee": "paretoprune.cli.points:knee_command",
     "plot": "paretoprune.cli.points:plot_command",
+    "compare": "paretoprune.cli.points:compare_command",
     "export": "paretoprune.cli.sweep:export_command",
     "check": "paretoprune.cli.sweep:check_command",
 }

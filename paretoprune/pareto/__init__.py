@@ -1,6 +1,10 @@
 """The Pareto core: filtering, normalization, hypervolume, gaps, next-weight rules, knees.
 
-Two objectives, both minimized. Pure numpy; no torch and no pandas, so it is cheap to import
+Two objectives, each minimized (the default) or maximized: functions that filter, measure or
+rank take ``sense=("min", "max")`` and the like, checked in one place
+(:func:`~paretoprune.pareto.validate.as_sense`), and negate maximized columns before their
+minimization algorithms. The sweep's own machinery (normalization, gaps, weight rules) works on
+minimized objectives only. Pure numpy; no torch and no pandas, so it is cheap to import
 and usable on any table of (f1, f2) values. Bad input raises
 :class:`paretoprune.errors.InputError` with one line of explanation.
 """
@@ -10,7 +14,7 @@ from paretoprune.pareto.gaps import Gap, gaps
 from paretoprune.pareto.hypervolume import hypervolume, reference_point
 from paretoprune.pareto.knee import KNEE_METHODS, knee_scores, rank_knees
 from paretoprune.pareto.normalize import Normalization
-from paretoprune.pareto.validate import as_point, as_points
+from paretoprune.pareto.validate import SENSES, as_point, as_points, as_sense, minimized
 from paretoprune.pareto.weights import (
     RULES,
     grid_order,
@@ -24,10 +28,12 @@ from paretoprune.pareto.weights import (
 __all__ = [
     "KNEE_METHODS",
     "RULES",
+    "SENSES",
     "Gap",
     "Normalization",
     "as_point",
     "as_points",
+    "as_sense",
     "front",
     "front_indices",
     "gaps",
@@ -37,6 +43,7 @@ __all__ = [
     "improves",
     "knee_scores",
     "midpoint_weight",
+    "minimized",
     "next_weight",
     "normal_weight",
     "pareto_mask",

@@ -1,7 +1,8 @@
-"""Nondominated filtering for two minimized objectives.
+"""Nondominated filtering for two objectives, each minimized (the default) or maximized.
 
 Dominance here is the usual weak-Pareto one: q dominates p iff q <= p in both objectives and
-q < p in at least one. Exact duplicates do not dominate each other, so every copy of a
+q < p in at least one (for a maximized objective, >= and >: the column is negated first, see
+:func:`~paretoprune.pareto.validate.minimized`). Exact duplicates do not dominate each other, so every copy of a
 nondominated point is kept; that makes the mask independent of the input order.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from paretoprune.pareto.validate import as_points
+from paretoprune.pareto.validate import as_points, minimized
 
 __all__ = ["front", "front_indices", "pareto_mask"]
 
@@ -55,8 +56,12 @@ def _candidates(pts: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~by_pivot)
 
 
-def pareto_mask(points) -> np.ndarray:
-    """Boolean mask of the nondominated rows of ``points`` (both columns minimized).
+def pareto_mask(points, sense=None) -> np.ndarray:
+    """Boolean mask of the nondominated rows of ``points``.
+
+    ``sense`` says per column whether it is minimized or maximized: ``None`` (both minimized),
+    ``"max"`` (both maximized) or a pair such as ``("min", "max")``; see
+    :func:`~paretoprune.pareto.validate.as_sense`.
 
     A row is dropped iff some other row weakly dominates it strictly (<= in both objectives,
     < in at least one). Exact duplicates of a nondominated point are all kept (True for each
@@ -64,9 +69,9 @@ def pareto_mask(points) -> np.ndarray:
     mask. O(n log n): an O(n) pivot pre-filter, a sort by f1 and a running minimum of f2.
 
     Raises:
-        InputError: if ``points`` is not a finite (n, 2) numeric array.
+        InputError: if ``points`` is not a finite (n, 2) numeric array, or a bad ``sense``.
     """
-    pts = as_points(points)
+    pts = minimized(points, sense)
     n = pts.shape[0]
     if n == 0:
         return np.zeros(0, dtype=bool)
@@ -77,15 +82,17 @@ def pareto_mask(points) -> np.ndarray:
     return mask
 
 
-def front_indices(points) -> np.ndarray:
-    """Indices of the unique nondominated points, sorted by f1 ascending (so f2 descending).
+def front_indices(points, sense=None) -> np.ndarray:
+    """Indices of the unique nondominated points, sorted from the best f1 to the worst (so from
+    the worst f2 to the best): f1 ascending when minimized, the default.
 
-    Of several exact duplicates the first occurrence (smallest index) is returned.
+    Of several exact duplicates the first occurrence (smallest index) is returned. ``sense``:
+    as in :func:`pareto_mask`.
 
     Raises:
-        InputError: if ``points`` is not a finite (n, 2) numeric array.
+        InputError: if ``points`` is not a finite (n, 2) numeric array, or a bad ``sense``.
     """
-    pts = as_points(points)
+    pts = minimized(points, sense)
     if pts.shape[0] == 0:
         return np.zeros(0, dtype=np.intp)
     cand = _candidates(pts)
@@ -97,11 +104,12 @@ def front_indices(points) -> np.ndarray:
     return np.minimum.reduceat(idx, first).astype(np.intp)
 
 
-def front(points) -> np.ndarray:
-    """The unique nondominated points, shape (m, 2), sorted by f1 ascending (f2 descending).
+def front(points, sense=None) -> np.ndarray:
+    """The unique nondominated points, shape (m, 2), in the input's units, sorted from the best
+    f1 to the worst (f1 ascending when minimized). ``sense``: as in :func:`pareto_mask`.
 
     Raises:
-        InputError: if ``points`` is not a finite (n, 2) numeric array.
+        InputError: if ``points`` is not a finite (n, 2) numeric array, or a bad ``sense``.
     """
     pts = as_points(points)
-    return pts[front_indices(pts)]
+    return pts[front_indices(pts, sense)]

@@ -3,7 +3,8 @@
 Every method scores the unique front points, in the order of :func:`front_indices` (f1
 ascending), on the front normalized to the unit square by ``Normalization.from_points`` of the
 front itself: the extremes become (0, 1) and (1, 0). A higher score means more knee-like.
-:func:`rank_knees` turns the scores into input indices, best first.
+:func:`rank_knees` turns the scores into input indices, best first. A maximized objective
+(``sense``) is negated first, so the methods only ever see minimization.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from paretoprune.errors import InputError
 from paretoprune.pareto.front import front_indices
 from paretoprune.pareto.normalize import Normalization
-from paretoprune.pareto.validate import as_points
+from paretoprune.pareto.validate import minimized
 
 __all__ = ["KNEE_METHODS", "knee_scores", "rank_knees"]
 
@@ -183,10 +184,10 @@ def _tradeoff(front_weights: np.ndarray) -> np.ndarray:
     return scores
 
 
-def _scores_and_tiers(points, method: str, weights, sensitivity: float):
+def _scores_and_tiers(points, method: str, weights, sensitivity: float, sense=None):
     if method not in KNEE_METHODS:
         raise InputError(f"unknown knee method {method!r}; choose one of {', '.join(KNEE_METHODS)}")
-    pts = as_points(points)
+    pts = minimized(points, sense)
     idx = front_indices(pts)
     need = _MIN_POINTS[method]
     if idx.size < need:
@@ -230,8 +231,9 @@ def _scores_and_tiers(points, method: str, weights, sensitivity: float):
     return idx, fr, scores, tiers
 
 
-def knee_scores(points, method: str, *, weights=None, sensitivity: float = 1.0) -> np.ndarray:
-    """One knee score per unique front point, in the order of ``front_indices(points)``.
+def knee_scores(points, method: str, *, weights=None, sensitivity: float = 1.0,
+                sense=None) -> np.ndarray:
+    """One knee score per unique front point, in the order of ``front_indices(points, sense)``.
 
     Higher is more knee-like. All methods work on the front normalized to the unit square.
 
@@ -256,20 +258,23 @@ def knee_scores(points, method: str, *, weights=None, sensitivity: float = 1.0) 
             weight of 0 or 1, score -inf. Of duplicate points the first row's weight is used.
             Needs 2 points and at least one pair of neighbours with weights inside (0, 1).
 
-    ``weights`` is ignored by the other methods, ``sensitivity`` by all but kneedle.
+    ``weights`` is ignored by the other methods, ``sensitivity`` by all but kneedle. ``sense``:
+    ``None`` (both objectives minimized), ``"max"`` or a pair such as ``("min", "max")``.
 
     Raises:
         InputError: unknown method, bad points, too few front points ("kneedle needs at least 3
-            front points, got 2"), bad sensitivity, or missing or bad weights for tradeoff.
+            front points, got 2"), bad sensitivity or sense, or missing or bad weights for
+            tradeoff.
     """
-    return _scores_and_tiers(points, method, weights, sensitivity)[2]
+    return _scores_and_tiers(points, method, weights, sensitivity, sense)[2]
 
 
-def rank_knees(points, method: str, *, weights=None, **kw) -> np.ndarray:
+def rank_knees(points, method: str, *, weights=None, sense=None, **kw) -> np.ndarray:
     """Indices into ``points`` of the unique front points, most knee-like first.
 
     Ordered by :func:`knee_scores` descending (for kneedle, confirmed knees first), ties by
-    f1 ascending. Keyword arguments other than ``weights`` go to :func:`knee_scores`.
+    the best f1 first. Keyword arguments other than ``weights`` and ``sense`` go to
+    :func:`knee_scores`.
 
     Raises:
         InputError: as :func:`knee_scores`.
@@ -277,6 +282,7 @@ def rank_knees(points, method: str, *, weights=None, **kw) -> np.ndarray:
     unknown = set(kw) - {"sensitivity"}
     if unknown:
         raise InputError(f"unknown option for rank_knees: {', '.join(sorted(unknown))}")
-    idx, fr, scores, tiers = _scores_and_tiers(points, method, weights, kw.get("sensitivity", 1.0))
+    idx, fr, scores, tiers = _scores_and_tiers(points, method, weights, kw.get("sensitivity", 1.0),
+                                               sense)
     order = np.lexsort((fr[:, 0], -scores, tiers))
     return idx[order]

@@ -13,7 +13,10 @@ import numpy as np
 
 from paretoprune.errors import InputError
 
-__all__ = ["as_point", "as_points"]
+__all__ = ["SENSES", "as_point", "as_points", "as_sense", "minimized", "sense_signs"]
+
+#: The two directions an objective can be optimized in.
+SENSES = ("min", "max")
 
 
 def _to_float_array(values, name: str) -> np.ndarray:
@@ -70,3 +73,43 @@ def as_point(point, *, name: str = "point") -> np.ndarray:
     if not np.isfinite(arr).all():
         raise InputError(f"{name} contains NaN or inf: ({arr[0]:g}, {arr[1]:g})")
     return arr
+
+
+def as_sense(sense=None) -> tuple[str, str]:
+    """The optimization direction of each of the two objectives, checked: ``("min", "min")``
+    for ``None``; one of :data:`SENSES` for both objectives; or a pair of them, e.g.
+    ``("min", "max")`` for "minimize the first, maximize the second".
+
+    Raises:
+        InputError: anything else (the message lists what is accepted).
+    """
+    if sense is None:
+        return ("min", "min")
+    pair = (sense, sense) if isinstance(sense, str) else sense
+    try:
+        first, second = pair
+    except (TypeError, ValueError):
+        raise InputError(
+            f"sense must be 'min', 'max' or a pair of them such as ('min', 'max'), got {sense!r}"
+        ) from None
+    for value in (first, second):
+        if value not in SENSES:
+            raise InputError(f"sense must be 'min' or 'max' per objective, got {value!r}")
+    return (first, second)
+
+
+def minimized(points, sense=None, *, name: str = "points", min_points: int = 0) -> np.ndarray:
+    """:func:`as_points`, with each maximized column negated (see :func:`as_sense`).
+
+    The core's algorithms all minimize; maximizing f is minimizing -f, and negation keeps
+    dominance, ties and hypervolumes (areas) exactly. The input is never modified; with both
+    objectives minimized the array of :func:`as_points` is returned as it is.
+    """
+    pts = as_points(points, name=name, min_points=min_points)
+    signs = sense_signs(sense)
+    return pts if (signs > 0).all() else pts * signs
+
+
+def sense_signs(sense) -> np.ndarray:
+    """+1 for a minimized objective, -1 for a maximized one."""
+    return np.array([1.0 if s == "min" else -1.0 for s in as_sense(sense)])

@@ -5,7 +5,8 @@ One function, :func:`emit`, prints a table of records in the format the user cho
 * ``table`` -- a rich table on a terminal; plain aligned text, without colour, when standard
   output is not a terminal (so ``paretoprune show runs/x | less`` stays readable);
 * ``csv`` -- comma-separated values with a header row;
-* ``json`` -- a JSON array of objects, NaN written as ``null``.
+* ``json`` -- a JSON array of objects, NaN and missing values written as ``null``, dates and
+  times as ISO 8601 strings (a Parquet datetime column), other objects as their text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
+
+from paretoprune.fileio import jsonable
 
 FORMATS = ("table", "csv", "json")
 
@@ -64,13 +67,10 @@ def _cell(value) -> str:
 
 
 def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
+    # pandas' missing markers (NA, NaT, None) first: fileio.jsonable would write pd.NA as text.
+    if pd.api.types.is_scalar(value) and not isinstance(value, str) and pd.isna(value):
         return None
-    if hasattr(value, "item"):  # numpy scalars
-        return _jsonable(value.item())
-    if value is not None and not isinstance(value, (str, list, dict)) and pd.isna(value):
-        return None
-    return value
+    return jsonable(value)
 
 
 def emit(

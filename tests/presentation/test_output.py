@@ -52,3 +52,14 @@ def test_column_selection_keeps_order():
     out = io.StringIO()
     emit(ROWS, "csv", columns=["status", "run"], file=out)
     assert out.getvalue().splitlines()[0] == "status,run"
+
+
+def test_json_writes_dates_as_iso_text_and_missing_values_as_null():
+    frame = pd.DataFrame({"when": pd.to_datetime(["2024-01-02 03:04:05", None]),
+                          "n": pd.array([1, None], dtype="Int64"),
+                          "big": [10**401, 1]})
+    out = io.StringIO()
+    emit(frame, "json", file=out)
+    rows = json.loads(out.getvalue())
+    assert rows[0] == {"when": "2024-01-02T03:04:05", "n": 1, "big": 10**401}
+    assert rows[1]["when"] is None and rows[1]["n"] is None

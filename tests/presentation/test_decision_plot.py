@@ -1,0 +1,117 @@
+"""The decision view: accuracy against nonzero weights, the reference, the band, the selection."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from _tables import big_sweep_frame, sweep_frame
+
+from paretoprune.errors import InputError
+from paretoprune.pareto import hypervolume
+from paretoprune.presentation.plot import (
+    decision_metric,
+    decision_plot_data,
+    is_sweep_table,
+    plot_data,
+    plot_figure,
+)
+
+
+def test_decision_data_by_hand():
+    data = decision_plot_data({"s": sweep_frame()})
+    (t,) = data.traces
+    assert t.metric == "val_acc" and t.metrics == ("val_acc", "test_acc")
+    assert t.front["run"].tolist() == [7, 3, 2, 1, 0]  # sparsest first; run 4 is dominated by 2
+    assert t.dominated["run"].tolist() == [4] and t.n_dominated == 1
+    assert t.faded["run"].tolist() == [5]  # collapsed; the failed run 6 has nothing to draw
+    assert t.reference == 0.98  # the dense run's val_acc
+    assert t.selected["run"].tolist() == [2]  # the sweep's own choice
+    assert t.max_drop is None
+    assert data.zero_x == 5.0  # nnz 0 drawn at half the smallest positive nnz (10)
+    # hypervolume: (nnz, val_acc) with val_acc maximized, normalized by the front's own range
+    pts = t.front[["nnz", "val_acc"]].to_numpy(dtype=float)
+    norm = (pts - [10, 0.98]) / [990, -0.48]
+    assert t.hypervolume == pytest.approx(hypervolume(norm, (1.1, 1.1)))
+
+
+def test_max_drop_from_the_sweep_and_from_the_command_line():
+    (t,) = decision_plot_data({"s": sweep_frame(max_drop=0.01)}).traces
+    assert t.max_drop == 0.01 and t.selected["run"].tolist() == [2]
+    # an explicit max drop overrides the sweep's selection: the sparsest run within 0.06 of 0.98
+    (t,) = decision_plot_data({"s": sweep_frame(max_drop=0.01)}, max_drop=0.06).traces
+    assert t.max_drop == 0.06 and t.selected["run"].tolist() == [3]
+    with pytest.raises(InputError, match=r"\[0, 1\)"):
+        decision_plot_data({"s": sweep_frame()}, max_drop=1.5)
+
+
+def test_a_table_without_a_selection_marks_none():
+    frame = sweep_frame().drop(columns=["selected"])
+    (t,) = decision_plot_data({"s": frame}).traces
+    assert t.selected.empty
+    (t,) = decision_plot_data({"s": frame}, max_drop=0.01).traces
+    assert t.selected["run"].tolist() == [2]
+
+
+def test_metric_choice():
+    frame = sweep_frame()
+    assert decision_metric(frame) == "val_acc"
+    assert decision_metric(frame.assign(val_acc=np.nan)) == "test_acc"  # no validation split
+    assert decision_metric(frame, "test_acc") == "test_acc"
+    with pytest.raises(InputError, match="unknown column 'acc' for --metric"):
+        decision_metric(frame, "acc")
+    with pytest.raises(InputError, match="--view objectives"):
+        decision_metric(frame.drop(columns=["val_acc", "test_acc"]))
+    assert is_sweep_table(frame) and not is_sweep_table(frame.drop(columns=["nnz"]))
+
+
+def test_a_table_without_nnz_cannot_have_a_decision_view():
+    with pytest.raises(InputError, match="unknown column 'nnz' for the decision view"):
+        plot_data({"t": sweep_frame().drop(columns=["nnz"])}, view="decision")
+
+
+def test_several_tables_share_one_normalization():
+    better = sweep_frame("gmp")
+    better["val_acc"] = better["val_acc"] + 0.005
+    data = decision_plot_data({"ws": sweep_frame(), "gmp": better})
+    ws, gmp = data.traces
+    assert gmp.hypervolume > ws.hypervolume
+    assert data.normalization.ideal == pytest.approx((10, -0.985))  # val_acc negated: maximized
+
+
+def test_the_figure_draws_reference_band_selection_and_faded_runs():
+    fig = plot_figure(plot_data({"s": sweep_frame(max_drop=0.01)}, view="decision"))
+    names = [t.name for t in fig.data]
+    assert any(n.startswith("s: val_acc front (HV") for n in names)
+    assert "s: test_acc" in names
+    assert "s: selected (run 2)" in names
+    faded = next(t for t in fig.data if "failed or collapsed" in t.name)
+    assert "nnz 0 at the left edge" in faded.name and list(faded.x) == [5.0]
+    shapes = {s.name: s for s in fig.layout.shapes}
+    assert shapes["s: dense reference val_acc 0.98"].y0 == 0.98
+    band = shapes["s: within max drop 0.01"]
+    assert (band.y0, band.y1) == pytest.approx((0.97, 0.98))
+    assert fig.layout.xaxis.type == "log"
+
+
+def test_both_views_are_two_panels():
+    fig = plot_figure(plot_data({"s": sweep_frame()}))
+    assert fig.layout.xaxis.type == "log"  # decision view on top
+    assert fig.layout.xaxis2.title.text == "loss (minimized)"
+    assert fig.layout.height == 1000
+
+
+def test_large_tables_draw_a_bounded_sample():
+    big = big_sweep_frame(30_000)
+    data = plot_data({"big": big}, view="decision", max_points=2000)
+    (t,) = data.decision.traces
+    assert len(t.dominated) == 2000 and t.n_dominated > 20_000
+    fig = plot_figure(data)
+    assert sum(len(tr.x) for tr in fig.data) < 3 * 2000 + 2 * len(t.front) + 100
+    assert any(f"2,000 of {t.n_dominated:,} dominated val_acc points shown" in tr.name
+               for tr in fig.data)
+
+
+def test_old_sweeps_without_a_role_column():
+    old = sweep_frame().drop(columns=["role", "selected"])
+    (t,) = decision_plot_data({"old": old}).traces
+    assert t.reference == 0.98  # without a dense row, the best value
+    assert pd.isna(t.max_drop) or t.max_drop is None
