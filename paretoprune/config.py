@@ -338,6 +338,9 @@ class TrainSpec:
     def __post_init__(self) -> None:
         method = get_method(self.method)
         _validate(self, method)
+        if self.nesterov and self.momentum == 0:
+            # torch.optim.SGD and SMGD refuse it with a ValueError at run time
+            raise InputError("--nesterov needs a --momentum above 0")
         if self.optimizer is None:
             object.__setattr__(self, "optimizer", method.optimizers[0])
         elif self.optimizer not in method.optimizers:
@@ -510,7 +513,7 @@ class SweepConfig:
         mlo, mhi = method.range
         if not (mlo <= lo < hi <= mhi):
             raise InputError(
-                f"range must lie within {mlo:g}:{mhi:g} for --method {method.name}, got "
+                f"--range must lie within {mlo:g}:{mhi:g} for --method {method.name}, got "
                 f"{lo:g}:{hi:g}"
             )
         object.__setattr__(self, "rule", rule)

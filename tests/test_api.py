@@ -28,3 +28,22 @@ def test_points_commands_do_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_train_command_loads_without_torch():
+    # its options come from paretoprune.config: parsing and checking them needs no torch
+    code = ("import sys, paretoprune.cli.train, paretoprune.config, paretoprune.methods; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_training_package_reexports_the_config_and_the_new_layers():
+    import paretoprune.config
+    import paretoprune.training as training
+
+    assert training.TrainSpec is paretoprune.config.TrainSpec
+    for name in ("GradientRun", "RunResult", "train_run", "preflight", "checkpoint_payload",
+                 "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "export_state",
+                 "lr_at", "SMGD", "MAdam", "MRMSProp"):
+        assert name in training.__all__ and callable(getattr(training, name)), name

@@ -56,6 +56,48 @@ def test_validation_split_and_subsample_are_seeded():
         load_dataset("digits", val_fraction=1.0)
 
 
+def test_validation_from_the_test_set_halves_it_and_keeps_the_training_set_whole(tmp_path,
+                                                                                   monkeypatch):
+    # a dataset whose test rows say which test sample they are (user datasets are not normalized)
+    (tmp_path / "pp_numbered_data.py").write_text(textwrap.dedent("""
+        import torch
+
+        def numbered():
+            x_train = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+            y_train = torch.arange(50) % 4
+            x_test = torch.arange(41, dtype=torch.float32)[:, None].repeat(1, 3)
+            return (x_train, y_train), (x_test, torch.arange(41) % 4)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        data = load_dataset("pp_numbered_data:numbered", val_split="test", val_fraction=0.3,
+                            seed=3)
+        val = data.x_val[:, 0].long().tolist()
+        test = data.x_test[:, 0].long().tolist()
+        assert len(val) == 20 and len(test) == 21
+        assert not set(val) & set(test) and sorted(val + test) == list(range(41))  # disjoint halves
+        assert torch.equal(data.y_val, data.x_val[:, 0].long() % 4)  # labels stay with their rows
+        assert len(data.x_train) == 50  # val_fraction is not taken from the training set
+        again = load_dataset("pp_numbered_data:numbered", val_split="test", seed=3)
+        assert again.x_val[:, 0].long().tolist() == val  # seeded
+        other = load_dataset("pp_numbered_data:numbered", val_split="test", seed=4)
+        assert other.x_val[:, 0].long().tolist() != val
+        assert len(load_dataset("pp_numbered_data:numbered", val_split="test",
+                                max_test_samples=10).x_val) == 5
+        with pytest.raises(InputError, match="at least two test samples"):
+            load_dataset("pp_numbered_data:numbered", val_split="test", max_test_samples=1)
+    finally:
+        sys.modules.pop("pp_numbered_data", None)
+    # the digits: the whole training split trains, the 450 test images are shared out
+    digits = load_dataset("digits", val_split="test", val_fraction=0.2)
+    plain = load_dataset("digits")
+    assert len(digits.x_train) == len(plain.x_train) == 1347
+    assert len(digits.x_val) == 225 and len(digits.x_test) == 225
+    assert sorted(torch.cat([digits.y_val, digits.y_test]).tolist()) == sorted(plain.y_test.tolist())
+    with pytest.raises(InputError, match="val_split must be train or test"):
+        load_dataset("digits", val_split="val")
+
+
 def test_torchvision_mnist_from_an_idx_folder(tmp_path):
     written = write_idx_mnist(tmp_path)
     data = load_dataset("mnist", data_dir=tmp_path, max_test_samples=15)
@@ -71,8 +113,8 @@ def test_torchvision_mnist_from_an_idx_folder(tmp_path):
     torch.testing.assert_close(data.x_test[0, 0], first_test)
     # and a whole run on it
     spec = TrainSpec(model="lenet5", dataset="mnist", data_dir=str(tmp_path), epochs=1,
-                     batch_size=8, device="cpu")
-    metrics = train_run(spec, 0.2).metrics
+                     batch_size=8, device="cpu", weight=0.2, val_fraction=0.0)
+    metrics = train_run(spec).metrics
     assert metrics["status"] == "ok" and metrics["n_prunable"] == 58_920
 
 
@@ -126,7 +168,8 @@ def test_user_dataset_factory(tmp_path, monkeypatch):
     assert pairs.num_classes == 2 and pairs.x_test.shape == (4, 4)
     with pytest.raises(InputError, match="must return"):
         load_dataset("my_data:bad")
-    metrics = train_run(TrainSpec(dataset="my_data:blobs", epochs=3, device="cpu"), 0.1).metrics
+    metrics = train_run(TrainSpec(dataset="my_data:blobs", epochs=3, device="cpu",
+                                  weight=0.1)).metrics
     assert metrics["status"] == "ok" and metrics["test_acc"] > 0.5
     sys.modules.pop("my_data", None)
 

@@ -164,6 +164,50 @@ def test_smgd_with_fixed_weights_1_0_equals_sgd_momentum():
                       lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9))
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_smgd_nesterov_with_fixed_weights_1_0_equals_sgd_nesterov(weight_decay):
+    _compare_stepwise(SMGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True,
+                             "weight_decay": weight_decay, "weights": (1.0, 0.0)},
+                      lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True,
+                                                 weight_decay=weight_decay),
+                      exact=False)
+
+
+def test_smgd_nesterov_with_a_zero_second_gradient_equals_sgd_nesterov():
+    ours, ref = _pair()
+    opt = SMGD(ours.parameters(), lr=0.05, momentum=0.9, nesterov=True, weights=(1.0, 0.0))
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    plain = SMGD(_pair()[0].parameters(), lr=0.05, momentum=0.9, weights=(1.0, 0.0))
+    g = torch.Generator().manual_seed(5)
+    for _ in range(10):
+        x, y = torch.randn(10, 6, generator=g), torch.randint(0, 3, (10,), generator=g)
+        for model, o in ((ours, opt), (ref, ref_opt)):
+            o.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+        opt.step(grad2={p: torch.zeros_like(p) for p in ours.parameters()})
+        ref_opt.step()
+    for p, q in zip(ours.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+    assert opt.param_groups[0]["nesterov"] is True and plain.param_groups[0]["nesterov"] is False
+
+
+def test_smgd_nesterov_differs_from_heavy_ball_and_needs_momentum():
+    results = []
+    for nesterov in (False, True):
+        model, _ = _pair()
+        opt = SMGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=nesterov)
+        g = torch.Generator().manual_seed(6)
+        for _ in range(3):
+            x, y = torch.randn(8, 6, generator=g), torch.randint(0, 3, (8,), generator=g)
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step(grad2={p: 0.05 * torch.sign(p.detach()) for p in model.parameters()})
+        results.append([p.detach().clone() for p in model.parameters()])
+    assert any(not torch.equal(a, b) for a, b in zip(*results, strict=True))
+    with pytest.raises(ValueError, match="Nesterov"):
+        SMGD([nn.Parameter(torch.zeros(2))], lr=0.1, momentum=0.0, nesterov=True)
+
+
 def test_madam_combines_two_normalized_directions():
     # one step from zero state: m^/(sqrt(v^)+eps) = g/(|g|+eps) per objective
     p = nn.Parameter(torch.tensor([1.0, -1.0, 0.5]))

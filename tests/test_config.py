@@ -1,0 +1,531 @@
+"""The typed configuration (paretoprune.config): every field's check, method-specific options,
+reading old sweeps, the sweep's identity, the generated CLI options -- and all of it torch-free."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from dataclasses import fields
+
+import pytest
+
+from paretoprune import config
+from paretoprune.config import SweepConfig, TrainSpec, settings_of
+from paretoprune.errors import InputError
+from paretoprune.methods import METHODS, get_method
+
+NAN, INF = float("nan"), float("inf")
+
+# The ``config -> train`` dict of runs/mnist5k-lenet5/sweep.json, written by paretoprune 0.1
+# (copied here so that re-running that sweep with a newer version cannot change the test).
+OLD_TRAIN = {
+    "model": "lenet5", "dataset": "mnist", "optimizer": "adam", "epochs": 30, "batch_size": 32,
+    "lr": 0.001, "threshold": 0.001, "prune": "dense", "prune_every": 1, "regrow": False,
+    "prune_bias": False, "schedule": "constant", "momentum": 0.9, "betas": [0.9, 0.999],
+    "rho": 0.9, "eps": 1e-08, "weight_decay": 0.0, "fixed_weights": False, "mo_l1_scale": "raw",
+    "fused": True, "device": "cpu", "seed": 0, "val_fraction": 0.0,
+    "data_dir": "../shared/datasets/mnist-5k", "download": False, "max_train_samples": None,
+    "max_test_samples": None, "eval_batch_size": 1000,
+}
+# ... and the rest of that sweep's config.
+OLD_SWEEP = {
+    "train": OLD_TRAIN, "budget": 16, "rule": "normal", "weights": [0.0, 1.0], "tol": 0.001,
+    "warm_start": False, "warm_epochs": 5, "workers": 1, "executor": "auto", "ray_address": None,
+    "gpus_per_run": 0.0, "cpus_per_run": 1.0,
+}
+
+
+def error_of(make) -> str:
+    with pytest.raises(InputError) as err:
+        make()
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+# ----------------------------------------------------------------------------------------------
+# TrainSpec: each field's check
+# ----------------------------------------------------------------------------------------------
+
+SMGD = {"method": "smgd"}
+
+# (field, value, extra fields, the stored value)
+GOOD = [
+    ("method", "smgd", {}, "smgd"),
+    ("model", "lenet5", {}, "lenet5"),
+    ("model", "torchvision:resnet18", {}, "torchvision:resnet18"),
+    ("model", "my_pkg.nets:tiny", {}, "my_pkg.nets:tiny"),  # not imported here
+    ("dataset", "cifar10", {}, "cifar10"),
+    ("dataset", "my_pkg.data:blobs", {}, "my_pkg.data:blobs"),
+    ("optimizer", "sgd", {}, "sgd"),
+    ("optimizer", "mrmsprop", SMGD, "mrmsprop"),
+    ("epochs", 1, {}, 1),
+    ("epochs", 3.0, {}, 3),  # an integral float is an integer (JSON may write one)
+    ("batch_size", 7, {}, 7),
+    ("lr", 1e-6, {}, 1e-6),
+    ("lr", 2, {}, 2.0),
+    ("schedule", "inverse", {}, "inverse"),
+    ("momentum", 0.0, {}, 0.0),
+    ("momentum", 0.99, {}, 0.99),
+    ("nesterov", True, {}, True),
+    ("betas", [0.8, 0.99], {}, (0.8, 0.99)),
+    ("betas", (0.0, 0.5), {}, (0.0, 0.5)),
+    ("rho", 0.0, {}, 0.0),
+    ("eps", 0, {}, 0.0),
+    ("weight_decay", 1e-4, {}, 1e-4),
+    ("threshold", 0, {}, 0.0),
+    ("prune", "all", {}, "all"),
+    ("prune_every", 5, {}, 5),
+    ("regrow", True, {}, True),
+    ("prune_bias", True, {}, True),
+    ("fused", False, {}, False),
+    ("device", "cpu", {}, "cpu"),
+    ("device", "cuda:1", {}, "cuda:1"),
+    ("device", "mps", {}, "mps"),
+    ("seed", 0, {}, 0),
+    ("seed", 12345, {}, 12345),
+    ("threads", None, {}, None),
+    ("threads", 2, {}, 2),
+    ("val_fraction", 0, {}, 0.0),
+    ("val_fraction", 0.5, {}, 0.5),
+    ("val_split", "test", {}, "test"),
+    ("data_dir", "/tmp/data", {}, "/tmp/data"),
+    ("download", True, {}, True),
+    ("max_train_samples", 10, {}, 10),
+    ("max_test_samples", 1, {}, 1),
+    ("eval_batch_size", 1, {}, 1),
+    ("weight", 0, {}, 0.0),
+    ("weight", 1, {}, 1.0),
+    ("weight", 0.25, SMGD, 0.25),
+    ("fixed_weights", True, SMGD, True),
+    ("mo_l1_scale", "init", SMGD, "init"),
+]
+
+# (field, value, extra fields, the start of the one-line message)
+BAD = [
+    ("method", "adamw", {}, "unknown method 'adamw'; choose one of weighted-sum, smgd"),
+    ("method", None, {}, "unknown method None"),
+    ("model", "nope", {}, "unknown model 'nope'; known: mlp, lenet5"),
+    ("model", "torchvision:", {}, "unknown model"),
+    ("model", "a b:c", {}, "unknown model"),
+    ("model", 3, {}, "unknown model 3"),
+    ("dataset", "svhn", {}, "unknown dataset 'svhn'; known: digits, mnist"),
+    ("optimizer", "", {}, "--optimizer must be a non-empty text"),
+    ("optimizer", "lbfgs", {}, "unknown optimizer 'lbfgs' for --method weighted-sum; choose"),
+    ("epochs", 0, {}, "--epochs must be an integer >= 1, got 0"),
+    ("epochs", 2.5, {}, "--epochs must be an integer >= 1, got 2.5"),
+    ("epochs", True, {}, "--epochs must be an integer >= 1, got True"),  # bool is no integer
+    ("epochs", NAN, {}, "--epochs must be an integer >= 1"),
+    ("epochs", INF, {}, "--epochs must be an integer >= 1"),
+    ("epochs", "x", {}, "--epochs must be an integer >= 1"),
+    ("epochs", None, {}, "--epochs must be an integer >= 1"),
+    ("batch_size", 0, {}, "--batch-size must be an integer >= 1"),
+    ("batch_size", False, {}, "--batch-size must be an integer >= 1"),
+    ("lr", 0, {}, "--lr must be a number > 0, got 0"),
+    ("lr", -1e-3, {}, "--lr must be a number > 0"),
+    ("lr", NAN, {}, "--lr must be a number > 0, got nan"),
+    ("lr", INF, {}, "--lr must be a number > 0, got inf"),
+    ("lr", True, {}, "--lr must be a number > 0, got True"),
+    ("lr", "fast", {}, "--lr must be a number > 0"),
+    ("schedule", "step", {}, "--schedule must be one of constant, cosine, sigmoid, inverse"),
+    ("momentum", 1.0, {}, "--momentum must be a number in [0, 1)"),
+    ("momentum", -0.1, {}, "--momentum must be a number in [0, 1)"),
+    ("momentum", NAN, {}, "--momentum must be a number in [0, 1)"),
+    ("nesterov", 1, {}, "--nesterov must be true or false, got 1"),
+    ("nesterov", "yes", {}, "--nesterov must be true or false"),
+    ("betas", (0.9,), {}, "betas must be two numbers"),
+    ("betas", "ab", {}, "betas must be two numbers"),
+    ("betas", (0.9, 1.0), {}, "betas must be a number in [0, 1)"),
+    ("betas", (NAN, 0.9), {}, "betas must be a number in [0, 1)"),
+    ("rho", 1.0, {}, "rho must be a number in [0, 1)"),
+    ("eps", -1e-8, {}, "eps must be a number >= 0"),
+    ("eps", INF, {}, "eps must be a number >= 0"),
+    ("weight_decay", -0.1, {}, "--weight-decay must be a number >= 0"),
+    ("threshold", -1e-3, {}, "--threshold must be a number >= 0"),
+    ("threshold", INF, {}, "--threshold must be a number >= 0"),
+    ("prune", "heads", {}, "--prune must be one of dense, conv, all"),
+    ("prune_every", 0, {}, "--prune-every must be an integer >= 1"),
+    ("regrow", "false", {}, "--regrow must be true or false"),
+    ("prune_bias", 0, {}, "--prune-bias must be true or false"),
+    ("fused", None, {}, "fused must be true or false"),
+    ("device", "tpu", {}, "unknown device 'tpu'; choose auto, cpu, cuda, cuda:N or mps"),
+    ("device", "cuda:x", {}, "unknown device 'cuda:x'"),
+    ("seed", -1, {}, "--seed must be an integer >= 0"),
+    ("seed", 1.5, {}, "--seed must be an integer >= 0"),
+    ("seed", True, {}, "--seed must be an integer >= 0"),
+    ("threads", 0, {}, "--threads must be an integer >= 1, got 0"),
+    ("threads", True, {}, "--threads must be an integer >= 1"),
+    ("val_fraction", 1.0, {}, "--val-fraction must be a number in [0, 1)"),
+    ("val_fraction", -0.1, {}, "--val-fraction must be a number in [0, 1)"),
+    ("val_fraction", NAN, {}, "--val-fraction must be a number in [0, 1)"),
+    ("val_split", "val", {}, "--val-split must be one of train, test"),
+    ("data_dir", "", {}, "--data-dir must be a non-empty text"),
+    ("download", 1, {}, "--download must be true or false"),
+    ("max_train_samples", 0, {}, "--max-train-samples must be an integer >= 1"),
+    ("max_test_samples", 0, {}, "max_test_samples must be an integer >= 1"),
+    ("eval_batch_size", 0, {}, "eval_batch_size must be an integer >= 1"),
+    ("weight", -0.1, {}, "--weight must be a number in [0, 1], got -0.1"),
+    ("weight", 1.5, {}, "--weight must be a number in [0, 1], got 1.5"),
+    ("weight", NAN, {}, "--weight must be a number in [0, 1], got nan"),
+    ("weight", True, {}, "--weight must be a number in [0, 1], got True"),
+    ("weight", "x", {}, "--weight must be a number in [0, 1]"),
+    ("weight", 2.0, SMGD, "--weight must be a number in [0, 1]"),
+    ("fixed_weights", 1, SMGD, "--fixed-weights must be true or false"),
+    ("mo_l1_scale", "log", SMGD, "--mo-l1-scale must be one of raw, init"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "extra", "stored"), GOOD,
+                         ids=[f"{g[0]}={g[1]!r}" for g in GOOD])
+def test_good_values_are_stored_normalized(name, value, extra, stored):
+    spec = TrainSpec(**extra, **{name: value})
+    assert getattr(spec, name) == stored
+    assert type(getattr(spec, name)) is type(stored)
+
+
+@pytest.mark.parametrize(("name", "value", "extra", "message"), BAD,
+                         ids=[f"{b[0]}={b[1]!r}" for b in BAD])
+def test_bad_values_are_one_line_naming_the_flag(name, value, extra, message):
+    assert error_of(lambda: TrainSpec(**extra, **{name: value})).startswith(message)
+
+
+def test_every_field_is_checked_by_a_test_above():
+    checked = {b[0] for b in BAD} & {g[0] for g in GOOD}
+    assert checked == set(settings_of(TrainSpec))
+
+
+def test_the_spec_is_frozen_and_replace_checks_again():
+    spec = TrainSpec()
+    with pytest.raises(AttributeError):
+        spec.epochs = 3  # type: ignore[misc]
+    assert spec.replace(epochs=3).epochs == 3 and spec.epochs == 20
+    assert error_of(lambda: spec.replace(epochs=0)).startswith("--epochs must be")
+
+
+def test_nesterov_needs_momentum():
+    # torch.optim.SGD and SMGD raise a ValueError (a traceback) at run time otherwise
+    assert error_of(lambda: TrainSpec(optimizer="sgd", nesterov=True, momentum=0.0)) == (
+        "--nesterov needs a --momentum above 0")
+    assert TrainSpec(method="smgd", nesterov=True, momentum=0.5).nesterov is True
+
+
+# ----------------------------------------------------------------------------------------------
+# method-specific options and optimizers
+# ----------------------------------------------------------------------------------------------
+
+
+def test_method_specific_options_are_refused_for_other_methods():
+    assert error_of(lambda: TrainSpec(fixed_weights=True)) == (
+        "--fixed-weights is an option of --method smgd, not of --method weighted-sum")
+    assert error_of(lambda: TrainSpec(mo_l1_scale="raw")) == (
+        "--mo-l1-scale is an option of --method smgd, not of --method weighted-sum")
+    # even the value that would be the default: it was given
+    assert error_of(lambda: TrainSpec(fixed_weights=False)).startswith("--fixed-weights is an")
+    # not given (None) is fine, and stays None
+    spec = TrainSpec(fixed_weights=None, mo_l1_scale=None)
+    assert spec.fixed_weights is None and spec.mo_l1_scale is None
+
+
+def test_method_specific_options_are_filled_for_their_methods():
+    for name, s in settings_of(TrainSpec).items():
+        if s.methods is None:
+            continue
+        assert next(f for f in fields(TrainSpec) if f.name == name).default is None, name
+        for method in s.methods:
+            assert getattr(TrainSpec(method=method), name) == s.default, (name, method)
+    smgd = TrainSpec(method="smgd")
+    assert (smgd.fixed_weights, smgd.mo_l1_scale, smgd.weight) == (False, "raw", 0.5)
+    assert TrainSpec(weight=None).weight == 0.5
+
+
+def test_each_method_defaults_to_its_first_optimizer_and_refuses_the_others():
+    for method in METHODS.values():
+        spec = TrainSpec(method=method.name)
+        assert spec.optimizer == method.optimizers[0]
+        assert spec.method_info is method
+        for optimizer in method.optimizers:
+            assert TrainSpec(method=method.name, optimizer=optimizer).optimizer == optimizer
+    message = error_of(lambda: TrainSpec(optimizer="madam"))
+    assert message.startswith("unknown optimizer 'madam' for --method weighted-sum")
+    assert "(it belongs to --method smgd)" in message
+    message = error_of(lambda: TrainSpec(method="smgd", optimizer="adam"))
+    assert "(it belongs to --method weighted-sum)" in message
+    assert "belongs" not in error_of(lambda: TrainSpec(optimizer="lbfgs"))
+
+
+def test_with_parameter_sets_the_methods_parameter():
+    spec = TrainSpec()
+    assert spec.method_info.parameter == "weight"
+    assert spec.with_parameter(0.3).weight == 0.3 and spec.weight == 0.5
+    assert error_of(lambda: spec.with_parameter(1.5)).startswith("--weight must be")
+    assert TrainSpec(method="smgd", fixed_weights=True).with_parameter(0.2).weight == 0.2
+
+
+# ----------------------------------------------------------------------------------------------
+# to_dict / from_dict, and what older versions wrote
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", [
+    TrainSpec(),
+    TrainSpec(model="lenet5", dataset="mnist", epochs=3, betas=(0.8, 0.99), threads=2,
+              val_split="test", data_dir="/data", max_train_samples=100, weight=0.0),
+    TrainSpec(method="smgd", optimizer="madam", fixed_weights=True, mo_l1_scale="init",
+              nesterov=True, weight=0.7),
+])
+def test_to_dict_from_dict_roundtrip_through_json(spec):
+    data = spec.to_dict()
+    assert set(data) == {f.name for f in fields(TrainSpec)}
+    text = json.dumps(data, allow_nan=False)  # plain JSON
+    assert TrainSpec.from_dict(json.loads(text)) == spec
+    assert TrainSpec.from_dict(data).to_dict() == data
+
+
+def test_from_dict_refuses_unknown_keys_bad_values_and_non_mappings():
+    assert error_of(lambda: TrainSpec.from_dict({"epoch": 3})).startswith(
+        "unknown training setting 'epoch'; known: method, model")
+    assert error_of(lambda: TrainSpec.from_dict({"epochs": 0})).startswith("--epochs must be")
+    assert error_of(lambda: TrainSpec.from_dict([("epochs", 3)])).startswith(
+        "training setting must be a mapping")
+
+
+def test_from_dict_reads_a_paretoprune_0_1_train_dict():
+    spec = TrainSpec.from_dict(json.loads(json.dumps(OLD_TRAIN)))
+    assert spec.method == "weighted-sum" and spec.optimizer == "adam"
+    # the multiobjective options of 0.1 belonged to every spec; they are smgd's now
+    assert spec.fixed_weights is None and spec.mo_l1_scale is None
+    assert spec.val_split == "train" and spec.nesterov is False and spec.threads is None
+    assert spec.betas == (0.9, 0.999) and spec.epochs == 30 and spec.val_fraction == 0.0
+    assert spec.model == "lenet5" and spec.data_dir == "../shared/datasets/mnist-5k"
+    assert TrainSpec.from_dict(spec.to_dict()) == spec
+    assert OLD_TRAIN["optimizer"] == "adam" and "method" not in OLD_TRAIN  # not mutated
+
+
+@pytest.mark.parametrize("optimizer", ["smgd", "madam", "mrmsprop"])
+def test_from_dict_reads_an_old_multiobjective_dict_as_smgd(optimizer):
+    old = {**OLD_TRAIN, "optimizer": optimizer, "fixed_weights": True, "mo_l1_scale": "init"}
+    spec = TrainSpec.from_dict(old)
+    assert spec.method == "smgd" and spec.optimizer == optimizer
+    assert spec.fixed_weights is True and spec.mo_l1_scale == "init"
+    plain = {k: v for k, v in OLD_TRAIN.items() if k not in ("fixed_weights", "mo_l1_scale")}
+    spec = TrainSpec.from_dict({**plain, "optimizer": optimizer})
+    assert spec.method == "smgd" and spec.fixed_weights is False and spec.mo_l1_scale == "raw"
+
+
+# ----------------------------------------------------------------------------------------------
+# SweepConfig
+# ----------------------------------------------------------------------------------------------
+
+SWEEP_BAD = [
+    ({"budget": 1}, "--budget must be an integer >= 2, got 1"),
+    ({"budget": True}, "--budget must be an integer >= 2"),
+    ({"budget": 2.5}, "--budget must be an integer >= 2"),
+    ({"range": (0.0, 1.5)}, "--range must lie within 0:1 for --method weighted-sum, got 0:1.5"),
+    ({"range": "-0.5:0.5"}, "--range must lie within 0:1"),
+    ({"range": "0.5:0.2"}, "--range must satisfy LO < HI, got 0.5:0.2"),
+    ({"range": (0.3, 0.3)}, "--range must satisfy LO < HI"),
+    ({"range": "0.5"}, "--range must look like LO:HI"),
+    ({"range": (NAN, 1.0)}, "--range must be a finite number"),
+    ({"range": (0.0,)}, "--range must be two numbers"),
+    ({"rule": "bound"}, "rule 'bound' does not apply to --method weighted-sum; choose one of "
+                        "normal, midpoint, grid, random"),
+    ({"rule": "nope"}, "--rule must be one of normal, bound, midpoint, grid, random"),
+    ({"tol": -1e-3}, "--tol must be a number >= 0"),
+    ({"tol": NAN}, "--tol must be a number >= 0"),
+    ({"warm_start": 1}, "--warm-start must be true or false"),
+    ({"warm_epochs": 0}, "--warm-epochs must be an integer >= 1"),
+    ({"dense": "yes"}, "--dense must be true or false"),
+    ({"max_drop": 1.0}, "--max-drop must be a number in [0, 1), got 1.0"),
+    ({"max_drop": -0.01}, "--max-drop must be a number in [0, 1)"),
+    ({"max_drop": NAN}, "--max-drop must be a number in [0, 1)"),
+    ({"metric": ""}, "--metric must be a non-empty text"),
+    ({"trial_epochs": 0}, "--trial-epochs must be an integer >= 1"),
+    ({"trial_epochs": 21}, "--trial-epochs (21) must not exceed --epochs (20)"),
+    ({"finetune_epochs": -1}, "--finetune-epochs must be an integer >= 0"),
+    ({"knee": "elbow"}, "--knee must be one of distance, kneedle"),
+    ({"workers": 0}, "--workers must be an integer >= 1"),
+    ({"executor": "dask"}, "--executor must be one of auto, serial, process, ray"),
+    ({"ray_address": ""}, "--ray-address must be a non-empty text"),
+    ({"gpus_per_run": -1}, "--gpus-per-run must be a number >= 0"),
+    ({"cpus_per_run": 0}, "--cpus-per-run must be a number > 0"),
+    ({"train": {"epochs": 3}}, "train must be a TrainSpec"),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), SWEEP_BAD,
+                         ids=[next(iter(v)) + "=" + repr(next(iter(v.values()))) for v, _ in SWEEP_BAD])
+def test_sweep_config_checks(values, message):
+    assert error_of(lambda: SweepConfig(**values)).startswith(message)
+
+
+def test_every_sweep_field_is_checked_by_a_test_above():
+    assert {next(iter(v)) for v, _ in SWEEP_BAD} == set(settings_of(SweepConfig)) | {"train"}
+
+
+def test_sweep_config_good_values_and_defaults():
+    c = SweepConfig()
+    assert c.rule == "normal" and c.range == (0.0, 1.0) and c.budget == 8
+    assert c.executor_name == "serial" and c.run_threads == 1
+    assert c.selection_metric() == "val_acc"
+    c = SweepConfig(budget=2, range="0.2:0.8", rule="midpoint", max_drop=0.0, trial_epochs=20,
+                    workers=3, train=TrainSpec(threads=2, val_fraction=0.0))
+    assert c.range == (0.2, 0.8) and c.rule == "midpoint" and c.max_drop == 0.0
+    assert c.executor_name == "process" and c.run_threads == 2
+    assert c.selection_metric() == "train_acc"
+    assert SweepConfig(train=TrainSpec(val_fraction=0.0, val_split="test")).selection_metric() \
+        == "val_acc"
+    assert SweepConfig(metric="test_acc").selection_metric() == "test_acc"
+    assert SweepConfig(range=[0, 0.5]).range == (0.0, 0.5)
+
+
+def test_smgd_sweeps_need_fixed_weights():
+    message = error_of(lambda: SweepConfig(train=TrainSpec(method="smgd")))
+    assert message.startswith("--method smgd chooses its own trade-off in one run")
+    assert "--fixed-weights" in message
+    c = SweepConfig(train=TrainSpec(method="smgd", optimizer="madam", fixed_weights=True))
+    assert c.rule == get_method("smgd").rules[0] and c.range == get_method("smgd").range
+
+
+def test_sweep_identity_leaves_out_runtime_settings_and_the_swept_parameter():
+    base = SweepConfig()
+    ident = base.identity()
+    json.dumps(ident, allow_nan=False)  # stored as JSON
+    runtime = {"budget", "workers", "executor", "ray_address", "gpus_per_run", "cpus_per_run",
+               "knee", "finetune_epochs", "threads", "data_dir", "download", "eval_batch_size"}
+    assert not runtime & set(ident)
+    assert "weight" not in ident  # the sweep sets it for each run
+    assert {"epochs", "lr", "model", "method", "optimizer", "rule", "range", "max_drop",
+            "trial_epochs", "seed", "val_split"} <= set(ident)
+    # changing a runtime setting (or λ) keeps the identity ...
+    same = SweepConfig(train=TrainSpec(threads=3, data_dir="/elsewhere", download=True,
+                                       eval_batch_size=10, weight=0.9),
+                       budget=30, workers=4, executor="process", ray_address="ray://x:1",
+                       gpus_per_run=1, cpus_per_run=2, knee="kneedle", finetune_epochs=3)
+    assert same.identity() == ident
+    # ... changing what the runs are does not
+    for changed in (SweepConfig(train=TrainSpec(lr=0.01)), SweepConfig(rule="midpoint"),
+                    SweepConfig(max_drop=0.01), SweepConfig(range=(0.0, 0.5)),
+                    SweepConfig(train=TrainSpec(val_split="test"))):
+        assert changed.identity() != ident
+    smgd = SweepConfig(train=TrainSpec(method="smgd", fixed_weights=True)).identity()
+    assert "weight" not in smgd and smgd["fixed_weights"] is True
+
+
+def test_sweep_config_roundtrip_and_unknown_keys():
+    c = SweepConfig(train=TrainSpec(epochs=5, threads=1), budget=5, range=(0.1, 0.9),
+                    max_drop=0.02, trial_epochs=2, warm_start=True)
+    data = json.loads(json.dumps(c.to_dict(), allow_nan=False))
+    assert SweepConfig.from_dict(data) == c
+    assert error_of(lambda: SweepConfig.from_dict({"budgett": 3})).startswith(
+        "unknown sweep setting 'budgett'")
+    assert error_of(lambda: SweepConfig.from_dict("budget=3")).startswith(
+        "a sweep config must be a mapping")
+
+
+def test_sweep_config_from_a_paretoprune_0_1_sweep():
+    old = json.loads(json.dumps({**OLD_SWEEP, "min_gap": 0.01}))
+    c = SweepConfig.from_dict(old)
+    assert c.range == (0.0, 1.0) and c.rule == "normal" and c.budget == 16 and c.tol == 0.001
+    assert c.train == TrainSpec.from_dict(OLD_TRAIN)
+    assert c.train.method == "weighted-sum" and c.train.epochs == 30
+    assert "weights" not in c.to_dict() and "min_gap" not in c.to_dict()
+    narrowed = SweepConfig.from_dict({**OLD_SWEEP, "weights": [0.2, 0.6]})
+    assert narrowed.range == (0.2, 0.6)
+
+
+# ----------------------------------------------------------------------------------------------
+# torch-free, and in step with the training layer
+# ----------------------------------------------------------------------------------------------
+
+
+def test_config_imports_neither_torch_nor_pandas():
+    code = ("import sys, paretoprune.config, paretoprune.methods; "
+            "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules)); "
+            "import paretoprune.cli.options; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "False"]  # (the CLI package itself may load pandas)
+
+
+def test_train_with_a_bad_value_fails_before_importing_torch():
+    code = (
+        "import sys\n"
+        "from paretoprune.cli import main\n"
+        "try:\n"
+        "    main(['train', '--epochs', '0'])\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code)\n"
+        "print('torch imported', 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split("\n")[:2] == ["exit 2", "torch imported False"], out
+    assert out.stderr.splitlines() == [
+        "paretoprune: error: --epochs must be an integer >= 1, got 0"]
+
+
+def test_model_and_dataset_names_match_the_training_layer():
+    from paretoprune.training.datasets import known_datasets
+    from paretoprune.training.models import known_models
+
+    assert list(config.MODEL_NAMES) == known_models()
+    assert list(config.DATASET_NAMES) == known_datasets()
+
+
+# ----------------------------------------------------------------------------------------------
+# the command-line options generated from the fields
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [TrainSpec, SweepConfig])
+def test_every_cli_field_has_one_option_with_its_flag_and_no_default_of_its_own(cls):
+    from paretoprune.cli.options import options_of
+
+    options = options_of(cls)
+    names = [o.name for o in options]
+    cli_fields = [n for n, s in settings_of(cls).items() if s.cli]
+    assert names == cli_fields  # one each, in field order
+    assert {n for n, s in settings_of(cls).items() if not s.cli}.isdisjoint(names)
+    for option in options:
+        s = settings_of(cls)[option.name]
+        flag = "--" + option.name.replace("_", "-")
+        assert option.opts == [flag], option.opts
+        assert option.default is None, option.name  # the config's default applies
+        if s.choices:
+            assert tuple(option.type.choices) == tuple(s.choices)
+        field = next(f for f in fields(cls) if f.name == option.name)
+        if field.type.startswith("bool"):
+            assert option.secondary_opts == ["--no-" + flag[2:]]
+        default = s.default if s.methods else field.default
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            assert f"default: {default}" in option.help, option.help
+        if s.methods:
+            assert "--method " + ", ".join(s.methods) in option.help
+
+
+def test_given_keeps_only_the_values_the_user_set():
+    from paretoprune.cli.options import given
+
+    values = {"epochs": 3, "lr": None, "budget": 5, "output": "x.pt", "nesterov": False}
+    assert given(values, TrainSpec) == {"epochs": 3, "nesterov": False}
+    assert given(values, SweepConfig) == {"budget": 5}
+
+
+def test_option_types_parse_to_what_the_checks_accept():
+    import click
+
+    from paretoprune.cli.options import options_of
+
+    @click.command()
+    def cmd(**kw):
+        pass
+
+    cmd.params.extend(options_of(TrainSpec))
+    ctx = cmd.make_context("t", ["--epochs", "3", "--lr", "0.5", "--nesterov", "--method",
+                                 "smgd", "--threads", "2", "--no-regrow"])
+    from paretoprune.cli.options import given
+
+    spec = TrainSpec(**given(ctx.params, TrainSpec))
+    assert (spec.epochs, spec.lr, spec.nesterov, spec.method, spec.threads, spec.regrow) == (
+        3, 0.5, True, "smgd", 2, False)
+    assert math.isclose(spec.momentum, 0.9)
