@@ -498,10 +498,14 @@ def _add(fig, cell, trace) -> None:
         fig.add_trace(trace, row=cell, col=1)
 
 
+#: Legend order (smaller first), whatever the drawing order (faded points are drawn first, below).
+_RANK = {"front": 1, "dominated": 2, "other": 3, "star": 4, "faded": 5, "line": 6}
+
+
 def _points(fig, cell, rows, xs, ys, *, name, color, style, fields, group, marker,
-            mode="markers", line=None, opacity=1.0, colorable=True) -> None:
+            mode="markers", line=None, opacity=1.0, colorable=True, rank="front") -> None:
     """Draw ``rows`` at ``(xs, ys)``: one trace, or with ``--color`` one per category (or one
-    on a colour scale), the hover showing ``fields``."""
+    on a colour scale), the hover showing ``fields``; ``rank`` places it in the legend."""
     if len(rows) == 0:
         return
     fields = style.hover or fields
@@ -510,7 +514,7 @@ def _points(fig, cell, rows, xs, ys, *, name, color, style, fields, group, marke
         # The staircase keeps the table's colour; the markers on it take the --color colours.
         _points(fig, cell, rows, xs, ys, name=name, color=color, style=style, fields=fields,
                 group=group, marker=marker, mode="lines", line=line, opacity=opacity,
-                colorable=False)
+                colorable=False, rank=rank)
         name, mode = f"{name} (markers)", "markers"
     xs = np.asarray(xs, dtype=float)
     ys = np.asarray(ys, dtype=float)
@@ -525,6 +529,7 @@ def _points(fig, cell, rows, xs, ys, *, name, color, style, fields, group, marke
             _add(fig, cell, kind(
                 x=xs[pick], y=ys[pick], mode=mode, name=f"{by_color} = {key}",
                 legendgroup=f"color:{key}", showlegend=first, opacity=opacity,
+                legendrank=_RANK[rank],
                 marker={**marker, "color": style.categories[key]},
                 customdata=custom, hovertemplate=template))
         return
@@ -533,7 +538,8 @@ def _points(fig, cell, rows, xs, ys, *, name, color, style, fields, group, marke
         marker.update(color=numbers(rows[by_color]).to_numpy(dtype=float), coloraxis="coloraxis")
     custom, template = hover_data(rows, fields)
     spec = {"x": xs, "y": ys, "mode": mode, "name": name, "legendgroup": group,
-            "opacity": opacity, "marker": marker, "customdata": custom, "hovertemplate": template}
+            "opacity": opacity, "marker": marker, "customdata": custom, "hovertemplate": template,
+            "legendrank": _RANK[rank]}
     if line is not None and "lines" in mode:
         spec["line"] = {**line, "color": color}
     _add(fig, cell, _scatter(len(rows), style)(**spec))
@@ -586,7 +592,7 @@ def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
             note = "; nnz 0 at the left edge" if zero else ""
             _points(fig, cell, t.faded, xs(t.faded), numbers(t.faded[t.metric]),
                     name=_sample_note(t.name, "failed or collapsed", len(t.faded), t.n_faded)
-                    + f" (not on the front{note})",
+                    + f" (not on the front{note})", rank="faded",
                     color="#9a9a9a", style=style, fields=fields, group=f"{group}-faded",
                     opacity=0.45, marker={"size": 7, "symbol": "x-thin-open",
                                           "line": {"width": 1, "color": "#9a9a9a"}},
@@ -600,29 +606,32 @@ def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
                 name=_sample_note(t.name, f"dominated {t.metric}", len(t.dominated),
                                   t.n_dominated),
                 color=color_of(0), style=style, fields=fields, group=group, opacity=0.45,
-                marker={"size": 6, "symbol": "circle-open"})
+                marker={"size": 6, "symbol": "circle-open"}, rank="dominated")
         for k, other in enumerate(t.metrics[1:], start=1):
             _points(fig, cell, drawn, xs(drawn), numbers(drawn[other]),
                     name=f"{t.name}: {other}", color=color_of(k), style=style, fields=fields,
                     group=f"{group}-{other}", opacity=0.8,
-                    marker={"size": 7, "symbol": symbols[min(k, len(symbols) - 1)]})
+                    marker={"size": 7, "symbol": symbols[min(k, len(symbols) - 1)]},
+                    rank="other")
         if len(t.selected):
             runs = ", ".join(format_value(r) for r in t.selected.get("run", pd.Series([])).tolist())
             _points(fig, cell, t.selected, xs(t.selected), numbers(t.selected[t.metric]),
                     name=f"{t.name}: selected" + (f" (run {runs})" if runs else ""),
                     color=base, style=style, fields=fields, group=f"{group}-selected",
                     marker={"size": 18, "symbol": "star", "line": {"width": 1, "color": "black"}},
-                    colorable=False)
+                    colorable=False, rank="star")
         if math.isfinite(t.reference):
             axis = {} if cell is None else {"row": cell, "col": 1}
             fig.add_hline(y=t.reference, line={"dash": "dash", "color": base, "width": 1},
                           name=f"{t.name}: dense reference {t.metric} {t.reference:.4g}",
-                          showlegend=True, legendgroup=f"{group}-ref", **axis)
+                          showlegend=True, legendgroup=f"{group}-ref",
+                          legendrank=_RANK["line"], **axis)
             if t.max_drop:
                 fig.add_hrect(y0=t.reference - t.max_drop, y1=t.reference, fillcolor=base,
                               opacity=0.12, line_width=0, layer="below",
                               name=f"{t.name}: within max drop {t.max_drop:g}",
-                              showlegend=True, legendgroup=f"{group}-ref", **axis)
+                              showlegend=True, legendgroup=f"{group}-ref",
+                          legendrank=_RANK["line"], **axis)
 
 
 def _draw_objectives(fig, cell, data: FrontPlotData, style: _Style) -> None:
@@ -634,7 +643,7 @@ def _draw_objectives(fig, cell, data: FrontPlotData, style: _Style) -> None:
         fields = hover_fields(_concat(front, t.dominated), (data.x, data.y))
         _points(fig, cell, t.faded, t.faded[data.x], t.faded[data.y],
                 name=_sample_note(t.name, "failed or collapsed", len(t.faded), t.n_faded)
-                + " (not on the front)", color="#9a9a9a", style=style, fields=fields,
+                + " (not on the front)", rank="faded", color="#9a9a9a", style=style, fields=fields,
                 group=f"{group}-faded", opacity=0.45, colorable=False,
                 marker={"size": 7, "symbol": "x-thin-open", "line": {"width": 1,
                                                                      "color": "#9a9a9a"}})
@@ -646,13 +655,14 @@ def _draw_objectives(fig, cell, data: FrontPlotData, style: _Style) -> None:
         _points(fig, cell, t.dominated, t.dominated[data.x], t.dominated[data.y],
                 name=_sample_note(t.name, "dominated", len(t.dominated), t.n_dominated),
                 color=color, style=style, fields=fields, group=group, opacity=0.35,
-                marker={"size": 6, "symbol": "circle-open"})
+                marker={"size": 6, "symbol": "circle-open"}, rank="dominated")
         if t.knee is not None:
             row = t.knee.to_frame().T
             _points(fig, cell, row, numbers(row[data.x]), numbers(row[data.y]),
                     name=f"{t.name}: knee ({data.knee_method})", color=color, style=style,
                     fields=fields, group=f"{group}-knee", colorable=False,
-                    marker={"size": 18, "symbol": "star", "line": {"width": 1, "color": "black"}})
+                    marker={"size": 18, "symbol": "star", "line": {"width": 1, "color": "black"}},
+                    rank="star")
 
 
 def _objective_title(column: str, sense: str) -> str:
