@@ -362,6 +362,21 @@ class TrainSpec:
         """A copy with ``changes`` applied (checked like a new spec)."""
         return dataclasses.replace(self, **changes)
 
+    def as_method(self, name: str, **changes: Any) -> TrainSpec:
+        """A copy for ``--method name``: the options of the current method that ``name`` does
+        not take are dropped, an optimizer it does not accept becomes its default (e.g. the
+        dense reference of any sweep is ``spec.as_method("weighted-sum", weight=0,
+        threshold=0)``)."""
+        method = get_method(name)
+        values: dict[str, Any] = {"method": name}
+        for field_name, s in settings_of(self).items():
+            if s.methods is not None and name not in s.methods:
+                values[field_name] = None
+        if self.optimizer not in method.optimizers:
+            values["optimizer"] = None
+        values.update(changes)
+        return dataclasses.replace(self, **values)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of every field; :meth:`from_dict` reads it back."""
         data = dataclasses.asdict(self)

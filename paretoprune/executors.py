@@ -34,6 +34,7 @@ saying so. A worker's exception carries its traceback text in ``remote_traceback
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import math
 import multiprocessing
@@ -257,8 +258,9 @@ def _send(message: tuple) -> None:
         _CHANNEL.send(message)
 
 
-def _worker_init(channel: Any, threads: int | None) -> None:
-    """Start a process worker: report its pid, leave Ctrl-C to the driver, die with it."""
+def _worker_init(channel: Any, threads: int | None, preload: tuple[str, ...] = ()) -> None:
+    """Start a process worker: report its pid, leave Ctrl-C to the driver, die with it, import
+    what its jobs will need."""
     global _CHANNEL
     _CHANNEL = channel
     _send(("pid", None, os.getpid()))
@@ -272,6 +274,9 @@ def _worker_init(channel: Any, threads: int | None) -> None:
 
         threading.Thread(target=exit_with_parent, daemon=True).start()
     _set_torch_threads(threads)
+    for module in preload:
+        with contextlib.suppress(ImportError):  # a job that needs it will say why
+            importlib.import_module(module)
 
 
 def _process_job(job: int, payload: bytes) -> tuple[bool, bytes, bool]:
@@ -312,11 +317,12 @@ def _start_resource_tracker() -> None:
 class _Worker:
     """One process slot: a pool of one process, and the pipe on which that process reports."""
 
-    def __init__(self, ctx: Any, threads: int | None, handle: Callable) -> None:
+    def __init__(self, ctx: Any, threads: int | None, handle: Callable,
+                 preload: tuple[str, ...] = ()) -> None:
         reader, self._writer = ctx.Pipe(duplex=False)
         self._writer_lock = threading.Lock()
         self.pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
-                                        initargs=(self._writer, threads))
+                                        initargs=(self._writer, threads, preload))
         self.pid: int | None = None
         self._process: Any = None
         self.started = threading.Event()  # its pid has arrived, or its pipe closed
@@ -369,17 +375,31 @@ class _Worker:
         return self.process() is None or self.process().is_alive()
 
 
-class ProcessExecutor(Executor):
-    """Runs each job in a spawned worker process; one long-lived worker per slot."""
+def _ready() -> None:
+    """A no-op job that makes a pool start its process now (pools start them on demand)."""
 
-    def __init__(self, slots: int = 1, *, on_progress=None, threads: int | None = None) -> None:
+
+class ProcessExecutor(Executor):
+    """Runs each job in a spawned worker process; one long-lived worker per slot, started at
+    once. ``preload``: modules each worker imports when it starts (``"paretoprune.training"``
+    imports torch), so the imports run while the driver still prepares, not in the first job.
+    """
+
+    def __init__(self, slots: int = 1, *, on_progress=None, threads: int | None = None,
+                 preload: tuple[str, ...] = ()) -> None:
         super().__init__(slots, on_progress=on_progress, threads=threads)
         self._ctx = multiprocessing.get_context("spawn")  # fork is unsafe with torch, threads
-        self._workers: list[_Worker | None] = [None] * self.slots
+        self._preload = tuple(preload)
         self._busy: dict[int, int] = {}  # slot -> job
         # (job, slot, its Future, or its outcome if it could not start or its worker died)
         self._done: queue.SimpleQueue[tuple[int, int, Any]] = queue.SimpleQueue()
         _start_resource_tracker()
+        self._workers: list[_Worker | None] = [self._start() for _ in range(self.slots)]
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self._ctx, self.threads, self._handle, self._preload)
+        worker.pool.submit(_ready)  # start its process (and the imports) while the driver works
+        return worker
 
     def submit(self, fn, item) -> int:
         job = self._new_job()
@@ -391,7 +411,7 @@ class ProcessExecutor(Executor):
                 worker = self._workers[slot]
                 if worker is None or not worker.alive():
                     self._discard(slot)
-                    worker = self._workers[slot] = _Worker(self._ctx, self.threads, self._handle)
+                    worker = self._workers[slot] = self._start()
                 try:
                     future = worker.pool.submit(_process_job, job, payload)
                     break
@@ -583,12 +603,13 @@ class RayExecutor(Executor):
 
 def make_executor(name: str, *, workers: int = 1, on_progress=None, threads: int | None = None,
                   ray_address: str | None = None, gpus_per_run: float = 0.0,
-                  cpus_per_run: float = 1.0) -> Executor:
+                  cpus_per_run: float = 1.0, preload: tuple[str, ...] = ()) -> Executor:
     """The executor called ``name`` (``serial``, ``process`` or ``ray``), with ``workers`` slots.
 
     ``on_progress(job id, record)`` gets the jobs' progress records; ``threads``: torch threads
-    per worker (None leaves torch alone); ``ray_address``, ``gpus_per_run`` and
-    ``cpus_per_run`` only matter to ``ray``. InputError for an unknown name or a bad number.
+    per worker (None leaves torch alone); ``preload``: modules process workers import once
+    (see :class:`ProcessExecutor`); ``ray_address``, ``gpus_per_run`` and ``cpus_per_run``
+    only matter to ``ray``. InputError for an unknown name or a bad number.
     """
     key = str(name).strip().lower()
     if key not in EXECUTORS:
@@ -599,5 +620,6 @@ def make_executor(name: str, *, workers: int = 1, on_progress=None, threads: int
         return RayExecutor(workers, on_progress=on_progress, threads=threads,
                            ray_address=ray_address, gpus_per_run=gpus_per_run,
                            cpus_per_run=cpus_per_run)
-    cls = SerialExecutor if key == "serial" else ProcessExecutor
-    return cls(workers, on_progress=on_progress, threads=threads)
+    if key == "process":
+        return ProcessExecutor(workers, on_progress=on_progress, threads=threads, preload=preload)
+    return SerialExecutor(workers, on_progress=on_progress, threads=threads)

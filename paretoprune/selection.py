@@ -132,11 +132,11 @@ def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = Non
     collapsed) of the given roles qualify (rows without a role column all qualify). Adds
     ``reference`` and ``drop`` columns. Empty when none qualifies.
 
-    Raises :class:`InputError` for a ``max_drop`` outside [0, 1), a missing or non-numeric
+    Raises :class:`InputError` for a ``max_drop`` outside [0, 1], a missing or non-numeric
     metric, or a table without the ``sparsity`` column.
     """
-    if not (isinstance(max_drop, (int, float)) and 0.0 <= float(max_drop) < 1.0):
-        raise InputError(f"--max-drop must be a number in [0, 1), got {max_drop!r}")
+    if not (isinstance(max_drop, (int, float)) and 0.0 <= float(max_drop) <= 1.0):
+        raise InputError(f"--max-drop must be a number in [0, 1], got {max_drop!r}")
     metric = selection_metric(frame, metric)
     if sparsity not in frame.columns:
         raise InputError(f"the table has no {sparsity!r} column (nonzero weights) to find the "

@@ -163,11 +163,7 @@ class _Sweep:
     # -- jobs --------------------------------------------------------------------------------
 
     def dense_job(self) -> Job:
-        base = self.config.train
-        optimizer = base.optimizer if base.optimizer in ("adam", "sgd", "rmsprop") else "adam"
-        spec = base.replace(method="weighted-sum", optimizer=optimizer, weight=0.0,
-                            threshold=0.0, fixed_weights=None, mo_l1_scale=None)
-        return Job(spec)
+        return Job(self.config.train.as_method("weighted-sum", weight=0.0, threshold=0.0))
 
     def trial_job(self, proposal: Proposal) -> tuple[Job, int]:
         """The job of a trial, warm-started from the nearest denser finished run for gap
@@ -206,32 +202,29 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
 
     if not isinstance(config, SweepConfig):
         raise InputError("config must be a SweepConfig")
-    preflight(config.train)
-    store = SweepStore.create_or_open(out, config.to_dict(), identity=config.identity(),
-                                      force=force, migrate=migrate_meta)
-    with store:
-        sweep = _Sweep(config, store, reporter)
-        labels: dict[int, str] = {}
+    labels: dict[int, str] = {}
 
-        def on_progress(job_id: int, record: dict) -> None:
-            if reporter is not None:
-                reporter.epoch(job_id, labels.get(job_id, ""), record)
-
+    def on_progress(job_id: int, record: dict) -> None:
         if reporter is not None:
-            reporter.start(config, store.rows())
-        executor = make_executor(config.executor_name, workers=config.workers,
-                                 on_progress=on_progress, threads=config.run_threads,
-                                 ray_address=config.ray_address,
-                                 gpus_per_run=config.gpus_per_run,
-                                 cpus_per_run=config.cpus_per_run)
-        with executor:
-            _explore(sweep, executor, labels, on_progress)
-            frame = sweep_table(store.points(), config)
-            selected = select_run(frame, config)
+            reporter.epoch(job_id, labels.get(job_id, ""), record)
+
+    # the workers start (and import torch) while this process checks the inputs
+    with make_executor(config.executor_name, workers=config.workers, on_progress=on_progress,
+                       threads=config.run_threads, ray_address=config.ray_address,
+                       gpus_per_run=config.gpus_per_run, cpus_per_run=config.cpus_per_run,
+                       preload=("paretoprune.training",)) as executor:
+        preflight(config.train)
+        with SweepStore.create_or_open(out, config.to_dict(), identity=config.identity(),
+                                       force=force, migrate=migrate_meta) as store:
+            sweep = _Sweep(config, store, reporter)
+            if reporter is not None:
+                reporter.start(config, store.rows())
+            _explore(sweep, executor, labels)
+            selected = select_run(sweep_table(store.points(), config), config)
             if selected is not None:
                 _retrain(sweep, executor, labels, selected)
-        frame = sweep_table(store.points(), config)
-        store.export(frame)
+            frame = sweep_table(store.points(), config)
+            store.export(frame)
     summary = summarize(frame, config)
     summary["stop_reason"] = sweep.stop_reason
     if reporter is not None:
@@ -244,7 +237,7 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
     return frame
 
 
-def _explore(sweep: _Sweep, executor, labels: dict[int, str], on_progress) -> None:
+def _explore(sweep: _Sweep, executor, labels: dict[int, str]) -> None:
     """The exploration loop: fill free workers with the planner's proposals, record results."""
     config, planner = sweep.config, sweep.planner
     pending: dict[int, tuple[str, Proposal, int]] = {}  # job id -> (role, proposal, warm_from)
@@ -254,9 +247,11 @@ def _explore(sweep: _Sweep, executor, labels: dict[int, str], on_progress) -> No
         labels[job_id] = "dense reference"
     while True:
         trials_pending = [p for role, p, _ in pending.values() if role == TRIAL]
+        # rows waiting for the dense reference are still "in flight" for the planner
+        busy = trials_pending + [Proposal(float(r[sweep.param]), None, "held") for r in sweep.held]
         room = min(executor.free, config.budget - len(sweep.trials) - len(trials_pending))
         if room > 0:
-            for proposal in planner.ask(room, pending=trials_pending):
+            for proposal in planner.ask(room, pending=busy):
                 job, warm_from = sweep.trial_job(proposal)
                 job_id = executor.submit(run_job, job)
                 pending[job_id] = (TRIAL, proposal, warm_from)
@@ -307,11 +302,8 @@ def _retrain(sweep: _Sweep, executor, labels, selected: pd.Series) -> None:
         if not any(r.get("role") == FINETUNED and r.get("parent") == parent
                    and r.get("status") == "ok" for r in rows):
             state = store.load_checkpoint(parent).get("state")
-            train = config.train
-            optimizer = train.optimizer if train.optimizer in ("adam", "sgd", "rmsprop") else "adam"
-            spec = train.replace(method="weighted-sum", optimizer=optimizer, weight=0.0,
-                                 threshold=FROZEN_MASK_THRESHOLD, fixed_weights=None,
-                                 mo_l1_scale=None, regrow=False)
+            spec = config.train.as_method("weighted-sum", weight=0.0, regrow=False,
+                                          threshold=FROZEN_MASK_THRESHOLD)
             job_id = executor.submit(run_job, Job(spec, init_state=state,
                                                   epochs=config.finetune_epochs))
             labels[job_id] = f"fine-tuning run {parent}"
@@ -365,10 +357,12 @@ def sweep_table(points: pd.DataFrame, config: SweepConfig) -> pd.DataFrame:
     selected = select_run(frame, config)
     frame["selected"] = False
     if selected is not None:
-        frame.loc[frame["run"] == selected["run"], "selected"] = True
-        final = frame["role"].isin([FINAL, FINETUNED]) & frame["parent"].eq(selected["run"]) \
-            if "parent" in frame else pd.Series(False, index=frame.index)
-        frame.loc[final & ok, "selected"] = True
+        chosen = {selected["run"]}
+        for role in (FINAL, FINETUNED):  # its retrain, and the fine-tuning of either
+            if "parent" in frame:
+                chosen |= set(frame.loc[frame["role"].eq(role) & ok
+                                        & frame["parent"].isin(chosen), "run"])
+        frame.loc[frame["run"].isin(chosen), "selected"] = True
     return frame
 
 

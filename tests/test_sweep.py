@@ -1,131 +1,186 @@
-"""run_sweep: the explore loop driving real training runs into a store, on every executor."""
+"""run_sweep: the planner driving real training runs into a store, on every executor."""
+
+from __future__ import annotations
 
 import math
+import pickle
 
 import pandas as pd
 import pytest
 
+from paretoprune.config import SweepConfig, TrainSpec
 from paretoprune.errors import InputError
 from paretoprune.store import SweepStore
-from paretoprune.sweep import SweepConfig, SweepEvaluator, parse_weight_range, run_sweep
+from paretoprune.sweep import Job, SweepFailed, run_sweep
 
 pytestmark = pytest.mark.slow
 
-TRAIN = {"model": "mlp", "dataset": "digits", "epochs": 3, "batch_size": 64, "seed": 0}
+TRAIN = TrainSpec(model="mlp", dataset="digits", epochs=3, batch_size=64, seed=0, device="cpu")
 
 
 class Recorder:
     """A reporter that keeps every event (the real one prints them)."""
 
-    progress_dir = None
-
     def __init__(self):
         self.events = []
 
-    def start(self, config, done):
-        self.events.append(("start", len(done)))
+    def start(self, config, rows):
+        self.events.append(("start", len(rows)))
 
-    def epoch(self, weight, record):
-        self.events.append(("epoch", weight, record["epoch"]))
+    def epoch(self, job, label, record):
+        self.events.append(("epoch", job, record["epoch"]))
 
-    def finished(self, row, hv):
-        self.events.append(("finished", row["run"], hv))
+    def finished(self, row, hv, job=None):
+        self.events.append(("finished", row["run"], row["role"], hv))
 
-    def end(self, frame):
-        self.events.append(("end", frame.attrs["stop_reason"]))
+    def end(self, frame, summary):
+        self.events.append(("end", summary["stop_reason"]))
 
 
-def test_serial_sweep_reports_events_and_fills_the_store(tmp_path):
+def sweep(tmp_path, name="s", reporter=None, **kw):
+    return run_sweep(tmp_path / name, SweepConfig(train=kw.pop("train", TRAIN), **kw),
+                     reporter=reporter)
+
+
+def test_serial_sweep_has_a_dense_reference_trials_and_events(tmp_path):
     reporter = Recorder()
-    frame = run_sweep(tmp_path / "s", SweepConfig(train=TRAIN, budget=4), reporter=reporter)
+    frame = sweep(tmp_path, reporter=reporter, budget=4)
+    assert frame["role"].tolist() == ["dense", "trial", "trial", "trial", "trial"]
+    dense = frame.iloc[0]
+    assert dense["sparsity"] == 0.0 and dense["status"] == "ok"  # pruning off
+    trials = frame[frame["role"] == "trial"]
+    assert 1.0 not in trials["weight"].tolist()  # the all-zero end is known, not trained
+    assert trials["weight"].iloc[0] == 0.0
     kinds = [e[0] for e in reporter.events]
     assert kinds[0] == "start" and kinds[-1] == "end"
-    assert kinds.count("finished") == 4 and kinds.count("epoch") == 4 * 3
-    hvs = [e[2] for e in reporter.events if e[0] == "finished"]
-    assert math.isnan(hvs[0]) and hvs[-1] == pytest.approx(frame.attrs["hypervolume"])
-    assert hvs[2] <= hvs[3] + 1e-12  # the front only grows
-    stored = SweepStore.open(tmp_path / "s").points()
-    assert stored["run"].tolist() == frame["run"].tolist()
-    assert stored["pareto"].tolist() == frame["pareto"].tolist()
-    checkpoint = SweepStore.open(tmp_path / "s").load_checkpoint(2)
-    assert set(checkpoint) >= {"state", "config", "metrics"}
-    assert checkpoint["metrics"]["weight"] == frame.loc[frame["run"] == 2, "weight"].item()
+    assert kinds.count("finished") == 5 and kinds.count("epoch") == 5 * 3
+    # the store holds the same rows, each with a checkpoint in the one format
+    store = SweepStore.open(tmp_path / "s")
+    assert store.points()["run"].tolist() == frame["run"].tolist()
+    checkpoint = store.load_checkpoint(2)
+    assert checkpoint["format"] == "paretoprune-checkpoint" and checkpoint["spec"]["weight"] \
+        == frame.loc[frame["run"] == 2, "weight"].item()
+    # derived columns: drops against the dense reference, the selected network
+    assert frame["drop"].iloc[0] == 0.0
+    assert frame["selected"].sum() == 1
 
 
-def test_process_workers_give_the_same_points_as_serial(tmp_path):
-    serial = run_sweep(tmp_path / "a", SweepConfig(train=TRAIN, budget=4))
-    parallel = run_sweep(tmp_path / "b", SweepConfig(train=TRAIN, budget=4, workers=2))
-    # Rounds of two weights: the two ends, then the largest gaps. Training is deterministic,
-    # so the ends agree exactly with the serial sweep.
-    ends = lambda f: f[f["weight"].isin([0.0, 1.0])].sort_values("weight")  # noqa: E731
-    pd.testing.assert_series_equal(ends(serial)["loss"].reset_index(drop=True),
-                                   ends(parallel)["loss"].reset_index(drop=True))
-    assert len(parallel) == 4 and parallel["weight"].is_unique
+def test_drops_and_collapse_are_measured_against_the_dense_run(tmp_path):
+    frame = sweep(tmp_path, budget=6)
+    ref = frame.loc[frame["role"] == "dense", "val_acc"].item()
+    pd.testing.assert_series_equal(frame["drop"], ref - frame["val_acc"], check_names=False)
+    collapsed = frame[frame["collapsed"]]
+    assert len(collapsed) <= 1  # the collapse edge costs at most one run
+    assert not frame.loc[frame["collapsed"], "pareto"].any()
 
 
-def test_warm_start_continues_from_the_nearest_run(tmp_path):
-    config = SweepConfig(train=TRAIN, budget=4, warm_start=True, warm_epochs=1)
-    frame = run_sweep(tmp_path / "w", config)
-    cold = frame[frame["warm_from"] < 0]
-    warm = frame[frame["warm_from"] >= 0]
-    assert set(cold["weight"]) == {0.0, 1.0} and (cold["epochs"] == 3).all()
-    assert len(warm) == 2 and (warm["epochs"] == 1).all()
+def test_process_workers_give_the_same_dense_and_end_runs_as_serial(tmp_path):
+    serial = sweep(tmp_path, "a", budget=3)
+    parallel = sweep(tmp_path, "b", budget=3, workers=2)
+    for role, weight in (("dense", None), ("trial", 0.0)):
+        pick = lambda f: f[(f["role"] == role) & ((f["weight"] == weight) if weight  # noqa: E731
+                                                  is not None else True)]
+        assert pick(serial)["loss"].item() == pick(parallel)["loss"].item()  # deterministic
+    assert len(parallel) == 4 and parallel["run"].is_unique
+
+
+def test_warm_start_continues_from_the_nearest_denser_run(tmp_path):
+    frame = sweep(tmp_path, budget=6, warm_start=True, warm_epochs=1)
+    trials = frame[frame["role"] == "trial"]
+    warm = trials[trials["warm_from"] >= 0]
+    assert len(warm) >= 1 and (warm["epochs"] == 1).all()
+    assert (trials.loc[trials["warm_from"] < 0, "epochs"] == 3).all()
     for _, row in warm.iterrows():
-        earlier = frame[(frame["run"] < row["run"]) & (frame["weight"] <= row["weight"])]
-        nearest = earlier.loc[(row["weight"] - earlier["weight"]).idxmin(), "run"]
-        assert row["warm_from"] == nearest  # the nearest denser run, never the all-zero end
-        assert row["sparsity"] < 1.0
+        base = frame.loc[frame["run"] == row["warm_from"]].iloc[0]
+        assert base["weight"] <= row["weight"] and base["role"] == "trial"
 
 
-def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path):
-    # Plain SGD with an absurd learning rate diverges at every weight but the all-zero end.
-    train = {**TRAIN, "optimizer": "sgd", "lr": 1e6}
-    frame = run_sweep(tmp_path / "d", SweepConfig(train=train, budget=3))
-    assert len(frame) == 3
-    failed = frame[frame["status"] == "failed"]
-    assert len(failed) >= 1
-    assert all(isinstance(e, str) and e for e in failed["error"])
-    assert SweepStore.open(tmp_path / "d").points()["status"].tolist() == frame["status"].tolist()
+def test_jobs_carry_their_weights_not_a_path(tmp_path):
+    # what travels to a worker (a process, a Ray task on another machine) is self-contained
+    frame = sweep(tmp_path, budget=4, warm_start=True, warm_epochs=1)
+    store = SweepStore.open(tmp_path / "s")
+    state = store.load_checkpoint(int(frame["run"].iloc[1]))["state"]
+    job = Job(TRAIN.with_parameter(0.3), init_state=state, epochs=1)
+    assert str(tmp_path).encode() not in pickle.dumps(job)
+
+
+def test_max_drop_selects_the_sparsest_run_within_it_on_validation(tmp_path):
+    frame = sweep(tmp_path, budget=6, max_drop=0.03)
+    ref = frame.loc[frame["role"] == "dense", "val_acc"].item()
+    chosen = frame[frame["selected"]]
+    assert len(chosen) == 1
+    row = chosen.iloc[0]
+    assert row["val_acc"] >= ref - 0.03
+    within = frame[(frame["role"] == "trial") & (frame["val_acc"] >= ref - 0.03)
+                   & ~frame["collapsed"]]
+    assert row["nnz"] == within["nnz"].min()
+    assert frame["within"].notna().any()
+
+
+def test_trial_epochs_then_final_retrain_and_finetuning(tmp_path):
+    frame = sweep(tmp_path, budget=3, trial_epochs=1, finetune_epochs=1)
+    assert (frame.loc[frame["role"] == "trial", "epochs"] == 1).all()
+    final = frame[frame["role"] == "final"].iloc[0]
+    tuned = frame[frame["role"] == "finetuned"].iloc[0]
+    parent = frame[frame["run"] == final["parent"]].iloc[0]
+    assert final["epochs"] == 3 and final["weight"] == parent["weight"]
+    assert tuned["parent"] == final["run"] and tuned["epochs"] == 1
+    assert tuned["nnz"] <= final["nnz"]  # masks fixed: nothing grows back
+    assert frame.loc[frame["role"].isin(["final", "finetuned"]), "selected"].all()
+    # a resume does not train them again
+    again = sweep(tmp_path, budget=3, trial_epochs=1, finetune_epochs=1)
+    assert len(again) == len(frame)
+
+
+def test_failed_runs_are_recorded_retried_on_resume_and_all_failed_exits_1(tmp_path):
+    bad = TRAIN.replace(optimizer="sgd", lr=1e6)
+    with pytest.raises(SweepFailed, match="no run of the sweep"):
+        sweep(tmp_path, "d", train=bad, budget=2)
+    first = SweepStore.open(tmp_path / "d").points()
+    assert (first.loc[first["role"] == "trial", "status"] == "failed").all()
+    assert first.loc[first["role"] == "trial", "error"].str.contains("diverged").all()
+    with pytest.raises(SweepFailed):  # the same command again retries them (and fails again)
+        sweep(tmp_path, "d", train=bad, budget=2)
+    second = SweepStore.open(tmp_path / "d").points()
+    assert (second["role"] == "trial").sum() == 2 * (first["role"] == "trial").sum()
+
+
+def test_a_dataset_that_is_missing_stops_before_anything_is_written(tmp_path):
+    train = TRAIN.replace(model="lenet5", dataset="mnist", data_dir=str(tmp_path / "none"))
+    with pytest.raises(InputError, match="--download"):
+        sweep(tmp_path, "m", train=train, budget=2)
+    assert not (tmp_path / "m").exists()
+
+
+def test_resume_keeps_finished_runs_and_continues(tmp_path):
+    first = sweep(tmp_path, budget=3)
+    more = sweep(tmp_path, budget=5)
+    assert (more["role"] == "trial").sum() == 5 and (more["role"] == "dense").sum() == 1
+    kept = more[more["run"].isin(first["run"])]
+    pd.testing.assert_series_equal(kept["loss"].reset_index(drop=True),
+                                   first["loss"].reset_index(drop=True))
+
+
+def test_an_old_sweep_directory_is_read_and_resumed(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    old = Path(__file__).resolve().parents[1] / "runs" / "mnist5k-lenet5"
+    copy = tmp_path / "old"
+    shutil.copytree(old, copy)
+    from paretoprune.points import load_table
+
+    table = load_table(copy)
+    assert len(table) == 16 and (table["role"] == "trial").all()
+    assert table["collapsed"].sum() >= 6  # the all-zero networks it trained
 
 
 @pytest.mark.ray
-def test_ray_executor_runs_a_sweep_on_a_local_runtime(tmp_path):
+def test_ray_sweep_with_warm_starts_on_a_local_runtime(tmp_path):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'paretoprune[ray]'")
-    config = SweepConfig(train=TRAIN, budget=3, workers=2, executor="ray")
-    frame = run_sweep(tmp_path / "r", config)
-    assert len(frame) == 3 and (frame["status"] == "ok").all()
-    assert len(SweepStore.open(tmp_path / "r").runs()) == 3
-
-
-def test_evaluator_is_picklable_without_its_callback():
-    import pickle
-
-    evaluator = SweepEvaluator(TRAIN, None, on_epoch=lambda w, r: None)
-    clone = pickle.loads(pickle.dumps(evaluator))
-    assert clone.on_epoch is None and clone.train == TRAIN
-
-
-@pytest.mark.parametrize("text, message", [("0.2", "LO:HI"), ("a:b", "LO:HI")])
-def test_weight_range_parsing(text, message):
-    with pytest.raises(InputError, match=message):
-        parse_weight_range(text)
-    assert parse_weight_range("0.1:0.9") == (0.1, 0.9)
-
-
-@pytest.mark.parametrize("changes, message", [
-    ({"budget": 1}, "budget must be at least 2"),
-    ({"weights": (0.5, 0.5)}, "0 <= LO < HI <= 1"),
-    ({"workers": 0}, "workers must be at least 1"),
-    ({"executor": "dask"}, "unknown executor"),
-])
-def test_config_validation(changes, message):
-    with pytest.raises(InputError, match=message):
-        SweepConfig(train=TRAIN, **changes).validate()
-
-
-def test_config_identity_ignores_runtime_settings():
-    a = SweepConfig(train=TRAIN, budget=4, workers=1)
-    b = SweepConfig(train=TRAIN, budget=9, workers=2, executor="process")
-    assert a.identity() == b.identity()
-    assert a.identity() != SweepConfig(train=TRAIN, rule="grid").identity()
-    assert SweepConfig.from_dict(a.to_dict()) == a
+    frame = sweep(tmp_path, "r", budget=8, workers=2, executor="ray", warm_start=True,
+                  warm_epochs=1)
+    trials = frame[frame["role"] == "trial"]
+    assert len(trials) == 8 and (frame["status"] == "ok").all()
+    assert (trials["warm_from"] >= 0).any()  # the weights travelled in the task
+    assert math.isfinite(frame.loc[frame["role"] == "dense", "val_acc"].item())

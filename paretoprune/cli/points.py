@@ -86,27 +86,57 @@ def _with_objectives(frame, x, y):
     return chosen
 
 
+def _max_drop(ctx, param, value):
+    if value is not None and not 0.0 <= value < 1.0:
+        raise click.BadParameter(f"must be in [0, 1), got {value:g}", ctx=ctx, param=param)
+    return value
+
+
 @click.command("knee", epilog=TABLE_HELP)
 @click.argument("table")
 @objective_options
-@click.option("--method", type=click.Choice(KNEE_METHODS), default="distance", show_default=True,
+@click.option("--knee", "method", type=click.Choice(KNEE_METHODS), default="distance",
+              show_default=True,
               help="distance: farthest from the line through the extremes (Das); kneedle: Satopaa "
                    "et al.; angle, utility: Branke et al.; tradeoff: largest jump in the weight "
                    "ratio (needs the weight column).")
+@click.option("--max-drop", type=float, default=None, callback=_max_drop, metavar="D",
+              help="Instead of a knee: the sparsest rows (fewest nonzero weights, nnz) whose "
+                   "--metric is within D of the dense reference (the role=dense row, else the "
+                   "best row); 0.01 = one point.")
+@click.option("--metric", default=None, metavar="COL",
+              help="Column --max-drop reads [default: val_acc; train_acc, with a warning, when "
+                   "there is no validation metric; never the test set].")
 @click.option("--top", type=click.IntRange(min=1), default=1, show_default=True,
-              help="How many ranked knee candidates to print.")
+              help="How many ranked candidates to print.")
 @click.option("--weight-column", default="weight", show_default=True,
-              help="Column with each row's scalarization weight (for --method tradeoff).")
+              help="Column with each row's scalarization weight (for --knee tradeoff).")
 @click.option("--sensitivity", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Kneedle's sensitivity S.")
 @columns_option
 @format_option
-def knee_command(table, x, y, method, top, weight_column, sensitivity, columns, fmt):
-    """Print the knee point(s) of TABLE's front, best first.
+def knee_command(table, x, y, method, max_drop, metric, top, weight_column, sensitivity, columns,
+                 fmt):
+    """Print the knee point(s) of TABLE's front, best first -- or, with --max-drop, the
+    sparsest rows within that drop of the dense reference.
 
-    Exits with 1 when the table has no usable row (every run failed or collapsed).
+    Exits with 1 when the table has no usable row (every run failed or collapsed) or no row
+    is within --max-drop.
     """
     frame = load_table(table)
+    if max_drop is not None:
+        from paretoprune.selection import select_within
+
+        found = select_within(frame, max_drop, metric)
+        if found.empty:
+            raise CheckFailed(f"no usable row of {table} is within {max_drop:g} of the reference")
+        wanted = chosen_columns(columns, found)
+        if wanted is None and fmt == "table":
+            wanted = [c for c in ("run", "role", "method", "nnz", "sparsity", "val_acc",
+                                  "test_acc", "reference", "drop") if c in found] or None
+        emit(found.head(top), fmt, title=f"sparsest of {table} within {max_drop:g}",
+             columns=wanted)
+        return
     x, y, sense = objectives(frame, x, y)
     if not usable_rows(frame).any():
         raise CheckFailed(f"no knee in {table}: no usable row (every run failed or collapsed)")
@@ -149,12 +179,6 @@ def _column_list(ctx, param, value):
     return names
 
 
-def _max_drop(ctx, param, value):
-    if value is not None and not 0.0 <= value < 1.0:
-        raise click.BadParameter(f"must be in [0, 1), got {value:g}", ctx=ctx, param=param)
-    return value
-
-
 @click.command("plot", epilog=TABLE_HELP)
 @click.argument("tables", nargs=-1, required=True)
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
@@ -176,10 +200,10 @@ def _max_drop(ctx, param, value):
 @click.option("--max-drop", type=float, default=None, callback=_max_drop, metavar="D",
               help="Decision view: draw the band D below the dense reference and mark the "
                    "sparsest run within it. Default: the sweep's --max-drop and its selected run.")
-@click.option("--method", type=click.Choice(KNEE_METHODS), default="distance", show_default=True,
-              help="Knee method for the marked knee (objective view).")
+@click.option("--knee", "method", type=click.Choice(KNEE_METHODS), default="distance",
+              show_default=True, help="Knee method for the marked knee (objective view).")
 @click.option("--weight-column", default="weight", show_default=True,
-              help="Column with each row's scalarization weight (for --method tradeoff).")
+              help="Column with each row's scalarization weight (for --knee tradeoff).")
 @click.option("--log-x", is_flag=True, help="Objective view: logarithmic x axis.")
 @click.option("--log-y", is_flag=True, help="Objective view: logarithmic y axis.")
 @click.option("--color", default=None, metavar="COL",

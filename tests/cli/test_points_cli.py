@@ -74,7 +74,7 @@ def test_knee_default_and_top(csv_path):
 
 @pytest.mark.parametrize("method", ["distance", "kneedle", "angle", "utility", "tradeoff"])
 def test_knee_every_method(csv_path, method):
-    result = run("knee", csv_path, "--x", "err", "--y", "size", "--method", method,
+    result = run("knee", csv_path, "--x", "err", "--y", "size", "--knee", method,
                  "--weight-column", "lam", "--format", "json")
     assert result.exit_code == 0, result.output
     (best,) = json.loads(result.stdout)
@@ -101,8 +101,8 @@ BAD = [
     (["show", "{csv}", "--x", "nope"], "unknown column 'nope'"),
     (["knee", "{csv}", "--x", "name", "--y", "size"], "non-numeric"),
     (["knee", "{empty}"], "has no rows"),
-    (["knee", "{two}", "--x", "err", "--y", "size", "--method", "angle"], "at least 3"),
-    (["knee", "{csv}", "--x", "err", "--y", "size", "--method", "tradeoff"], "'weight' column"),
+    (["knee", "{two}", "--x", "err", "--y", "size", "--knee", "angle"], "at least 3"),
+    (["knee", "{csv}", "--x", "err", "--y", "size", "--knee", "tradeoff"], "'weight' column"),
     (["show", "{csv}", "--format", "xml"], "Invalid value"),
 ]
 
