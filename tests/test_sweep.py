@@ -77,10 +77,12 @@ def test_drops_and_collapse_are_measured_against_the_dense_run(tmp_path):
 def test_process_workers_give_the_same_dense_and_end_runs_as_serial(tmp_path):
     serial = sweep(tmp_path, "a", budget=3)
     parallel = sweep(tmp_path, "b", budget=3, workers=2)
-    for role, weight in (("dense", None), ("trial", 0.0)):
-        pick = lambda f: f[(f["role"] == role) & ((f["weight"] == weight) if weight  # noqa: E731
-                                                  is not None else True)]
-        assert pick(serial)["loss"].item() == pick(parallel)["loss"].item()  # deterministic
+    def pick(frame, role, weight=None):
+        rows = frame[frame["role"] == role]
+        return rows if weight is None else rows[rows["weight"] == weight]
+
+    for role, weight in (("dense", None), ("trial", 0.0)):  # training is deterministic
+        assert pick(serial, role, weight)["loss"].item() == pick(parallel, role, weight)["loss"].item()
     assert len(parallel) == 4 and parallel["run"].is_unique
 
 
