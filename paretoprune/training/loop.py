@@ -407,38 +407,44 @@ class GradientRun:
             group["lr"] = lr
 
     def _metrics(self, ok: bool) -> dict:
-        """The flat metrics dict (losses and accuracies NaN for a failed run)."""
-        spec, model, pruner, data = self.spec, self.model, self.pruner, self.data
-        l1_raw, nnz = float(pruner.l1()), int(pruner.nnz())
-        zeros, total = sparsity_of(dense_kernels(model))
-        metrics = {
-            **self.extra_metrics(),
-            "loss": math.nan,
-            "l1": l1_raw / self.l1_init,
-            "l1_raw": l1_raw,
-            "l1_init": self.l1_init,
-            "sparsity": 1.0 - nnz / pruner.numel,
-            "density": nnz / pruner.numel,
-            "sparsity_dense": zeros / total if total else math.nan,
-            "nnz": nnz,
-            "n_prunable": pruner.numel,
-            "num_classes": data.num_classes,
-        }
-        for layer, count in pruner.layer_nnz().items():
-            metrics[f"nnz.{layer}"] = count
-        results = {n: (math.nan, math.nan) for n in ("test", "val", "train")}
-        if ok:
-            b = spec.eval_batch_size
-            results["test"] = evaluate_split(model, data.x_test, data.y_test, b)
-            results["val"] = evaluate_split(model, data.x_val, data.y_val, b)
-            results["train"] = evaluate_split(model, data.x_train, data.y_train, b)
-            metrics["loss"] = results["train"][0]
-        metrics.update(
-            test_acc=results["test"][1], test_loss=results["test"][0],
-            val_acc=results["val"][1], val_loss=results["val"][0],
-            train_acc=results["train"][1],
-        )
-        return metrics
+        return {**self.extra_metrics(),
+                **run_metrics(self.spec, self.model, self.pruner, self.data, self.l1_init, ok)}
+
+
+def run_metrics(spec: TrainSpec, model: nn.Module, pruner: Pruner, data: DataBundle,
+                l1_init: float, ok: bool) -> dict:
+    """The metrics every method reports (see :func:`train_run`; losses and accuracies NaN for
+    a failed run). A runner that does not use :class:`GradientRun` calls it too, so that every
+    method's rows have the same columns."""
+    l1_raw, nnz = float(pruner.l1()), int(pruner.nnz())
+    zeros, total = sparsity_of(dense_kernels(model))
+    metrics = {
+        "loss": math.nan,
+        "l1": l1_raw / l1_init,
+        "l1_raw": l1_raw,
+        "l1_init": l1_init,
+        "sparsity": 1.0 - nnz / pruner.numel,
+        "density": nnz / pruner.numel,
+        "sparsity_dense": zeros / total if total else math.nan,
+        "nnz": nnz,
+        "n_prunable": pruner.numel,
+        "num_classes": data.num_classes,
+    }
+    for layer, count in pruner.layer_nnz().items():
+        metrics[f"nnz.{layer}"] = count
+    results = {n: (math.nan, math.nan) for n in ("test", "val", "train")}
+    if ok:
+        b = spec.eval_batch_size
+        results["test"] = evaluate_split(model, data.x_test, data.y_test, b)
+        results["val"] = evaluate_split(model, data.x_val, data.y_val, b)
+        results["train"] = evaluate_split(model, data.x_train, data.y_train, b)
+        metrics["loss"] = results["train"][0]
+    metrics.update(
+        test_acc=results["test"][1], test_loss=results["test"][0],
+        val_acc=results["val"][1], val_loss=results["val"][0],
+        train_acc=results["train"][1],
+    )
+    return metrics
 
 
 class MultiGradientRun(GradientRun):
