@@ -396,19 +396,6 @@ class TrainSpec:
         settings = settings_of(self)
         return {n: v for n, v in self.to_dict().items() if settings[n].identity}
 
-    def evaluate(self, param: float | None = None) -> dict:
-        """Train one run and return its flat metrics plus ``_state`` (weights and masks, CPU
-        tensors) and ``_history`` (per-epoch records). ``param`` sets the method's parameter
-        (λ for the weighted sum) first. Picklable, so it runs in worker processes and on Ray:
-        ``paretoprune.explore(spec.evaluate, budget=12)``."""
-        from paretoprune.training import train_run
-
-        spec = self if param is None else self.with_parameter(param)
-        result = train_run(spec)
-        return {**result.metrics, "_state": result.state, "_history": result.history}
-
-    __call__ = evaluate
-
     def with_parameter(self, value: float) -> TrainSpec:
         """A copy whose method parameter (λ, ε, target sparsity, ...) is ``value``."""
         name = self.method_info.parameter

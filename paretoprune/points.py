@@ -16,11 +16,8 @@ same way: one line, raised as :class:`~paretoprune.errors.InputError`.
 
 from __future__ import annotations
 
-import io
 import math
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,72 +47,6 @@ REFERENCE = (1.1, 1.1)
 
 #: Columns that :func:`knee` adds to the rows it returns.
 KNEE_RANK, KNEE_SCORE = "knee_rank", "knee_score"
-
-
-def load_table(source: str | Path) -> pd.DataFrame:
-    """Read a table of points from a CSV, TSV, Parquet, JSON or JSON-lines file, a sweep directory,
-    or ``"-"`` (CSV on standard input).
-
-    Raises :class:`InputError` with one line for a missing file, an unreadable file or an empty
-    table.
-    """
-    text = str(source)
-    if text == "-":
-        data = sys.stdin.read()
-        frame = _parse(lambda: pd.read_csv(io.StringIO(data)), "standard input", "CSV")
-        return _non_empty(frame, "standard input")
-    path = Path(text)
-    if path.is_dir():
-        return _non_empty(load_sweep_table(path), f"sweep {path}")
-    if not path.exists():
-        raise InputError(f"no such file: {path}")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        frame = _parse(lambda: pd.read_parquet(path), path, "Parquet")
-    elif suffix == ".jsonl":
-        frame = _parse(lambda: pd.read_json(path, lines=True), path, "JSON lines")
-    elif suffix == ".json":
-        frame = _parse(lambda: pd.read_json(path), path, "JSON")
-    elif suffix == ".tsv":
-        frame = _parse(lambda: pd.read_csv(path, sep="\t"), path, "TSV")
-    else:
-        frame = _parse(lambda: pd.read_csv(path), path, "CSV")
-    return _non_empty(frame, path)
-
-
-def load_sweep_table(path: str | Path) -> pd.DataFrame:
-    """The table of a sweep directory with its derived columns (``collapsed``, ``drop``,
-    ``pareto``, ``selected``; see :func:`paretoprune.sweep.sweep_table`); ``attrs["sweep"]``
-    holds the sweep's configuration as a dict."""
-    from paretoprune.config import SweepConfig
-    from paretoprune.store import SweepStore  # the store layer; imported only when needed
-    from paretoprune.sweep import sweep_table
-
-    if not SweepStore.is_sweep_dir(path):
-        raise InputError(f"{path} is a directory but not a sweep directory (no sweep.json)")
-    store = SweepStore.open(path)
-    config = SweepConfig.from_dict(store.config)
-    frame = sweep_table(store.points(), config)
-    frame.attrs["sweep"] = config.to_dict()
-    return frame
-
-
-def _parse(read, where, kind: str) -> pd.DataFrame:
-    try:
-        return read()
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{where} is empty") from None
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"cannot read {where} as {kind}: {first_line}") from None
-    except Exception as err:  # pyarrow and friends raise their own types
-        raise InputError(f"cannot read {where} as {kind}: {type(err).__name__}: {err}") from None
-
-
-def _non_empty(frame: pd.DataFrame, where) -> pd.DataFrame:
-    if len(frame) == 0:
-        raise InputError(f"{where} has no rows")
-    return frame.reset_index(drop=True)
 
 
 def usable_rows(frame: pd.DataFrame) -> pd.Series:

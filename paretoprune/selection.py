@@ -12,7 +12,8 @@ summary, ``knee --max-drop``, ``check --max-acc-drop``, ``export``):
   (for MNIST with a 97.5 % reference: below 31.9 %). Collapsed rows stay in tables, marked,
   but join no front, no normalization and no knee;
 * the **selected** row is the sparsest usable row (fewest nonzero prunable weights, ``nnz``)
-  whose metric is at least ``reference - max_drop``.
+  whose metric is at least ``reference - max_drop``; a sweep without ``--max-drop`` selects the
+  knee of its front (:func:`select_run`), and its retrain and fine-tuning inherit the mark.
 
 Selection reads validation metrics (``val_acc``) by default; the test set only reports. Without
 a validation column (a sweep with ``--val-fraction 0``) it falls back to ``train_acc`` with a
@@ -28,7 +29,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from paretoprune.config import SweepConfig
 from paretoprune.errors import InputError
+from paretoprune.pareto import pareto_mask
+from paretoprune.points import knee
 
 __all__ = [
     "COLLAPSE_SHARE",
@@ -37,13 +41,15 @@ __all__ = [
     "is_collapsed",
     "reference_value",
     "select_within",
+    "select_run",
     "selection_metric",
+    "sweep_table",
 ]
 
 #: Share of the reference's margin over chance below which a network counts as collapsed.
 COLLAPSE_SHARE = 0.25
 ROLE = "role"
-DENSE = "dense"
+DENSE, TRIAL, FINAL, FINETUNED = "dense", "trial", "final", "finetuned"
 
 
 class SelectionWarning(UserWarning):
@@ -154,3 +160,62 @@ def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = Non
     order = pd.to_numeric(chosen[sparsity], errors="coerce")
     chosen = chosen.assign(_key=order, _m=-pd.to_numeric(chosen[metric], errors="coerce"))
     return chosen.sort_values(["_key", "_m"], kind="stable").drop(columns=["_key", "_m"])
+
+
+# ----------------------------------------------------------------------------------------------
+# a sweep's table
+# ----------------------------------------------------------------------------------------------
+
+
+def sweep_table(points: pd.DataFrame, config: SweepConfig) -> pd.DataFrame:
+    """The store's rows with the derived columns: ``collapsed`` (recomputed against the dense
+    reference), ``drop`` (reference metric minus the row's), ``pareto`` (usable trial rows on
+    the front of the method's objectives) and ``selected``."""
+    frame = points.copy()
+    if frame.empty:
+        return frame
+    metric = config.selection_metric()
+    if metric not in frame:
+        frame[metric] = math.nan
+    ok = frame["status"].astype(str).eq("ok")
+    frame["collapsed"] = collapsed_mask(frame, metric) & ok.to_numpy()
+    frame["drop"] = reference_value(frame, metric) - pd.to_numeric(frame[metric], errors="coerce")
+    x, y = config.method.objectives
+    usable = ok & ~frame["collapsed"] & frame["role"].astype(str).eq(TRIAL)
+    pareto = pd.Series(False, index=frame.index)
+    if usable.any():
+        pareto[usable] = pareto_mask(frame.loc[usable, [x, y]].to_numpy(dtype=float))
+    frame["pareto"] = pareto
+    selected = select_run(frame, config)
+    frame["selected"] = False
+    if selected is not None:
+        chosen = {selected["run"]}
+        for role in (FINAL, FINETUNED):  # its retrain, and the fine-tuning of either
+            if "parent" in frame:
+                chosen |= set(frame.loc[frame["role"].eq(role) & ok
+                                        & frame["parent"].isin(chosen), "run"])
+        frame.loc[frame["run"].isin(chosen), "selected"] = True
+    return frame
+
+
+def select_run(frame: pd.DataFrame, config: SweepConfig) -> pd.Series | None:
+    """The trial the sweep selects: with ``--max-drop`` the sparsest within it (validation
+    metric); else the knee (``--knee``) of the usable trials' front. None when none."""
+    trials = frame[frame["role"].astype(str).eq(TRIAL)] if "role" in frame else frame
+    if trials.empty:
+        return None
+    if config.max_drop is not None:
+        with_ref = pd.concat([frame[frame["role"].astype(str).eq(DENSE)], trials])
+        found = select_within(with_ref, config.max_drop, config.selection_metric(),
+                              roles=(TRIAL,))
+        return None if found.empty else found.iloc[0]
+    collapsed = frame.loc[trials.index, "collapsed"] if "collapsed" in frame else False
+    usable = trials[trials["status"].astype(str).eq("ok") & ~collapsed]
+    if usable.empty:
+        return None
+    x, y = config.method.objectives
+    try:
+        return knee(usable, config.knee, x=x, y=y, weight=config.method.parameter or "weight",
+                    top=1).iloc[0]
+    except InputError:
+        return None

@@ -41,11 +41,18 @@ from paretoprune.config import SweepConfig, TrainSpec
 from paretoprune.errors import EXIT_FAILED, InputError, ParetoPruneError
 from paretoprune.exploration import REFERENCE, make_row, table_hypervolume
 from paretoprune.planner import Planner, Proposal
-from paretoprune.selection import is_collapsed, reference_value, select_within
+from paretoprune.selection import (
+    DENSE,
+    FINAL,
+    FINETUNED,
+    TRIAL,
+    is_collapsed,
+    select_run,
+    sweep_table,
+)
 
-__all__ = ["Job", "SweepFailed", "migrate_meta", "run_job", "run_sweep", "select_run"]
+__all__ = ["Job", "SweepFailed", "migrate_meta", "run_job", "run_sweep"]
 
-DENSE, TRIAL, FINAL, FINETUNED = "dense", "trial", "final", "finetuned"
 #: Threshold of a fine-tuning run: weights already pruned (exactly zero) stay masked, no other
 #: weight is small enough to be pruned (its masks are fixed).
 FROZEN_MASK_THRESHOLD = 1e-30
@@ -67,12 +74,10 @@ class Job:
 
 
 def run_job(job: Job, progress=None) -> dict:
-    """Worker side: train ``job`` and return its metrics plus ``_state`` and ``_history``."""
-    from paretoprune.training import train_run
+    """Worker side: train ``job`` (:func:`paretoprune.training.run_point`)."""
+    from paretoprune.training import run_point
 
-    result = train_run(job.spec, init_state=job.init_state, epochs=job.epochs, on_epoch=progress)
-    return {**result.metrics, "_state": result.state, "_history": result.history,
-            "_spec": job.spec.to_dict()}
+    return run_point(job.spec, init_state=job.init_state, epochs=job.epochs, progress=progress)
 
 
 def migrate_meta(meta: Mapping) -> tuple[dict, dict]:
@@ -330,65 +335,6 @@ def current_hypervolume(frame: pd.DataFrame, sweep: _Sweep) -> float:
 # ----------------------------------------------------------------------------------------------
 # the table and the answer
 # ----------------------------------------------------------------------------------------------
-
-
-def sweep_table(points: pd.DataFrame, config: SweepConfig) -> pd.DataFrame:
-    """The store's rows with the derived columns: ``collapsed`` (recomputed against the dense
-    reference), ``drop`` (reference metric minus the row's), ``pareto`` (usable trial rows on
-    the front of the method's objectives) and ``selected``."""
-    from paretoprune.pareto import pareto_mask
-    from paretoprune.selection import collapsed_mask
-
-    frame = points.copy()
-    if frame.empty:
-        return frame
-    metric = config.selection_metric()
-    if metric not in frame:
-        frame[metric] = math.nan
-    ok = frame["status"].astype(str).eq("ok")
-    frame["collapsed"] = collapsed_mask(frame, metric) & ok.to_numpy()
-    frame["drop"] = reference_value(frame, metric) - pd.to_numeric(frame[metric], errors="coerce")
-    x, y = config.method.objectives
-    usable = ok & ~frame["collapsed"] & frame["role"].astype(str).eq(TRIAL)
-    pareto = pd.Series(False, index=frame.index)
-    if usable.any():
-        pareto[usable] = pareto_mask(frame.loc[usable, [x, y]].to_numpy(dtype=float))
-    frame["pareto"] = pareto
-    selected = select_run(frame, config)
-    frame["selected"] = False
-    if selected is not None:
-        chosen = {selected["run"]}
-        for role in (FINAL, FINETUNED):  # its retrain, and the fine-tuning of either
-            if "parent" in frame:
-                chosen |= set(frame.loc[frame["role"].eq(role) & ok
-                                        & frame["parent"].isin(chosen), "run"])
-        frame.loc[frame["run"].isin(chosen), "selected"] = True
-    return frame
-
-
-def select_run(frame: pd.DataFrame, config: SweepConfig) -> pd.Series | None:
-    """The trial the sweep selects: with ``--max-drop`` the sparsest within it (validation
-    metric); else the knee (``--knee``) of the usable trials' front. None when none."""
-    from paretoprune.points import knee
-
-    trials = frame[frame["role"].astype(str).eq(TRIAL)] if "role" in frame else frame
-    if trials.empty:
-        return None
-    if config.max_drop is not None:
-        with_ref = pd.concat([frame[frame["role"].astype(str).eq(DENSE)], trials])
-        found = select_within(with_ref, config.max_drop, config.selection_metric(),
-                              roles=(TRIAL,))
-        return None if found.empty else found.iloc[0]
-    collapsed = frame.loc[trials.index, "collapsed"] if "collapsed" in frame else False
-    usable = trials[trials["status"].astype(str).eq("ok") & ~collapsed]
-    if usable.empty:
-        return None
-    x, y = config.method.objectives
-    try:
-        return knee(usable, config.knee, x=x, y=y, weight=config.method.parameter or "weight",
-                    top=1).iloc[0]
-    except InputError:
-        return None
 
 
 def summarize(frame: pd.DataFrame, config: SweepConfig) -> dict:

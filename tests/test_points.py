@@ -11,7 +11,6 @@ from paretoprune.points import (
     compare_tables,
     front_rows,
     knee,
-    load_table,
     numbers,
     objective_values,
     parse_objective,
@@ -20,6 +19,7 @@ from paretoprune.points import (
     usable_rows,
     with_pareto,
 )
+from paretoprune.tables import load_table
 
 FRONT = pd.DataFrame({
     "weight": [0.0, 0.2, 0.4, 0.6, 1.0, 0.3],

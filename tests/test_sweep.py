@@ -170,7 +170,7 @@ def test_an_old_sweep_directory_is_read_and_resumed(tmp_path):
     old = Path(__file__).resolve().parents[1] / "runs" / "mnist5k-lenet5"
     copy = tmp_path / "old"
     shutil.copytree(old, copy)
-    from paretoprune.points import load_table
+    from paretoprune.tables import load_table
 
     table = load_table(copy)
     assert len(table) == 16 and (table["role"] == "trial").all()

@@ -16,13 +16,13 @@ from paretoprune.points import (
     best_first,
     default_objectives,
     knee,
-    load_table,
     parse_objective,
     require_columns,
     table_labels,
     usable_rows,
     with_pareto,
 )
+from paretoprune.tables import load_table
 
 TABLE_HELP = "TABLE is a CSV, TSV, Parquet, JSON or JSON-lines file, a sweep directory, or '-' (CSV on stdin)."
 OBJECTIVE_HELP = ("Prefix a column with max: to maximize it (--x max:accuracy), min: (the default) "

@@ -125,8 +125,8 @@ def _print_result(frame, out, config, fmt) -> None:
 
 def _load_sweep(out):
     from paretoprune.config import SweepConfig
+    from paretoprune.selection import sweep_table
     from paretoprune.store import SweepStore
-    from paretoprune.sweep import sweep_table
 
     store = SweepStore.open(out)
     config = SweepConfig.from_dict(store.config)

@@ -5,7 +5,7 @@ What a sweep calls::
 
     spec = TrainSpec(model="mlp", dataset="digits", epochs=20)   # validated on construction
     result = train_run(spec.with_parameter(0.3))  # RunResult(metrics, state, history)
-    record = spec.evaluate(0.3)                 # metrics + "_state" + "_history" (picklable)
+    evaluate = evaluator(spec)                  # evaluate(0.3): metrics + "_state" + ...
 
 ``TrainSpec`` lives in :mod:`paretoprune.config` (no torch); it is re-exported here.
 
@@ -32,8 +32,10 @@ from paretoprune.training.loop import (
     GradientRun,
     RunResult,
     evaluate_split,
+    evaluator,
     preflight,
     resolve_device,
+    run_point,
     train_run,
 )
 from paretoprune.training.models import build_model, count_parameters, known_models
@@ -70,6 +72,7 @@ __all__ = [
     "dense_kernels",
     "epoch_batches",
     "evaluate_split",
+    "evaluator",
     "export_state",
     "known_datasets",
     "known_models",
@@ -81,6 +84,7 @@ __all__ = [
     "preflight",
     "prunable_parameters",
     "resolve_device",
+    "run_point",
     "save_checkpoint",
     "train_run",
 ]

@@ -35,6 +35,7 @@ tensor operations. See ``tests/benchmarks/bench_training.py`` for the measured o
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import math
 import time
@@ -249,6 +250,29 @@ def train_run(
     module, _, name = spec.method_info.runner.partition(":")
     runner = getattr(importlib.import_module(module), name)
     return runner(spec, init_state=init_state, epochs=epochs, on_epoch=on_epoch)
+
+
+def run_point(spec: TrainSpec, param: float | None = None, *, init_state: dict | None = None,
+              epochs: int | None = None, progress: Callable[[dict], None] | None = None) -> dict:
+    """Train one run and return its flat metrics plus ``_state`` (weights and masks, CPU
+    tensors), ``_history`` (per-epoch records) and ``_spec`` (the spec as a dict): what a
+    sweep's worker and :func:`paretoprune.explore`'s ``evaluate`` return. ``param`` sets the
+    method's parameter (λ for the weighted sum) first."""
+    spec = spec if param is None else spec.with_parameter(param)
+    result = train_run(spec, init_state=init_state, epochs=epochs, on_epoch=progress)
+    return {**result.metrics, "_state": result.state, "_history": result.history,
+            "_spec": spec.to_dict()}
+
+
+def evaluator(spec: TrainSpec) -> Callable[[float], dict]:
+    """``evaluate(param) -> metrics`` for :func:`paretoprune.explore`: one training run of
+    ``spec`` per parameter. Picklable, so it runs in worker processes and on Ray::
+
+        table = paretoprune.explore(evaluator(TrainSpec(model="lenet5", dataset="mnist")))
+    """
+    if not isinstance(spec, TrainSpec):
+        raise InputError(f"evaluator needs a TrainSpec, got {type(spec).__name__}")
+    return functools.partial(run_point, spec)
 
 
 class GradientRun:

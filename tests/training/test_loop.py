@@ -489,17 +489,21 @@ def test_export_state_gives_plain_weights_with_zeros(tmp_path):
         export_state({"weights": 1}, tmp_path / "x.pt")
 
 
-# --- the spec as an evaluate function ---------------------------------------------------------
+# --- one run as an evaluate function ---------------------------------------------------------
 
 
-def test_spec_evaluate_is_picklable_and_returns_private_keys():
+def test_evaluator_is_picklable_and_returns_private_keys():
+    from paretoprune.training import evaluator, run_point
+
     spec = quick(epochs=1)
-    evaluate = pickle.loads(pickle.dumps(spec.evaluate))
+    evaluate = pickle.loads(pickle.dumps(evaluator(spec)))
     record = evaluate(0.2)
     assert record["status"] == "ok" and record["weight"] == 0.2
     assert "model" in record["_state"] and len(record["_history"]) == 1
-    assert spec(0.7)["weight"] == 0.7  # __call__ is evaluate
-    assert spec.evaluate()["weight"] == spec.weight
+    assert record["_spec"]["weight"] == 0.2
+    assert run_point(spec)["weight"] == spec.weight
+    with pytest.raises(InputError, match="needs a TrainSpec"):
+        evaluator({"epochs": 1})
 
 
 @pytest.mark.slow
