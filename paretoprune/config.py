@@ -37,6 +37,7 @@ __all__ = [
     "Setting",
     "SweepConfig",
     "TrainSpec",
+    "default_of",
     "settings_of",
 ]
 
@@ -210,6 +211,16 @@ def setting(default: Any, help: str, check: Check, **kwargs: Any):
 def settings_of(cls_or_obj) -> dict[str, Setting]:
     """``{field name: Setting}`` of a configuration class (fields without one are skipped)."""
     return {f.name: f.metadata["setting"] for f in fields(cls_or_obj) if "setting" in f.metadata}
+
+
+def default_of(cls, name: str) -> Any:
+    """The default of field ``name`` of a configuration class (for other layers' signatures,
+    so that each default is written once, here)."""
+    f = cls.__dataclass_fields__[name]
+    setting = f.metadata.get("setting")
+    if setting is not None and setting.methods is not None:
+        return setting.default
+    return f.default
 
 
 def _flag(name: str) -> str:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from paretoprune.config import choice, integer, number
+from paretoprune.config import SweepConfig, choice, default_of, integer, number
 from paretoprune.errors import InputError, first_line
 from paretoprune.pareto import Normalization, hypervolume, pareto_mask
 from paretoprune.planner import PLANNER_RULES, Planner, Proposal
@@ -184,12 +184,12 @@ class _Evaluate:
 def explore(
     evaluate: Callable[[float], Mapping],
     *,
-    budget: int = 8,
+    budget: int = default_of(SweepConfig, "budget"),
     rule: str | None = None,
     workers: int = 1,
     executor=None,
     weights: tuple[float, float] = (0.0, 1.0),
-    tol: float = 1e-3,
+    tol: float = default_of(SweepConfig, "tol"),
     min_gap: float = 1e-4,
     initial=None,
     on_result: Callable[[dict, Mapping], object] | None = None,

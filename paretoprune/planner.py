@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from paretoprune.config import SweepConfig, default_of
 from paretoprune.errors import InputError
 from paretoprune.pareto import (
     Normalization,
@@ -123,7 +124,8 @@ class Planner:
     """
 
     def __init__(self, *, rule: str = "normal", range: tuple[float, float] = (0.0, 1.0),
-                 budget: int = 8, tol: float = 1e-3, min_gap: float = 1e-4, seed: int = 0,
+                 budget: int = default_of(SweepConfig, "budget"),
+                 tol: float = default_of(SweepConfig, "tol"), min_gap: float = 1e-4, seed: int = 0,
                  x: str = "loss", y: str = "l1", param: str = "weight",
                  scalarization: str = "weighted-sum", dense_end: str = "lo",
                  sparse_end_known: bool = False, target: bool = False,

@@ -85,7 +85,7 @@ class Pruner:
     buffer (or foreach lists), whatever the number of layers, and no device sync.
     """
 
-    def __init__(self, model: nn.Module, prune: str = "dense", *, threshold: float = 1e-3,
+    def __init__(self, model: nn.Module, prune: str = "dense", *, threshold: float,
                  persistent: bool = True, include_bias: bool = False, prune_every: int = 1):
         found = prunable_parameters(model, prune, include_bias=include_bias)
         self.layer_names = [m for m, _, _ in found]
