@@ -31,6 +31,7 @@ budget nor guide the planner.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from paretoprune.config import SweepConfig, TrainSpec
-from paretoprune.errors import EXIT_FAILED, InputError, ParetoPruneError
+from paretoprune.errors import EXIT_FAILED, InputError, ParetoPruneError, StoreError
 from paretoprune.exploration import REFERENCE, make_row, table_hypervolume
 from paretoprune.planner import Planner, Proposal
 from paretoprune.selection import (
@@ -50,6 +51,7 @@ from paretoprune.selection import (
     select_run,
     sweep_table,
 )
+from paretoprune.store import StoreWarning, SweepStore
 
 __all__ = ["Job", "SweepFailed", "migrate_meta", "run_job", "run_sweep"]
 
@@ -181,9 +183,14 @@ class _Sweep:
             denser = [r for r in self.trials if r.get("status") == "ok" and not r.get("collapsed")
                       and sign * float(r[self.param]) <= sign * proposal.param]
             if denser:
-                base = max(denser, key=lambda r: sign * float(r[self.param]))
-                state = self.store.load_checkpoint(int(base["run"])).get("state")
-                return Job(spec, init_state=state, epochs=config.warm_epochs), int(base["run"])
+                base = int(max(denser, key=lambda r: sign * float(r[self.param]))["run"])
+                try:
+                    state = self.store.load_checkpoint(base).get("state")
+                except StoreError as err:  # deleted or damaged by hand: not worth failing for
+                    warnings.warn(f"{err}; run {self.next_run} trains cold instead",
+                                  StoreWarning, stacklevel=2)
+                else:
+                    return Job(spec, init_state=state, epochs=config.warm_epochs), base
         return Job(spec, epochs=epochs), -1
 
 
@@ -202,7 +209,6 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
     Raises :class:`SweepFailed` when no run succeeded.
     """
     from paretoprune.executors import make_executor
-    from paretoprune.store import SweepStore
     from paretoprune.training import preflight
 
     if not isinstance(config, SweepConfig):

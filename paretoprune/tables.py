@@ -55,11 +55,11 @@ def load_sweep_table(path: str | Path) -> pd.DataFrame:
     holds the sweep's configuration as a dict."""
     from paretoprune.config import SweepConfig
     from paretoprune.selection import sweep_table
-    from paretoprune.store import SweepStore  # the store layer; imported only when needed
+    from paretoprune.store import META_FILE, SweepStore  # imported only when needed
 
-    if not SweepStore.is_sweep_dir(path):
-        raise InputError(f"{path} is a directory but not a sweep directory (no sweep.json)")
-    store = SweepStore.open(path)
+    if not (Path(path) / META_FILE).exists():
+        raise InputError(f"{path} is a directory but not a sweep directory (no {META_FILE})")
+    store = SweepStore.open(path)  # a broken or newer sweep.json is reported as such
     config = SweepConfig.from_dict(store.config)
     frame = sweep_table(store.points(), config)
     frame.attrs["sweep"] = config.to_dict()

@@ -186,3 +186,25 @@ def test_ray_sweep_with_warm_starts_on_a_local_runtime(tmp_path):
     assert len(trials) == 8 and (frame["status"] == "ok").all()
     assert (trials["warm_from"] >= 0).any()  # the weights travelled in the task
     assert math.isfinite(frame.loc[frame["role"] == "dense", "val_acc"].item())
+
+
+def test_a_missing_warm_start_checkpoint_falls_back_to_a_cold_run(tmp_path):
+    first = sweep(tmp_path, budget=4, warm_start=True, warm_epochs=1)
+    for path in (tmp_path / "s" / "checkpoints").glob("*.pt"):
+        path.unlink()  # deleted by hand
+    with pytest.warns(UserWarning, match="trains cold instead"):
+        more = sweep(tmp_path, budget=6, warm_start=True, warm_epochs=1)
+    new = more[~more["run"].isin(first["run"])]
+    assert (new["status"] == "ok").all() and (new["warm_from"] < 0).all()
+
+
+def test_a_broken_sweep_json_is_reported_by_resume_and_readers(tmp_path):
+    from paretoprune.errors import StoreError
+    from paretoprune.tables import load_table
+
+    sweep(tmp_path, budget=2)
+    (tmp_path / "s" / "sweep.json").write_text('{"schema_version": 99, "kind": "paretoprune-sweep"}')
+    with pytest.raises(StoreError, match="newer paretoprune"):
+        sweep(tmp_path, budget=3)
+    with pytest.raises(StoreError, match="newer paretoprune"):
+        load_table(tmp_path / "s")

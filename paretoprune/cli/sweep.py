@@ -87,11 +87,11 @@ def sweep_command(out, force, resume, quiet, log_format, fmt, **options):
     """
     config = sweep_config(options)  # every check before torch is imported
     from paretoprune.presentation.progress import SweepReporter
-    from paretoprune.store import SweepStore
+    from paretoprune.store import META_FILE
     from paretoprune.sweep import run_sweep
 
-    if resume and not SweepStore.is_sweep_dir(out):
-        raise InputError(f"nothing to resume: {out} holds no sweep")
+    if resume and not (Path(out) / META_FILE).exists():
+        raise InputError(f"nothing to resume: {out} holds no sweep")  # a broken one: see below
     reporter = SweepReporter(live=False if quiet else None, log_format=log_format)
     try:
         frame = run_sweep(out, config, force=force, reporter=reporter)
