@@ -173,12 +173,12 @@ class _Sweep:
         return Job(self.config.train.as_method("weighted-sum", weight=0.0, threshold=0.0))
 
     def trial_job(self, proposal: Proposal) -> tuple[Job, int]:
-        """The job of a trial, warm-started from the nearest denser finished run for gap
-        proposals when ``--warm-start`` is on; returns it with that run's id (-1: cold)."""
+        """The job of a trial, warm-started from the nearest denser finished run when
+        ``--warm-start`` is on (the ends train cold); returns it with that run's id (-1: cold)."""
         config = self.config
         spec = config.train.with_parameter(proposal.param)
         epochs = config.trial_epochs
-        if config.warm_start and proposal.purpose == "gap":
+        if config.warm_start and proposal.purpose != "end":
             sign = 1.0 if config.method.dense_end == "lo" else -1.0
             denser = [r for r in self.trials if r.get("status") == "ok" and not r.get("collapsed")
                       and sign * float(r[self.param]) <= sign * proposal.param]
