@@ -346,12 +346,37 @@ class TrainSpec:
         "raw", "smgd: the l1 gradient it balances, sign(w) (raw, the seed's) or sign(w)/l1_init "
         "(init, the weighted sum's scale).", choice("raw", "init"), methods=("smgd",))
 
+    # -- epsilon and gmp ------------------------------------------------------------------------
+    epsilon: float | None = setting(
+        None, "ε > 0: the l1 budget l1 <= ε·l1_init, kept by projecting the prunable weights onto "
+        "the l1 ball after every step (without it: the exact --target-sparsity).",
+        optional(number(0, lo_open=True)), methods=("epsilon",))
+    target_sparsity: float | None = setting(
+        0.9, "S in [0, 1): the share of prunable weights that is zero at the end, exactly (the "
+        "largest weights are kept; epsilon: only without --epsilon).",
+        number(0, 1, hi_open=True), methods=("epsilon", "gmp"))
+    ramp_start: float | None = setting(
+        0.1, "Share of the training steps before the budget starts to tighten.", number(0, 1),
+        methods=("epsilon", "gmp"))
+    ramp_end: float | None = setting(
+        0.7, "Share of the training steps at which the budget reaches its target, along the "
+        "cubic schedule s_t = S·(1-(1-p)^3) (--ramp-start 0 --ramp-end 0: from the first step).",
+        number(0, 1), methods=("epsilon", "gmp"))
+    ramp_every: int | None = setting(
+        10, "Raise the sparsity every K steps (the l1 radius shrinks every step).", integer(1),
+        methods=("epsilon", "gmp"))
+    gmp_scope: str | None = setting(
+        "layer", "gmp: the same sparsity in every prunable tensor (layer) or the smallest "
+        "weights of all of them (global).", choice("layer", "global"), methods=("gmp",))
+
     def __post_init__(self) -> None:
         method = get_method(self.method)
         _validate(self, method)
         if self.nesterov and self.momentum == 0:
             # torch.optim.SGD and SMGD refuse it with a ValueError at run time
             raise InputError("--nesterov needs a --momentum above 0")
+        if method.name in ("epsilon", "gmp"):
+            _check_budget(self, method.name)
         if self.optimizer is None:
             object.__setattr__(self, "optimizer", method.optimizers[0])
         elif self.optimizer not in method.optimizers:
@@ -419,6 +444,15 @@ def _all_methods():
     from paretoprune.methods import METHODS
 
     return METHODS.values()
+
+
+def _check_budget(spec: TrainSpec, method: str) -> None:
+    """What ``--method epsilon`` and ``gmp`` need beyond their fields' checks."""
+    if method == "gmp" and spec.regrow:
+        raise InputError("--method gmp keeps its masks for good; --regrow does not apply")
+    if spec.ramp_end < spec.ramp_start:
+        raise InputError(f"--ramp-end ({spec.ramp_end:g}) must not come before --ramp-start "
+                         f"({spec.ramp_start:g})")
 
 
 def _upgrade_train(values: dict) -> dict:

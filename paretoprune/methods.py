@@ -115,6 +115,36 @@ METHODS: dict[str, Method] = {
             optimizers=("smgd", "madam", "mrmsprop"),
             origin="Liu and Vicente, arXiv 1907.04472; Reiners et al., arXiv 2008.13590",
         ),
+        Method(
+            name="epsilon",
+            summary="minimize CE subject to l1 <= ε·l1_init: the prunable weights are projected "
+                    "onto the l1 ball after every step (Duchi et al. 2008), the budget ramped "
+                    "in; --target-sparsity S instead keeps the largest weights, exactly S zero",
+            parameter="epsilon",
+            # ε = 1: no more l1 than at initialization, nearly unconstrained (a trained dense
+            # net has l1 of about 1.0-1.2); ε -> 0 is the all-zero network
+            range=(0.0, 1.0),
+            scalarization="constraint",
+            runner="paretoprune.training.epsilon:run_epsilon",
+            objectives=("loss", "l1"),
+            dense_end="hi",
+            sparse_end_known=True,
+            origin="ε-constraint scalarization (Haimes et al. 1971) with the l1-ball projection "
+                   "of Duchi, Shalev-Shwartz, Singer and Chandra, ICML 2008",
+        ),
+        Method(
+            name="gmp",
+            summary="gradual magnitude pruning: cross-entropy only, the smallest weights masked "
+                    "to the target sparsity along a cubic schedule (Zhu and Gupta 2017)",
+            parameter="target_sparsity",
+            range=(0.0, 1.0),  # S = 1 is the all-zero network (never trained)
+            scalarization="constraint",
+            runner="paretoprune.training.gmp:run_gmp",
+            objectives=("loss", "density"),
+            dense_end="lo",
+            sparse_end_known=True,
+            origin="Zhu and Gupta, arXiv 1710.01878",
+        ),
     )
 }
 

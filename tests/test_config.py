@@ -101,6 +101,13 @@ GOOD = [
     ("weight", 0.25, SMGD, 0.25),
     ("fixed_weights", True, SMGD, True),
     ("mo_l1_scale", "init", SMGD, "init"),
+    ("epsilon", 2, {"method": "epsilon"}, 2.0),
+    ("target_sparsity", 0, {"method": "gmp"}, 0.0),
+    ("target_sparsity", 0.99, {"method": "epsilon"}, 0.99),
+    ("ramp_start", 0, {"method": "gmp"}, 0.0),
+    ("ramp_end", 1, {"method": "epsilon"}, 1.0),
+    ("ramp_every", 100, {"method": "gmp"}, 100),
+    ("gmp_scope", "global", {"method": "gmp"}, "global"),
 ]
 
 # (field, value, extra fields, the start of the one-line message)
@@ -174,6 +181,14 @@ BAD = [
     ("weight", 2.0, SMGD, "--weight must be a number in [0, 1]"),
     ("fixed_weights", 1, SMGD, "--fixed-weights must be true or false"),
     ("mo_l1_scale", "log", SMGD, "--mo-l1-scale must be one of raw, init"),
+    ("epsilon", 0, {"method": "epsilon"}, "--epsilon must be a number > 0, got 0"),
+    ("epsilon", 0.5, {}, "--epsilon is an option of --method epsilon, not of --method weighted"),
+    ("target_sparsity", 1, {"method": "gmp"}, "--target-sparsity must be a number in [0, 1)"),
+    ("target_sparsity", -0.1, {"method": "epsilon"}, "--target-sparsity must be a number in"),
+    ("ramp_start", 0.8, {"method": "gmp"}, "--ramp-end (0.7) must not come before"),
+    ("ramp_end", 1.5, {"method": "gmp"}, "--ramp-end must be a number in [0, 1]"),
+    ("ramp_every", 0, {"method": "epsilon"}, "--ramp-every must be an integer >= 1"),
+    ("gmp_scope", "layer", {"method": "epsilon"}, "--gmp-scope is an option of --method gmp"),
 ]
 
 
