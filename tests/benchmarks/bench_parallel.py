@@ -1,0 +1,107 @@
+"""Parallel speed-up of a sweep: ``--workers 2`` against one worker, on the same machine, in one
+script (issue: one config, one planner, one journal, one pool).
+
+Run from the repository root (not part of the default test run)::
+
+    python tests/benchmarks/bench_parallel.py           # about 5 minutes on 2 cores
+    python tests/benchmarks/bench_parallel.py --quick   # a smoke run
+
+Two settings, each swept serially and with two worker processes, alternating, ``--repeats``
+times (the machine is shared: the ratio of the medians is the figure):
+
+* LeNet-5 on mnist-5k, 10 epochs, 6 runs, one torch thread per run, no dense reference (the
+  issue's measure: 6 training runs);
+* the digits quick start (``paretoprune sweep OUT`` defaults: mlp on digits, 20 epochs, 8 runs
+  and the dense reference).
+
+Each sweep is a fresh ``run_sweep`` into a temporary directory (store, checkpoints, logs and
+worker start-up included). Results: runs/benchmarks/parallel.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+OUT_DIR = ROOT / "runs" / "benchmarks"
+TARGETS = {"lenet5": 1.7, "digits": 1.0}
+
+
+def data_dir() -> Path:
+    base = os.environ.get("PARETOPRUNE_SHARED_DATASETS")
+    return Path(base) / "mnist-5k" if base else ROOT.parent / "shared" / "datasets" / "mnist-5k"
+
+
+def settings(name: str, quick: bool):
+    from paretoprune.config import SweepConfig, TrainSpec
+
+    if name == "lenet5":
+        spec = TrainSpec(model="lenet5", dataset="mnist", data_dir=str(data_dir()),
+                         epochs=1 if quick else 10, device="cpu", threads=1)
+        return SweepConfig(train=spec, budget=3 if quick else 6, dense=False)
+    spec = TrainSpec(device="cpu", epochs=2 if quick else 20)
+    return SweepConfig(train=spec, budget=3 if quick else 8)
+
+
+def timed_sweep(config, workers: int) -> tuple[float, int]:
+    from paretoprune.sweep import run_sweep
+
+    folder = Path(tempfile.mkdtemp(prefix="pp-parallel-"))
+    try:
+        started = time.perf_counter()
+        frame = run_sweep(folder / "s", config.replace(workers=workers))
+        return time.perf_counter() - started, len(frame)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="tiny settings, one repeat")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else args.repeats
+    command = "python tests/benchmarks/bench_parallel.py" + (" --quick" if args.quick else "")
+    results = {}
+    for name in ("lenet5", "digits"):
+        config = settings(name, args.quick)
+        times = {1: [], 2: []}
+        for _ in range(repeats):
+            for workers in (1, 2):
+                seconds, rows = timed_sweep(config, workers)
+                times[workers].append(seconds)
+                print(f"{name}: workers {workers}: {seconds:.1f} s ({rows} runs)", flush=True)
+        serial, parallel = statistics.median(times[1]), statistics.median(times[2])
+        results[name] = {"serial_s": times[1], "parallel_s": times[2], "rows": rows,
+                         "speedup": serial / parallel, "target": TARGETS[name],
+                         "met": serial / parallel >= TARGETS[name]}
+    record = {"command": command, "cpus": os.cpu_count(), "python": platform.python_version(),
+              "repeats": repeats, "results": results}
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "parallel.json").write_text(json.dumps(record, indent=2) + "\n")
+    lines = ["# Parallel speed-up of a sweep", "", f"Command: `{command}`  ",
+             f"Machine: {os.cpu_count()} CPU cores, one torch thread per run; medians of "
+             f"{repeats} alternating repeats", "",
+             "| sweep | 1 worker (s) | 2 workers (s) | speed-up | target | |", "|---|---|---|---|---|---|"]
+    labels = {"lenet5": "LeNet-5 / mnist-5k, 10 epochs, 6 runs, no dense reference",
+              "digits": "digits quick start (defaults: 8 runs + the dense reference)"}
+    for name, r in results.items():
+        lines.append(f"| {labels[name]} | {statistics.median(r['serial_s']):.1f} | "
+                     f"{statistics.median(r['parallel_s']):.1f} | **{r['speedup']:.2f}×** | "
+                     f"≥ {r['target']:g}× | {'met' if r['met'] else 'missed'} |")
+    (OUT_DIR / "parallel.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
