@@ -113,14 +113,24 @@ def reference_value(frame: pd.DataFrame, metric: str) -> float:
 
 
 def collapsed_mask(frame: pd.DataFrame, metric: str | None = None) -> np.ndarray:
-    """:func:`is_collapsed` for every row (failed rows are not collapsed: they failed)."""
+    """:func:`is_collapsed` for every row, vectorized (failed rows are not collapsed: they
+    failed)."""
     metric = metric or _quiet_metric(frame)
-    ref = reference_value(frame, metric) if metric else math.nan
     ok = frame["status"].astype(str).eq("ok").to_numpy() if "status" in frame else \
         np.ones(len(frame), dtype=bool)
-    rows = frame.to_dict("records")
-    return np.array([bool(o) and is_collapsed(r, metric or "", ref)
-                     for o, r in zip(ok, rows, strict=True)], dtype=bool)
+    nnz = pd.to_numeric(frame["nnz"], errors="coerce").to_numpy(dtype=float) \
+        if "nnz" in frame else np.full(len(frame), np.nan)
+    empty = nnz == 0
+    if metric is None or metric not in frame or "num_classes" not in frame:
+        return ok & empty
+    ref = reference_value(frame, metric)
+    ref = 1.0 if math.isnan(ref) else ref
+    value = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
+    classes = pd.to_numeric(frame["num_classes"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chance = 1.0 / classes
+        at_chance = (classes > 0) & (value < chance + COLLAPSE_SHARE * (ref - chance))
+    return ok & (empty | (at_chance & ~np.isnan(value)))
 
 
 def _quiet_metric(frame: pd.DataFrame) -> str | None:
