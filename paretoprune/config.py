@@ -366,8 +366,9 @@ class TrainSpec:
         10, "Raise the sparsity every K steps (the l1 radius shrinks every step).", integer(1),
         methods=("epsilon", "gmp"))
     gmp_scope: str | None = setting(
-        "layer", "gmp: the same sparsity in every prunable tensor (layer) or the smallest "
-        "weights of all of them (global).", choice("layer", "global"), methods=("gmp",))
+        "global", "gmp: mask the smallest weights of all prunable tensors together (global) or "
+        "the same share of every tensor (layer, Zhu & Gupta's).", choice("global", "layer"),
+        methods=("gmp",))
 
     def __post_init__(self) -> None:
         method = get_method(self.method)

@@ -107,7 +107,7 @@ GOOD = [
     ("ramp_start", 0, {"method": "gmp"}, 0.0),
     ("ramp_end", 1, {"method": "epsilon"}, 1.0),
     ("ramp_every", 100, {"method": "gmp"}, 100),
-    ("gmp_scope", "global", {"method": "gmp"}, "global"),
+    ("gmp_scope", "layer", {"method": "gmp"}, "layer"),
 ]
 
 # (field, value, extra fields, the start of the one-line message)
@@ -188,7 +188,7 @@ BAD = [
     ("ramp_start", 0.8, {"method": "gmp"}, "--ramp-end (0.7) must not come before"),
     ("ramp_end", 1.5, {"method": "gmp"}, "--ramp-end must be a number in [0, 1]"),
     ("ramp_every", 0, {"method": "epsilon"}, "--ramp-every must be an integer >= 1"),
-    ("gmp_scope", "layer", {"method": "epsilon"}, "--gmp-scope is an option of --method gmp"),
+    ("gmp_scope", "global", {"method": "epsilon"}, "--gmp-scope is an option of --method gmp"),
 ]
 
 

@@ -14,12 +14,14 @@ pruning step every ``Δt = 10`` optimizer steps (``--ramp-every 10``; the paper 
 thousand steps long, so 10 keeps each increment small). The last 30 % of training fine-tunes
 the final mask.
 
-Which weights: ``--gmp-scope layer`` (the default, as in the paper, TensorFlow Model
-Optimization, torch.ao and SparseML) gives every prunable tensor the same sparsity,
-``round(s_t * n_layer)`` zeros each, so the final sparsity is S within the rounding of one
-weight per tensor; ``--gmp-scope global`` masks the smallest weights of all prunable tensors
-together (exactly ``round(S * n)`` zeros). The masks come from ``torch.nn.utils.prune``'s
-:class:`~torch.nn.utils.prune.L1Unstructured` and are applied to the
+Which weights: ``--gmp-scope global`` (the default) masks the smallest weights of all prunable
+tensors together, exactly ``round(S * n)`` zeros; ``--gmp-scope layer`` (the paper's, and the
+default of TensorFlow Model Optimization, torch.ao and SparseML) gives every prunable tensor the
+same sparsity, ``round(s_t * n_tensor)`` zeros each, so the final sparsity is S within the
+rounding of one weight per tensor. Global is the default because layer-wise pruning starves
+small layers: at 99 % on LeNet-5 it leaves 8 of the output layer's 840 weights (test accuracy
+67 % against 94 % for global after 10 epochs on mnist-5k). The masks come from
+``torch.nn.utils.prune``'s :class:`~torch.nn.utils.prune.L1Unstructured` and are applied to the
 :class:`~paretoprune.training.pruning.Pruner`'s flat buffer, whose persistent masks keep a pruned
 weight at zero for good (its gradient and optimizer state are zeroed); ``--threshold`` is not
 used (nothing but the schedule prunes, so the sparsity is exactly the target). A run's masks
