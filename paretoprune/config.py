@@ -370,6 +370,27 @@ class TrainSpec:
         "the same share of every tensor (layer, Zhu & Gupta's).", choice("global", "layer"),
         methods=("gmp",))
 
+    # -- gates (a reconstruction from the abstract of Guenter & Sideris 2024, hard-concrete
+    #    gates of Louizos et al. 2018: paretoprune/training/gates.py) -------------------------
+    complexity_weight: float | None = setting(
+        0.1, "w in [0, 1]: minimize (1-w)·CE + w·complexity, the expected cost of the network "
+        "under hard-concrete gates on its units, filters and residual blocks (gates: a "
+        "reconstruction from the abstract of Guenter & Sideris 2024 with the gates of Louizos "
+        "et al. 2018).", number(0, 1), methods=("gates",))
+    flops_share: float | None = setting(
+        0.5, "φ in [0, 1]: complexity = φ·FLOPs/FLOPs_dense + (1-φ)·params/params_dense (1: "
+        "FLOPs only, 0: parameters only).", number(0, 1), methods=("gates",))
+    layer_share: float | None = setting(
+        0.5, "ρ in [0, 1]: layer (residual block) against unit pruning; the complexity gradient "
+        "reaches block gates scaled by min(1, 2ρ), unit and filter gates by min(1, 2(1-ρ)) "
+        "(0: units only, 1: blocks only).", number(0, 1), methods=("gates",))
+    gate_lr: float | None = setting(
+        0.05, "Adam learning rate of the gates' log α (following --schedule).",
+        number(0, lo_open=True), methods=("gates",))
+    gate_threshold: float | None = setting(
+        0.05, "A gate whose P(z != 0) falls below it is closed for good (its structure is "
+        "removed).", number(0, 1, lo_open=True, hi_open=True), methods=("gates",))
+
     def __post_init__(self) -> None:
         method = get_method(self.method)
         _validate(self, method)

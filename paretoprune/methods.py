@@ -56,6 +56,9 @@ class Method:
         origin: where the method comes from; a reconstruction from an abstract says so here, and
             ``--help`` and the README repeat it.
         structured: True when it removes whole units/filters/blocks (``export --shrink``).
+        preflight: ``"module:function"`` called as ``function(spec, model, data)`` before a
+            sweep writes anything (after the model is built): bad input only this method
+            refuses raises its one-line :class:`InputError` there. Empty: no such check.
     """
 
     name: str
@@ -70,6 +73,7 @@ class Method:
     optimizers: tuple[str, ...] = ("adam", "sgd", "rmsprop")
     origin: str = ""
     structured: bool = False
+    preflight: str = ""
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -144,6 +148,26 @@ METHODS: dict[str, Method] = {
             dense_end="lo",
             sparse_end_known=True,
             origin="Zhu and Gupta, arXiv 1710.01878",
+        ),
+        Method(
+            name="gates",
+            summary="hard-concrete gates on units, filters and residual blocks, trained with "
+                    "the weights on (1-w)·CE + w·expected complexity (a FLOPs/parameter mix); "
+                    "removed structures are cut out by export --shrink (a reconstruction from "
+                    "the abstract of Guenter & Sideris 2024 with the gates of Louizos et al. "
+                    "2018)",
+            parameter="complexity_weight",
+            range=(0.0, 1.0),
+            # a weight of the weighted sum (1-w)·CE + w·complexity, both objectives minimized
+            # and the complexity normalized to [0, 1]: the normal rule's geometry holds
+            scalarization="weighted-sum",
+            runner="paretoprune.training.gates:run_gates",
+            objectives=("loss", "complexity"),
+            sparse_end_known=True,  # w = 1: every gate closes, nothing is learned
+            origin="reconstruction from the abstract of Guenter and Sideris, arXiv 2411.09127, "
+                   "and hard-concrete gates (Louizos, Welling and Kingma, arXiv 1712.01312)",
+            structured=True,
+            preflight="paretoprune.training.gates:check_gates",
         ),
     )
 }

@@ -108,6 +108,11 @@ GOOD = [
     ("ramp_end", 1, {"method": "epsilon"}, 1.0),
     ("ramp_every", 100, {"method": "gmp"}, 100),
     ("gmp_scope", "layer", {"method": "gmp"}, "layer"),
+    ("complexity_weight", 1, {"method": "gates"}, 1.0),
+    ("flops_share", 0, {"method": "gates"}, 0.0),
+    ("layer_share", 1, {"method": "gates"}, 1.0),
+    ("gate_lr", 0.5, {"method": "gates"}, 0.5),
+    ("gate_threshold", 0.2, {"method": "gates"}, 0.2),
 ]
 
 # (field, value, extra fields, the start of the one-line message)
@@ -189,6 +194,12 @@ BAD = [
     ("ramp_end", 1.5, {"method": "gmp"}, "--ramp-end must be a number in [0, 1]"),
     ("ramp_every", 0, {"method": "epsilon"}, "--ramp-every must be an integer >= 1"),
     ("gmp_scope", "global", {"method": "epsilon"}, "--gmp-scope is an option of --method gmp"),
+    ("complexity_weight", 1.5, {"method": "gates"}, "--complexity-weight must be a number in [0"),
+    ("flops_share", 1.5, {"method": "gates"}, "--flops-share must be a number in [0, 1], got 1.5"),
+    ("flops_share", 0.5, {}, "--flops-share is an option of --method gates"),
+    ("layer_share", -0.1, {"method": "gates"}, "--layer-share must be a number in [0, 1]"),
+    ("gate_lr", 0, {"method": "gates"}, "--gate-lr must be a number > 0"),
+    ("gate_threshold", 1, {"method": "gates"}, "--gate-threshold must be a number in (0, 1)"),
 ]
 
 

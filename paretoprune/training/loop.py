@@ -129,11 +129,14 @@ def make_model(spec: TrainSpec, data: DataBundle, device: torch.device) -> nn.Mo
 def preflight(spec: TrainSpec) -> None:
     """Fail now, with one :class:`InputError` line, if no run of ``spec`` can work: the
     device is missing, the dataset cannot be loaded, the model does not fit the data. A sweep
-    calls it before it writes anything."""
+    calls it before it writes anything. A method with a ``preflight`` check runs it too."""
     device = resolve_device(spec.device)
     data = load_data(spec)
     with seeded(spec.seed, torch.device("cpu")):
-        make_model(spec, data, torch.device("cpu"))
+        model = make_model(spec, data, torch.device("cpu"))
+    if spec.method_info.preflight:
+        module, _, name = spec.method_info.preflight.partition(":")
+        getattr(importlib.import_module(module), name)(spec, model, data)
     del device
 
 
@@ -468,6 +471,9 @@ def run_metrics(spec: TrainSpec, model: nn.Module, pruner: Pruner, data: DataBun
         val_acc=results["val"][1], val_loss=results["val"][0],
         train_acc=results["train"][1],
     )
+    from paretoprune.training.cost import deployment_metrics  # params, flops, size, latency
+
+    metrics.update(deployment_metrics(spec, model, data))
     return metrics
 
 
