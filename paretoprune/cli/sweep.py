@@ -184,8 +184,12 @@ def choice_options(f):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, metavar="FILE",
               help="File for the model weights (a plain torch state dict; a JSON with the config "
                    "and metrics is written beside it).")
+@click.option("--shrink", is_flag=True,
+              help="Cut the removed units, filters and residual blocks out of the tensors and "
+                   "write the smaller network as a torch.export archive (plain PyTorch: "
+                   "torch.export.load(FILE).module()); runs of --method gates only.")
 @format_option
-def export_command(out, run, knee_method, max_drop, metric, output, fmt):
+def export_command(out, run, knee_method, max_drop, metric, output, shrink, fmt):
     """Export a run of sweep OUT: its weights with the masks folded in (pruned weights are plain
     zeros, loadable with torch.load), and its config and metrics in a JSON beside them.
 
@@ -209,13 +213,20 @@ def export_command(out, run, knee_method, max_drop, metric, output, fmt):
     checkpoint = store.load_checkpoint(run_id)
     from paretoprune.training import export_state
 
-    model = export_state(checkpoint["state"], output)
+    if shrink:  # refuses, before writing, a run whose method removes no structure
+        from paretoprune.training.shrink import export_shrunk
+
+        model = export_shrunk(checkpoint, output)
+    else:
+        model = export_state(checkpoint["state"], output)
     metrics = {str(k): v for k, v in row.items()}
     meta = {"run": run_id, "sweep": str(out), "model": model,
             "spec": checkpoint.get("spec") or checkpoint.get("config", {}), "metrics": metrics,
             "load": "state = torch.load(PATH); model = paretoprune.training.build_model("
                     "meta['model']['model'], meta['model']['num_classes'], "
                     "meta['model']['input_shape']); model.load_state_dict(state)"}
+    if shrink:
+        meta["load"] = "model = torch.export.load(PATH).module()  # plain PyTorch"
     atomic_write_text(meta_path, dumps(meta, indent=2) + "\n", what="metadata")
     emit({"run": run_id, "role": row.get("role"), "weights": str(output), "meta": str(meta_path),
           "sparsity": row.get("sparsity"), "val_acc": row.get("val_acc"),
