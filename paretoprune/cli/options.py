@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from paretoprune.config import Setting, settings_of
+from paretoprune.errors import InputError
 
 
 def _show(value: Any) -> str:
@@ -78,3 +79,19 @@ def given(values: Mapping[str, Any], cls) -> dict[str, Any]:
     """The values of ``cls``'s fields that were given (not None)."""
     names = set(settings_of(cls))
     return {k: v for k, v in values.items() if k in names and v is not None}
+
+
+def check_one_budget(method: str, values: Mapping[str, Any], *, sweep: bool = False) -> None:
+    """``--method epsilon`` takes one budget, ``--epsilon`` (l1) or ``--target-sparsity``
+    (exact sparsity), and a sweep of it varies ``--epsilon``: a given ``--target-sparsity``
+    that would go unused is an :class:`~paretoprune.errors.InputError` (the spec cannot tell
+    it from the default it shares with gmp)."""
+    if method != "epsilon" or values.get("target_sparsity") is None:
+        return
+    if sweep:
+        raise InputError("a sweep of --method epsilon varies the l1 budget --epsilon; "
+                         "--target-sparsity does not apply (sweep sparsity targets with "
+                         "--method gmp)")
+    if values.get("epsilon") is not None:
+        raise InputError("--method epsilon takes an l1 budget (--epsilon) or an exact sparsity "
+                         "(--target-sparsity), not both")

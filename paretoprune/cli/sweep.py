@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from paretoprune.cli.common import emit, format_option
-from paretoprune.cli.options import add_options, given, options_of
+from paretoprune.cli.options import add_options, check_one_budget, given, options_of
 from paretoprune.cli.train import TRAINING_OPTIONS
 from paretoprune.config import KNEE_METHODS, SweepConfig, TrainSpec
 from paretoprune.errors import CheckFailed, InputError
@@ -51,6 +51,7 @@ def _load_config(ctx: click.Context, _param, value):
 def sweep_config(options: dict) -> SweepConfig:
     """The SweepConfig of the ``sweep`` command's options (checked, torch not imported)."""
     spec = TrainSpec(**given(options, TrainSpec))
+    check_one_budget(spec.method, options, sweep=True)
     parameter = spec.method_info.parameter
     if parameter and options.get(parameter) is not None:
         raise InputError(f"the sweep chooses --{parameter.replace('_', '-')} for each run; "

@@ -11,7 +11,7 @@ import sys
 import click
 
 from paretoprune.cli.common import emit, format_option
-from paretoprune.cli.options import add_options, given, options_of
+from paretoprune.cli.options import add_options, check_one_budget, given, options_of
 from paretoprune.config import TrainSpec
 from paretoprune.errors import TrainingError
 
@@ -74,6 +74,7 @@ def train_command(output, fmt, quiet, **options):
     digits in a few seconds. Exit codes: 0 ok, 1 the run failed (diverged), 2 bad input.
     """
     spec = TrainSpec(**given(options, TrainSpec))  # checked here, before torch is imported
+    check_one_budget(spec.method, options)
     import torch
 
     from paretoprune.training import save_checkpoint, train_run
