@@ -140,7 +140,8 @@ def _initial_rows(initial, x: str, y: str, param: str) -> list[dict]:
         for key in ("gap_lo", "gap_hi"):
             row[key] = _finite(rec.get(key)) if _finite(rec.get(key)) is not None else math.nan
         if status == "ok" and any(_finite(rec.get(k)) is None for k in (x, y)):
-            raise InputError(f"initial row {pos} is ok but its {x!r} or {y!r} is not a finite number")
+            raise InputError(f"initial row {pos} is ok but its {x!r} or {y!r} is not a finite "
+                             "number")
         rows.append(row)
     return rows
 
@@ -286,34 +287,33 @@ def explore(
     slots = min(workers, runner.slots) if executor is not None else workers
     job = _Evaluate(evaluate)
     pending: dict[int, Proposal] = {}
-    next_run = max((r["run"] for r in rows), default=-1) + 1
-    stop, reason = "", ""
-    while True:
-        room = min(slots - len(pending), budget - len(rows) - len(pending))
-        if room > 0:
-            for proposal in planner.ask(room, pending=list(pending.values())):
-                try:
-                    pending[runner.submit(job, proposal.param)] = proposal
-                except (RuntimeError, InputError) as err:  # cannot even start: a failed row
-                    row, raw = make_row(next_run, proposal, err, x=x, y=y, param=param)
-                    next_run += 1
-                    rows.append(row)
-                    planner.tell(row)
-        if not pending:
-            if len(rows) >= budget:
-                stop, reason = "budget", "budget reached"
-            else:
-                stop, reason = planner.stop or "exhausted", planner.stop_reason or \
-                    "no parameter left to try"
-            break
-        job_id, outcome = runner.wait()
-        proposal = pending.pop(job_id)
-        row, raw = make_row(next_run, proposal, outcome, x=x, y=y, param=param)
-        next_run += 1
+
+    def finish(proposal: Proposal, outcome) -> tuple[dict, dict]:
+        """Record an evaluation's row (new runs continue after the largest) and tell the planner."""
+        run = max((r["run"] for r in rows), default=-1) + 1
+        row, raw = make_row(run, proposal, outcome, x=x, y=y, param=param)
         rows.append(row)
         planner.tell(row)
+        return row, raw
+
+    while True:
+        room = min(slots - len(pending), budget - len(rows) - len(pending))
+        for proposal in planner.ask(room, pending=list(pending.values())) if room > 0 else ():
+            try:
+                pending[runner.submit(job, proposal.param)] = proposal
+            except (RuntimeError, InputError) as err:  # cannot even start: a failed row
+                finish(proposal, err)
+        if not pending:
+            break
+        job_id, outcome = runner.wait()
+        row, raw = finish(pending.pop(job_id), outcome)
         if on_result is not None:
             on_result(dict(row), raw)
+    if len(rows) >= budget:
+        stop, reason = "budget", "budget reached"
+    else:
+        stop = planner.stop or "exhausted"
+        reason = planner.stop_reason or "no parameter left to try"
 
     df = _table(rows, x, y, param)
     norm = planner.normalization

@@ -39,10 +39,10 @@ and nothing is overwritten. Readers ignore the temporary files (``.tmp-*``) of a
 writer; the next writer removes them.
 
 Locking. One process writes a sweep: :meth:`SweepStore.create_or_open` takes an exclusive OS
-lock (``flock``) on ``OUT/.lock`` before writing anything, and holds it until
-:meth:`SweepStore.close` or the end of the process, however it ends: the kernel frees the lock
-of a killed process, so no lock is ever stale. A second writer gets
-:class:`~paretoprune.errors.LockHeldError` naming the holder's pid and host. Readers
+lock (``flock``, so writing needs POSIX: Linux, macOS) on ``OUT/.lock`` before writing
+anything, and holds it until :meth:`SweepStore.close` or the end of the process, however it
+ends: the kernel frees the lock of a killed process, so no lock is ever stale. A second writer
+gets :class:`~paretoprune.errors.LockHeldError` naming the holder's pid and host. Readers
 (:meth:`SweepStore.open`) take no lock.
 
 Migration. Schema 1 (paretoprune 0.1) kept its rows in ``points.csv`` only (run, weight, loss,
@@ -81,11 +81,6 @@ import pandas as pd
 
 from paretoprune import fileio
 from paretoprune.errors import InputError, LockHeldError, StoreError, first_line
-
-try:
-    import fcntl
-except ImportError:  # no flock (Windows): an exclusive create, removed by close(), instead
-    fcntl = None
 
 __all__ = ["SCHEMA_VERSION", "StoreWarning", "SweepStore", "fingerprint"]
 
@@ -154,7 +149,8 @@ def _difference(path: Path, stored: Mapping[str, Any], given: Mapping[str, Any])
         text = value if isinstance(value, str) else json.dumps(value)
         return text if len(text) <= 60 else text[:57] + "..."
 
-    parts = [f"{k} is {show(old, k)} there, {show(new, k)} here" for k in dict.fromkeys([*old, *new])
+    keys = dict.fromkeys([*old, *new])
+    parts = [f"{k} is {show(old, k)} there, {show(new, k)} here" for k in keys
              if (k in old) != (k in new) or _key(old.get(k)) != _key(new.get(k))]
     if len(parts) > _MAX_NAMED:  # a line, not a page, when the identity's whole shape differs
         parts[_MAX_NAMED:] = [f"and {len(parts) - _MAX_NAMED} more settings"]
@@ -166,26 +162,33 @@ def _difference(path: Path, stored: Mapping[str, Any], given: Mapping[str, Any])
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
-    def version(dist: str) -> str:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("paretoprune", "torch", "numpy", "pandas"):
         try:
-            return metadata.version(dist)
+            out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
-            return "not installed"
+            out[dist] = "not installed"
+    return out
 
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            **{dist: version(dist) for dist in ("paretoprune", "torch", "numpy", "pandas")}}
+
+def _read(path: Path, missing: str | None = None) -> bytes | None:
+    """The bytes of ``path``; when it does not exist, None, or StoreError(``missing``)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        if missing is None:
+            return None
+        raise StoreError(missing) from None
+    except OSError as err:
+        raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
 
 
 def _write(path: Path, what: str, data: bytes | str | Callable[[Any], object]) -> None:
     """fileio's atomic write, its one-line error as a StoreError (a full disk is no bad input)."""
+    data = data.encode("utf-8") if isinstance(data, str) else data
     try:
         path.parent.mkdir(exist_ok=True)
-        if callable(data):
-            fileio.atomic_write(path, data, what=what)
-        elif isinstance(data, str):
-            fileio.atomic_write_text(path, data, what=what)
-        else:
-            fileio.atomic_write_bytes(path, data, what=what)
+        fileio.atomic_write(path, data if callable(data) else lambda fh: fh.write(data), what=what)
     except InputError as err:
         raise StoreError(str(err)) from None
     except OSError as err:
@@ -213,12 +216,7 @@ def _move_aside(path: Path) -> None:
 
 def _read_meta(directory: Path) -> dict[str, Any]:
     path = directory / META_FILE
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise StoreError(f"{directory} is not a paretoprune sweep directory (no {META_FILE})") from None
-    except OSError as err:
-        raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
+    raw = _read(path, f"{directory} is not a paretoprune sweep directory (no {META_FILE})")
 
     def bad(why: str) -> StoreError:
         return StoreError(f"{path} {why}; the sweep cannot be used (nothing was changed)")
@@ -226,7 +224,8 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     try:
         meta = json.loads(raw)
     except (ValueError, RecursionError) as err:  # RecursionError: "[[[[..." nested too deeply
-        raise bad("is empty" if not raw.strip() else f"is not valid JSON ({first_line(err)})") from None
+        why = f"is not valid JSON ({first_line(err)})" if raw.strip() else "is empty"
+        raise bad(why) from None
     if not isinstance(meta, dict) or meta.get("kind") != KIND:
         raise bad(f'is not a paretoprune sweep file (no "kind": "{KIND}")')
     version = meta.get("schema_version")
@@ -255,40 +254,38 @@ def _row_problem(row: Any, runs: set[int]) -> str | None:
         return f"run {run} is already in the journal"
     if row["status"] not in STATUSES:
         return f"status {row['status']!r} is not one of {', '.join(STATUSES)}"
-    nested = [key for key, value in row.items() if isinstance(value, (dict, list))]
-    return f"{nested[0]!r} is not a single value" if nested else None
+    for key, value in row.items():
+        if not isinstance(key, str):
+            return f"column name {key!r} is not text"
+        if not (value is None or isinstance(value, (str, int, float))):  # bool is an int
+            return f"{key!r} must be a number, string, bool or None, not {type(value).__name__}"
+    return None
 
 
-def _read_journal(directory: Path) -> tuple[list[dict[str, Any]], int, int]:
-    """The journal's rows, the size of its finished part, and its size."""
-    path = directory / JOURNAL_FILE
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise StoreError(f"{JOURNAL_FILE} of {directory} is missing; restore it, or move the "
-                         "directory aside to start over") from None
-    except OSError as err:
-        raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
-    lines = raw.split(b"\n")  # what follows the last newline is an unfinished append
+def _read_journal(directory: Path) -> tuple[list[dict[str, Any]], int]:
+    """The journal's rows, and the size of the unfinished append at its end (0 for none)."""
+    raw = _read(directory / JOURNAL_FILE, f"{JOURNAL_FILE} of {directory} is missing; restore "
+                "it, or move the directory aside to start over")
+    *lines, _unfinished = raw.split(b"\n")  # what follows the last newline never finished
     rows: list[dict[str, Any]] = []
     runs: set[int] = set()
     end = 0
-    for number, line in enumerate(lines[:-1], start=1):
+    for number, line in enumerate(lines, start=1):
         if line.strip():
             try:
                 row = json.loads(line)
             except (ValueError, RecursionError):
-                if not any(rest.strip() for rest in lines[number:]):
+                if not b"".join(lines[number:]).strip():
                     break  # the last line, not JSON: torn too (zeros after a power loss, say)
                 row = None
-            problem = _row_problem(row, runs) if row is not None else "not JSON"
+            problem = "not JSON" if row is None else _row_problem(row, runs)
             if problem:
                 raise StoreError(f"{JOURNAL_FILE} of {directory} is corrupted (line {number}: "
                                  f"{problem}); nothing was changed")
             rows.append(row)
             runs.add(row["run"])
         end += len(line) + 1
-    return rows, end, len(raw)
+    return rows, len(raw) - end
 
 
 def _read_schema1(directory: Path) -> list[dict[str, Any]]:
@@ -298,14 +295,13 @@ def _read_schema1(directory: Path) -> list[dict[str, Any]]:
     def bad(why: str) -> StoreError:
         return StoreError(f"{path} is corrupted ({why}); nothing was changed")
 
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
+    raw = _read(path)
+    if raw is None:
         return []  # schema 1 wrote sweep.json first: killed before its first table
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise bad(f"not UTF-8 text at byte {err.start}") from None
-    except OSError as err:
-        raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
     if "\x00" in text:
         raise bad("it holds NUL bytes")
     if not text.strip():
@@ -345,17 +341,34 @@ def _read_schema1(directory: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _load(directory: Path) -> tuple[dict[str, Any], list[dict[str, Any]], int, int]:
-    """sweep.json, the rows, and the journal's finished size and size (0, 0 for schema 1)."""
+def _load(directory: Path) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """sweep.json, the rows, and the size of the journal's unfinished append (0 for schema 1)."""
     meta = _read_meta(directory)
     if meta["schema_version"] == 1:
-        return meta, _read_schema1(directory), 0, 0
+        return meta, _read_schema1(directory), 0
     return (meta, *_read_journal(directory))
 
 
-def _foreign_entry(path: Path) -> str | None:
-    """The name of an entry showing that the folder ``path`` is no sweep, or None: a sweep, an
-    empty folder, or what a creation killed before writing its sweep.json left."""
+def _found(path: Path, identity: dict[str, Any], migrate: Callable | None
+           ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
+    """:func:`_load` of the folder of the sweep of ``identity``, (None, [], 0) if it has none
+    yet; StoreError when it holds another sweep, or what is no sweep (put there since we looked)."""
+    if not (path / META_FILE).exists():
+        if foreign := _foreign(path):
+            raise StoreError(foreign)
+        return None, [], 0
+    meta, rows, torn = _load(path)
+    stored = meta["identity"]
+    if meta["schema_version"] == 1 and migrate is not None:
+        stored = migrate(copy.deepcopy(meta))[1]
+    if fingerprint(stored) != fingerprint(identity):
+        raise StoreError(_difference(path, stored, identity))
+    return meta, rows, torn
+
+
+def _foreign(path: Path) -> str | None:
+    """Why the folder ``path`` is no sweep, or None: a sweep, an empty folder, or what a
+    creation killed before writing its sweep.json left."""
     if not path.is_dir() or (path / META_FILE).exists():
         return None
     try:
@@ -365,15 +378,11 @@ def _foreign_entry(path: Path) -> str | None:
                     or name == JOURNAL_FILE and entry.is_file() and entry.stat().st_size == 0
                     or name in (CHECKPOINTS_DIR, LOGS_DIR) and entry.is_dir()
                     and not any(entry.iterdir())):
-                return name
+                return (f"{path} exists and is not a sweep directory (it holds {name!r} but no "
+                        f"{META_FILE}); use --force to move it aside or pick another directory")
     except OSError as err:
         raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
     return None
-
-
-def _not_a_sweep(path: Path) -> str:
-    return (f"{path} exists and is not a sweep directory (it holds {_foreign_entry(path)!r} but "
-            f"no {META_FILE}); use --force to move it aside or pick another directory")
 
 
 def _column(name: str, values: list[Any]) -> pd.Series:
@@ -402,66 +411,52 @@ def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 # the lock
 
 
-class _Lock:
-    """The writer's lock: ``flock`` of ``OUT/.lock``, which the kernel frees when we die."""
+def _lock(directory: Path) -> int:
+    """Take the writer's lock, ``flock`` of ``OUT/.lock`` (the kernel frees it when we die), and
+    write our pid, host, start and argv in it for messages; returns its file descriptor."""
+    try:
+        import fcntl
+    except ImportError:
+        raise StoreError("writing a sweep needs POSIX file locks (fcntl.flock), which this "
+                         "platform lacks; paretoprune writes sweeps on Linux and macOS") from None
+    path = directory / LOCK_FILE
+    try:  # O_NOFOLLOW: a symlink fails (ELOOP) rather than creating or locking its target
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        if path.is_symlink():
+            raise StoreError(f"{path} is a symbolic link (to {os.readlink(path)}), not a lock "
+                             "file; remove it and retry") from None
+        if path.is_dir():
+            raise StoreError(f"{path} is a folder, not a lock file; remove it and retry") from None
+        raise StoreError(f"cannot open the lock {path}: {err.strerror or err}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StoreError(f"{path} is not a regular file; remove it and retry")
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException as err:
+        os.close(fd)
+        if isinstance(err, BlockingIOError):
+            raise LockHeldError(_holder(directory)) from None
+        if isinstance(err, OSError):
+            raise StoreError(f"cannot lock {path}: {err.strerror or err}") from None
+        raise
+    info = {"pid": os.getpid(), "hostname": socket.gethostname(), "started": _now(),
+            "argv": list(sys.argv)}
+    with contextlib.suppress(OSError):  # the content only serves messages
+        os.ftruncate(fd, 0)
+        os.write(fd, fileio.dumps(info).encode("utf-8"))
+    return fd
 
-    def __init__(self, directory: Path) -> None:
-        self.directory, self.path = directory, directory / LOCK_FILE
-        # O_NOFOLLOW: a symlink fails (ELOOP) rather than creating or locking its target
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            self.fd: int | None = os.open(self.path, flags | (0 if fcntl else os.O_EXCL), 0o644)
-        except FileExistsError:  # without fcntl only: the exclusive create found a lock
-            raise LockHeldError(self._held()) from None
-        except OSError as err:
-            raise StoreError(self._unusable(err)) from None
-        try:
-            if not stat.S_ISREG(os.fstat(self.fd).st_mode):
-                raise StoreError(f"{self.path} is not a regular file; remove it and retry")
-            if fcntl is not None:
-                try:
-                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise LockHeldError(self._held()) from None
-                except OSError as err:
-                    raise StoreError(f"cannot lock {self.path}: {err.strerror or err}") from None
-        except BaseException:
-            os.close(self.fd)
-            raise
-        info = {"pid": os.getpid(), "hostname": socket.gethostname(), "started": _now(),
-                "argv": list(sys.argv)}
-        with contextlib.suppress(OSError):  # the content only serves messages
-            os.ftruncate(self.fd, 0)
-            os.write(self.fd, fileio.dumps(info).encode("utf-8"))
 
-    def _unusable(self, err: OSError) -> str:
-        if self.path.is_symlink():
-            return (f"{self.path} is a symbolic link (to {os.readlink(self.path)}), not a lock "
-                    "file; remove it and retry")
-        if self.path.is_dir():
-            return f"{self.path} is a folder, not a lock file; remove it and retry"
-        return f"cannot open the lock {self.path}: {err.strerror or err}"
-
-    def _held(self) -> str:
-        try:
-            info = json.loads(self.path.read_bytes())
-        except (OSError, ValueError, RecursionError):
-            info = None
-        if not isinstance(info, dict) or "pid" not in info:  # the holder is writing it now
-            return f"sweep {self.directory} is locked by another process; wait for it or stop it"
-        return (f"sweep {self.directory} is locked by pid {info['pid']} on host "
-                f"{info.get('hostname', '?')} since {info.get('started', '?')}; "
-                "wait for it or stop it")
-
-    def release(self) -> None:
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)  # the holder's details go with the lock
-            os.close(fd)
-            if fcntl is None:
-                with contextlib.suppress(OSError):
-                    os.unlink(self.path)
+def _holder(directory: Path) -> str:
+    try:
+        info = json.loads((directory / LOCK_FILE).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        info = None
+    if not isinstance(info, dict) or "pid" not in info:  # the holder is writing it now
+        return f"sweep {directory} is locked by another process; wait for it or stop it"
+    return (f"sweep {directory} is locked by pid {info['pid']} on host "
+            f"{info.get('hostname', '?')} since {info.get('started', '?')}; wait for it or stop it")
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,20 +472,14 @@ def _run_name(run: Any) -> str:
 def _clean_row(row: Any, runs: set[int]) -> dict[str, Any]:
     if not isinstance(row, Mapping):
         raise InputError(f"a points row must be a dict, not {type(row).__name__}")
-    out: dict[str, Any] = {}
+    row = dict(row)
     for key, value in row.items():
-        if not isinstance(key, str):
-            raise InputError(f"points column names must be text, not {key!r}")
         if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
-            value = value.item()  # numpy and torch scalars
-        if not (value is None or isinstance(value, (str, int, float))):  # bool is an int
-            raise InputError(f"points value {key!r} must be a number, string, bool or None, "
-                             f"not {type(value).__name__}")
-        out[key] = value
-    problem = _row_problem(out, runs)
+            row[key] = value.item()  # numpy and torch scalars
+    problem = _row_problem(row, runs)
     if problem:
         raise InputError(f"bad points row: {problem}")
-    return out
+    return row
 
 
 class SweepStore:
@@ -501,9 +490,8 @@ class SweepStore:
     """
 
     def __init__(self, path: Path, meta: dict[str, Any], rows: list[dict[str, Any]],
-                 lock: _Lock | None = None) -> None:
+                 lock: int | None = None) -> None:
         self._path, self._meta, self._rows, self._lock = path, meta, rows, lock
-        self._runs = {row["run"] for row in rows}
 
     def __repr__(self) -> str:
         return f"SweepStore({str(self._path)!r}, rows={len(self._rows)}, locked={self.locked})"
@@ -530,7 +518,7 @@ class SweepStore:
         if not path.is_dir():
             raise StoreError(f"{path} is not a directory" if path.exists()
                              else f"sweep directory {path} does not exist")
-        meta, rows, _end, _size = _load(path)
+        meta, rows, _torn = _load(path)
         return cls(path, meta, rows)
 
     @classmethod
@@ -552,44 +540,36 @@ class SweepStore:
         config, identity = fileio.jsonable(config), fileio.jsonable(identity)
         if path.exists() and not path.is_dir():
             raise StoreError(f"{path} exists and is not a directory; pick another directory")
-        if _foreign_entry(path) is not None:  # looked at before the lock, which writes into it
-            if not force:
-                raise StoreError(_not_a_sweep(path))
+        foreign = _foreign(path)  # looked at before the lock, which writes into the folder
+        if foreign and not force:
+            raise StoreError(foreign)
+        if foreign:
             _move_aside(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StoreError(f"cannot create {path}: {err.strerror or err}") from None
         fileio.fsync_dir(path.parent)
-        lock = _Lock(path)
+        store = cls(path, {}, [], _lock(path))
         try:
-            meta, rows, end, size = None, [], 0, 0
             try:
-                if (path / META_FILE).exists():
-                    meta, rows, end, size = _load(path)
-                    stored = meta["identity"]
-                    if meta["schema_version"] == 1 and migrate is not None:
-                        stored = migrate(copy.deepcopy(meta))[1]
-                    if fingerprint(stored) != fingerprint(identity):
-                        raise StoreError(_difference(path, stored, identity))
-                elif _foreign_entry(path) is not None:  # appeared since we looked
-                    raise StoreError(_not_a_sweep(path))
+                found = _found(path, identity, migrate)
             except StoreError:
                 if not force:
                     raise
                 _move_aside(path)  # while we hold its lock: nobody writes it meanwhile
-                lock.release()
+                store.close()
                 return cls.create_or_open(path, config, identity=identity, migrate=migrate)
-            return cls._start(path, lock, meta, rows, end, size, config, identity)
+            store._begin(*found, config, identity)
+            return store
         except BaseException:
-            lock.release()
+            store.close()
             raise
 
-    @classmethod
-    def _start(cls, path: Path, lock: _Lock, meta: dict[str, Any] | None,
-               rows: list[dict[str, Any]], end: int, size: int, config: dict[str, Any],
-               identity: dict[str, Any]) -> SweepStore:
+    def _begin(self, meta: dict[str, Any] | None, rows: list[dict[str, Any]], torn: int,
+               config: dict[str, Any], identity: dict[str, Any]) -> None:
         """Write what a new, resumed or converted sweep needs, sweep.json last."""
+        path, journal = self._path, self._path / JOURNAL_FILE
         for folder in (path, path / CHECKPOINTS_DIR, path / LOGS_DIR):
             try:
                 folder.mkdir(exist_ok=True)
@@ -598,7 +578,6 @@ class SweepStore:
             except OSError as err:
                 raise StoreError(f"cannot prepare {folder}: {err.strerror or err}") from None
         fileio.fsync_dir(path)
-        journal = path / JOURNAL_FILE
         if meta is None:
             _write(journal, "journal", b"")
         elif meta["schema_version"] == 1:
@@ -606,13 +585,13 @@ class SweepStore:
                 _write(path / SCHEMA1_POINTS_FILE, "schema-1 table",
                        (path / POINTS_FILE).read_bytes())
             _write(journal, "journal", "".join(map(_line, rows)))
-        elif end < size:
+        elif torn:
             warnings.warn(f"{JOURNAL_FILE} of {path} ended with an unfinished append "
-                          f"({size - end} bytes, left by a writer that was killed); removed it",
+                          f"({torn} bytes, left by a writer that was killed); removed it",
                           StoreWarning, stacklevel=3)
             try:
                 with open(journal, "r+b") as fh:
-                    fh.truncate(end)
+                    fh.truncate(os.fstat(fh.fileno()).st_size - torn)
                     os.fsync(fh.fileno())
             except OSError as err:
                 raise StoreError(f"cannot repair {journal}: {err.strerror or err}") from None
@@ -622,9 +601,8 @@ class SweepStore:
                "config": config, "versions": _versions()}
         new.update({k: v for k, v in old.items() if k not in new})  # keep what others added
         _write(path / META_FILE, "sweep file", fileio.dumps(new, indent=2) + "\n")
-        store = cls(path, new, rows, lock)
-        store.export()  # catches up with the journal if the last writer was killed before it
-        return store
+        self._meta, self._rows = new, rows
+        self.export()  # catches up with the journal if the last writer was killed before it
 
     # -- what the sweep is -------------------------------------------------------------------
 
@@ -657,12 +635,15 @@ class SweepStore:
     @property
     def locked(self) -> bool:
         """Whether this store holds the sweep's lock, and so may write."""
-        return self._lock is not None and self._lock.fd is not None
+        return self._lock is not None
 
     def close(self) -> None:
         """Release the lock (if held; again is harmless). The store can still be read."""
-        if self._lock is not None:
-            self._lock.release()
+        fd, self._lock = self._lock, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # the holder's details go with the lock
+            os.close(fd)
 
     # -- rows --------------------------------------------------------------------------------
 
@@ -676,7 +657,7 @@ class SweepStore:
 
     def next_run(self) -> int:
         """One more than the largest run id; 0 for an empty sweep."""
-        return max(self._runs, default=-1) + 1
+        return max((row["run"] for row in self._rows), default=-1) + 1
 
     def append(self, row: Mapping[str, Any], *, checkpoint: Mapping[str, Any] | None = None,
                history: Sequence[Mapping[str, Any]] | None = None) -> None:
@@ -686,16 +667,14 @@ class SweepStore:
         as recorded once its journal line is, even if points.csv then cannot be written).
         """
         self._writable()
-        row = _clean_row(row, self._runs)
+        row = _clean_row(row, {r["run"] for r in self._rows})
         run = row["run"]
-        log = None
-        if history is not None:
-            history = list(history)
-            for i, entry in enumerate(history):
-                if not isinstance(entry, Mapping):
-                    raise InputError(f"log entry {i} of run {run} must be a dict, "
-                                     f"not {type(entry).__name__}")
-            log = "".join(fileio.dumps(dict(entry)) + "\n" for entry in history)
+        entries = None if history is None else list(history)
+        for i, entry in enumerate(entries or ()):
+            if not isinstance(entry, Mapping):
+                raise InputError(f"log entry {i} of run {run} must be a dict, "
+                                 f"not {type(entry).__name__}")
+        log = None if entries is None else "".join(fileio.dumps(dict(e)) + "\n" for e in entries)
         if checkpoint is not None:
             import torch  # here: reading a sweep needs no torch
 
@@ -710,7 +689,6 @@ class SweepStore:
         line = _line(row).encode("utf-8")
         self._append_line(line, run)
         self._rows.append(json.loads(line))  # as readers will see it: NaN as None
-        self._runs.add(run)
         try:
             self.export()
         except StoreError as err:
@@ -765,7 +743,8 @@ class SweepStore:
         it is missing, unreadable or not a dict."""
         path = self.checkpoint_path(run)
         if not path.exists():
-            raise StoreError(f"run {run} has no checkpoint in {self._path} ({path.name} is missing)")
+            raise StoreError(f"run {run} has no checkpoint in {self._path} "
+                             f"({path.name} is missing)")
         import torch
 
         try:
@@ -779,14 +758,9 @@ class SweepStore:
     def history(self, run: int) -> list[dict[str, Any]]:
         """The per-epoch log of ``run``; StoreError when it is missing or corrupted."""
         path = self.history_path(run)
-        try:
-            lines = path.read_bytes().splitlines()
-        except FileNotFoundError:
-            raise StoreError(f"run {run} has no log in {self._path} ({path.name} is missing)") from None
-        except OSError as err:
-            raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
+        raw = _read(path, f"run {run} has no log in {self._path} ({path.name} is missing)")
         out = []
-        for number, line in enumerate(lines, start=1):
+        for number, line in enumerate(raw.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
