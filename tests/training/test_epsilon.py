@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _regrowth import NoRegrowth
 
 from paretoprune.training import TrainSpec, train_run
 from paretoprune.training.epsilon import (
@@ -113,17 +114,8 @@ def test_the_l0_projection_keeps_exactly_the_largest():
 # --- runs -------------------------------------------------------------------------------------
 
 
-class CheckedRun(EpsilonRun):
-    """Asserts after every step that no weight that was zero comes back (persistent masks) and
-    records the budget in force."""
-
-    def step(self, xb, yb):
-        flat = self.pruner.flat
-        if hasattr(self, "zero"):
-            assert not (self.zero & (flat != 0)).any(), f"regrowth at step {self.global_step}"
-        ce = super().step(xb, yb)
-        self.zero = flat == 0
-        return ce
+class CheckedRun(NoRegrowth, EpsilonRun):
+    """A run that asserts persistent masks after every step."""
 
 
 def test_the_l1_budget_holds_at_the_end_and_binds():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _regrowth import NoRegrowth
 
 from paretoprune.training import TrainSpec, apply_torch_prune, build_model, train_run
 from paretoprune.training.gmp import EXACT_THRESHOLD, GmpRun, Ramp, steps_per_epoch
@@ -51,16 +52,8 @@ def test_schedule_edges():
 # --- runs -------------------------------------------------------------------------------------
 
 
-class CheckedRun(GmpRun):
-    """Asserts after every step that no zero weight comes back."""
-
-    def step(self, xb, yb):
-        flat = self.pruner.flat
-        if hasattr(self, "zero"):
-            assert not (self.zero & (flat != 0)).any(), f"regrowth at step {self.global_step}"
-        ce = super().step(xb, yb)
-        self.zero = flat == 0
-        return ce
+class CheckedRun(NoRegrowth, GmpRun):
+    """A run that asserts persistent masks after every step."""
 
 
 def test_global_scope_hits_the_exact_count_along_the_schedule():
