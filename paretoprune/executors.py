@@ -12,21 +12,20 @@ An executor has ``slots`` places for jobs and three calls::
 waits for a job. ``wait()`` blocks until a job finishes and returns ``(job id, outcome)``: what
 ``fn`` returned, the exception it raised, or :class:`WorkerDied` when its process died. A failing
 job never breaks the executor. ``progress(record)`` sends a small dict (an epoch record) to the
-driver, where ``on_progress(job id, record)`` is called in the thread that calls ``wait()``,
-while it waits; every record of a job has been handled when ``wait()`` returns that job. Ctrl-C
-in ``wait()`` propagates; ``close()`` (or leaving the ``with`` block) stops the running jobs.
+driver, where ``on_progress(job id, record)`` is called, one call at a time; every record of a
+job that returned or raised has been handled when ``wait()`` returns that job. Ctrl-C in
+``wait()`` propagates; ``close()`` (or leaving the ``with`` block) stops the running jobs.
 
 * :class:`SerialExecutor` -- ``wait`` runs the oldest submitted job in the calling thread.
-* :class:`ProcessExecutor` -- per slot, one spawned process kept across jobs (a worker loads
-  torch and data once; later jobs reuse them) and a pipe that carries its jobs one way, their
-  records and outcomes the other. A dead worker fails only its own job (WorkerDied, with its
-  exit code); the slot's next job gets a fresh worker. ``fn`` must be importable by name
-  (workers see the driver's ``sys.path``). Workers ignore SIGINT and exit when the driver dies,
-  even by SIGKILL.
+* :class:`ProcessExecutor` -- per slot, a ``ProcessPoolExecutor`` of one spawned process kept
+  across jobs (a worker loads torch and data once; later jobs reuse them). A dead worker breaks
+  only its own pool: its job becomes WorkerDied and the slot gets a fresh worker. ``fn`` must be
+  importable by name (workers see the driver's ``sys.path``). Workers ignore SIGINT and exit
+  when the driver dies, even by SIGKILL. Progress: one pipe per worker, read by a driver thread.
 * :class:`RayExecutor` -- each job a Ray task on a local runtime it starts (and shuts down), on
   the cluster at ``ray_address``, or on the runtime already running. The item travels in the
   task arguments, so no file system is shared with the driver. Progress: a
-  ``ray.util.queue.Queue`` actor. Optional: ``paretoprune[ray]``.
+  ``ray.util.queue.Queue`` actor drained by a driver thread. Optional: ``paretoprune[ray]``.
 
 Outcomes come back from workers pickled; one that cannot travel becomes a :class:`RemoteError`
 saying so. A worker's exception carries its traceback text in ``remote_traceback``.
@@ -35,7 +34,6 @@ saying so. A worker's exception carries its traceback text in ``remote_traceback
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import itertools
 import math
@@ -43,6 +41,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import queue
 import signal
 import sys
 import threading
@@ -50,6 +49,8 @@ import traceback
 import warnings
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from paretoprune.errors import InputError, first_line
@@ -58,7 +59,7 @@ __all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayExecutor", "RemoteErr
            "SerialExecutor", "WorkerDied", "make_executor"]
 
 EXECUTORS: tuple[str, ...] = ("serial", "process", "ray")
-_PATIENCE_S = 5.0  # for a process to end once it is dead or told to stop
+_PATIENCE_S = 60.0  # for what takes milliseconds: a safety net, never a deadline
 
 
 class WorkerDied(Exception):
@@ -107,8 +108,10 @@ class Executor:
         self.on_progress = on_progress
         self._ids = itertools.count()
         self._jobs: set[int] = set()
-        self._failed: deque[tuple[int, BaseException]] = deque()  # jobs that could not start
         self._closed = False
+        self._record_lock = threading.Lock()
+        self._ended: set[int] = set()  # jobs whose records have all been handled; -1: all
+        self._ended_cond = threading.Condition()
 
     @property
     def running(self) -> int:
@@ -123,44 +126,17 @@ class Executor:
     def submit(self, fn: Callable[[Any, Callable[[dict], None]], Any], item: Any) -> int:
         """Start ``fn(item, progress)`` on a free slot at once; return its job id. Never waits for
         the job. RuntimeError if no slot is free or the executor is closed."""
-        if self._closed:
-            raise RuntimeError(f"this {type(self).__name__} is closed")
-        if self.free < 1:
-            raise RuntimeError(f"all {self.slots} slots are busy: wait() for a job first")
-        job = next(self._ids)
-        self._jobs.add(job)
-        try:
-            self._start(job, fn, item)
-        except Exception as err:  # fn or item cannot travel, no worker could start
-            self._failed.append((job, err))  # wait() returns it as the job's outcome
-        return job
-
-    def _start(self, job: int, fn: Callable, item: Any) -> None:
         raise NotImplementedError
 
     def wait(self) -> tuple[int, Any]:
         """Block until a job finishes; return ``(job id, outcome)``: fn's return value, the
         exception it raised, or WorkerDied. RuntimeError if no job is running."""
-        if not self._jobs:
-            raise RuntimeError("no job is running")
-        job, outcome = self._failed.popleft() if self._failed else self._next()
-        self._jobs.discard(job)
-        return job, outcome
-
-    def _next(self) -> tuple[int, Any]:
-        """The next job to finish, and its outcome."""
         raise NotImplementedError
 
     def close(self) -> None:
         """Stop the running jobs and the workers. Idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._stop()
-            self._jobs.clear()
-            self._failed.clear()
-
-    def _stop(self) -> None:
-        raise NotImplementedError
+        self._closed = True
+        self._jobs.clear()
 
     def __enter__(self):
         return self
@@ -168,13 +144,42 @@ class Executor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _new_job(self) -> int:
+        if self._closed:
+            raise RuntimeError(f"this {type(self).__name__} is closed")
+        if self.free < 1:
+            raise RuntimeError(f"all {self.slots} slots are busy: wait() for a job first")
+        job = next(self._ids)
+        self._jobs.add(job)
+        return job
+
+    def _check_running(self) -> None:
+        if not self._jobs:
+            raise RuntimeError("no job is running")
+
     def _record(self, job: int, record: Any) -> None:
         if self.on_progress is not None:
             try:
-                self.on_progress(job, record)
+                with self._record_lock:
+                    self.on_progress(job, record)
             except Exception as err:  # a display problem must not fail a training run
                 warnings.warn(f"on_progress failed for job {job}: {first_line(err)}",
                               RuntimeWarning, stacklevel=2)
+
+    def _handle(self, message: tuple | None) -> None:
+        """A worker's ``("record", job, record)`` or ``("end", job, None)``; None when the
+        channel has gone (so that nobody waits for its "end" notes)."""
+        if message is not None and message[0] == "record":
+            return self._record(message[1], message[2])
+        with self._ended_cond:
+            self._ended.add(-1 if message is None else message[1])
+            self._ended_cond.notify_all()
+
+    def _wait_end(self, job: int) -> None:
+        with self._ended_cond:
+            self._ended_cond.wait_for(lambda: job in self._ended or -1 in self._ended,
+                                      timeout=_PATIENCE_S)
+            self._ended.discard(job)
 
 
 class SerialExecutor(Executor):
@@ -185,31 +190,38 @@ class SerialExecutor(Executor):
         self._queue: deque[tuple[int, Callable, Any]] = deque()
         _set_torch_threads(self.threads)
 
-    def _start(self, job: int, fn: Callable, item: Any) -> None:
-        self._queue.append((job, fn, item))
+    def submit(self, fn, item) -> int:
+        self._queue.append((self._new_job(), fn, item))
+        return self._queue[-1][0]
 
-    def _next(self) -> tuple[int, Any]:
+    def wait(self) -> tuple[int, Any]:
+        self._check_running()
         job, fn, item = self._queue.popleft()
-        self._jobs.discard(job)  # even when Ctrl-C stops it
         try:
-            return job, fn(item, lambda record: self._record(job, record))
+            outcome = fn(item, lambda record: self._record(job, record))
         except (KeyboardInterrupt, SystemExit):
             raise  # the user stopping the sweep, not a failing job
         except BaseException as err:
-            return job, err
+            outcome = err
+        finally:
+            self._jobs.discard(job)
+        return job, outcome
 
-    def _stop(self) -> None:
+    def close(self) -> None:
+        super().close()
         self._queue.clear()
 
 
 # -- in a worker (a process slot or a Ray task) ---------------------------------------------
 
+_CHANNEL: Any = None  # in a process worker: the write end of its pipe to the driver
+_CHANNEL_LOCK = threading.Lock()
 
-def _run(fn: Callable, item: Any, progress: Callable) -> tuple[bool, bytes]:
-    """Run ``fn(item, progress)``: (it returned, its outcome pickled); an outcome that cannot
-    travel back becomes a RemoteError saying so."""
+
+def _run(job: int, fn: Callable, item: Any, send: Callable | None) -> tuple[bool, bytes, bool]:
+    """Run ``fn(item, progress)``: (it returned, its pickled outcome, "end" note sent)."""
     try:
-        ok, value = True, fn(item, progress)
+        ok, value = True, fn(item, lambda record: send and send(("record", job, record)))
     except BaseException as err:
         ok, value = False, err
         with contextlib.suppress(Exception):  # pickling drops the traceback: keep its text
@@ -218,13 +230,19 @@ def _run(fn: Callable, item: Any, progress: Callable) -> tuple[bool, bytes]:
         data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
         if not ok:
             pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
-        return ok, data
     except Exception as err:
         message = (f"the result ({type(value).__name__}) cannot be pickled: {first_line(err)}"
                    if ok else f"{type(value).__name__}: {first_line(value)} (raised in a worker; "
                    f"it cannot be pickled back: {first_line(err)})")
         tb = "" if ok else getattr(value, "remote_traceback", "")
-        return False, pickle.dumps(RemoteError(message, tb))
+        ok, data = False, pickle.dumps(RemoteError(message, tb))
+    try:
+        if send is not None:
+            send(("end", job, None))  # after every record: the driver waits for it
+            return ok, data, True
+    except Exception:  # the channel broke
+        pass
+    return ok, data, False
 
 
 def _unpack(ok: bool, data: bytes) -> Any:
@@ -235,48 +253,130 @@ def _unpack(ok: bool, data: bytes) -> Any:
         return RemoteError(f"cannot read back the {what} from the worker: {first_line(err)}")
 
 
-def _call(payload: bytes, progress: Callable) -> Any:
-    fn, item = pickle.loads(payload)  # here, so that an fn that cannot be imported fails its job
-    return fn(item, progress)
+def _send(message: tuple) -> None:
+    with _CHANNEL_LOCK:
+        _CHANNEL.send(message)
 
 
-def _worker(conn: Any, threads: int | None, preload: tuple[str, ...]) -> None:
-    """A process slot: run the jobs that come on ``conn`` and send back their records and
-    outcomes, until the driver closes it. Ctrl-C is the driver's; die with the driver."""
+def _worker_init(channel: Any, threads: int | None, preload: tuple[str, ...] = ()) -> None:
+    """Start a process worker: report its pid, leave Ctrl-C to the driver, die with it, import
+    what its jobs will need."""
+    global _CHANNEL
+    _CHANNEL = channel
+    _send(("pid", None, os.getpid()))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
+    if parent is not None:  # the pool's queues never tell a busy worker that the driver died
 
-    def exit_with_parent() -> None:  # a busy worker reads no pipe that would tell it
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)
+        def exit_with_parent() -> None:
+            multiprocessing.connection.wait([parent.sentinel])
+            os._exit(1)
 
-    threading.Thread(target=exit_with_parent, daemon=True).start()
+        threading.Thread(target=exit_with_parent, daemon=True).start()
     _set_torch_threads(threads)
     for module in preload:
         with contextlib.suppress(ImportError):  # a job that needs it will say why
             importlib.import_module(module)
-    lock = threading.Lock()  # fn may report progress from its own threads
 
-    def send(*message: Any) -> None:
-        with lock:
-            conn.send(message)
 
-    with contextlib.suppress(EOFError, OSError):  # the driver closed the pipe, or died
-        while True:
-            job, payload = conn.recv()
-            send("done", job, _run(_call, payload, functools.partial(send, "record", job)))
+def _process_job(job: int, payload: bytes) -> tuple[bool, bytes, bool]:
+    def call(_: Any, progress: Callable) -> Any:
+        fn, item = pickle.loads(payload)
+        return fn(item, progress)
+
+    return _run(job, call, None, _send)
 
 
 # -- processes ------------------------------------------------------------------------------
 
 
-def _how(code: int | None) -> str:
-    """How a process ended, from its exit code: "exit code 3", "killed by SIGKILL"."""
-    if code is None or code >= 0:
-        return f"exit code {'unknown' if code is None else code}"
-    with contextlib.suppress(ValueError):
-        return f"killed by {signal.Signals(-code).name}"
-    return f"killed by signal {-code}"
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with its own UserWarnings ignored.
+
+    If the driver dies without cleaning up (SIGKILL, the OOM killer), the tracker unlinks the
+    semaphores of the pools' queues and warns about "leaked semaphore objects": noise, since
+    that clean-up is what we want. The filter reaches the tracker, and nothing else, through
+    the environment it inherits. A tracker that is already running is left as it is.
+    """
+    if sys.platform == "win32":
+        return
+    from multiprocessing import resource_tracker
+
+    before = os.environ.get("PYTHONWARNINGS")
+    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+    os.environ["PYTHONWARNINGS"] = f"{before},{quiet}" if before else quiet
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        if before is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = before
+
+
+class _Worker:
+    """One process slot: a pool of one process, and the pipe on which that process reports."""
+
+    def __init__(self, ctx: Any, threads: int | None, handle: Callable,
+                 preload: tuple[str, ...] = ()) -> None:
+        reader, self._writer = ctx.Pipe(duplex=False)
+        self._writer_lock = threading.Lock()
+        self.pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
+                                        initargs=(self._writer, threads, preload))
+        self.pid: int | None = None
+        self._process: Any = None
+        self.started = threading.Event()  # its pid has arrived, or its pipe closed
+        threading.Thread(target=self._read, args=(reader, handle), daemon=True).start()
+
+    def _read(self, reader: Any, handle: Callable) -> None:
+        while True:
+            try:
+                message = reader.recv()
+            except (EOFError, OSError):
+                break
+            except Exception as err:  # a record that cannot be unpickled here
+                warnings.warn(f"unreadable progress record: {first_line(err)}", RuntimeWarning,
+                              stacklevel=1)
+                continue
+            if message[0] != "pid":
+                handle(message)
+                continue
+            self.pid = message[2]
+            self.process()
+            self.close_writer()  # the worker has its own copy: EOF when it exits
+            self.started.set()
+        reader.close()
+        self.started.set()
+
+    def close_writer(self) -> None:
+        with self._writer_lock:
+            self._writer.close()
+
+    def process(self) -> Any:
+        """The pool's ``multiprocessing.Process`` for this worker, once its pid is known."""
+        if self._process is None and self.pid is not None:
+            found = [p for p in multiprocessing.active_children() if p.pid == self.pid]
+            self._process = found[0] if found else None
+        return self._process
+
+    def exit_text(self) -> str:
+        """How the dead worker ended: "exit code 3", "killed by SIGKILL"."""
+        process = self.process()
+        if process is not None:
+            process.join(5.0)  # dead already: wait for the kernel to say how it ended
+        code = None if process is None else process.exitcode
+        if code is None:
+            return "exit code unknown"
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return f"killed by signal {-code}"
+
+    def alive(self) -> bool:
+        return self.process() is None or self.process().is_alive()
+
+
+def _ready() -> None:
+    """A no-op job that makes a pool start its process now (pools start them on demand)."""
 
 
 class ProcessExecutor(Executor):
@@ -291,62 +391,88 @@ class ProcessExecutor(Executor):
         self._ctx = multiprocessing.get_context("spawn")  # fork is unsafe with torch, threads
         self._preload = tuple(preload)
         self._busy: dict[int, int] = {}  # slot -> job
-        self._workers = [self._spawn() for _ in range(self.slots)]  # (process, its pipe)
+        # (job, slot, its Future, or its outcome if it could not start or its worker died)
+        self._done: queue.SimpleQueue[tuple[int, int, Any]] = queue.SimpleQueue()
+        _start_resource_tracker()
+        self._workers: list[_Worker | None] = [self._start() for _ in range(self.slots)]
 
-    def _spawn(self) -> tuple[Any, Any]:
-        conn, theirs = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker, args=(theirs, self.threads, self._preload),
-                                    daemon=True, name="paretoprune-worker")
-        process.start()
-        theirs.close()  # the worker holds its end: EOF here when it dies
-        return process, conn
+    def _start(self) -> _Worker:
+        worker = _Worker(self._ctx, self.threads, self._handle, self._preload)
+        worker.pool.submit(_ready)  # start its process (and the imports) while the driver works
+        return worker
 
-    def _start(self, job: int, fn: Callable, item: Any) -> None:
+    def submit(self, fn, item) -> int:
+        job = self._new_job()
         slot = next(s for s in range(self.slots) if s not in self._busy)
-        payload = pickle.dumps((fn, item), pickle.HIGHEST_PROTOCOL)
-        process, conn = self._workers[slot]
-        if not process.is_alive():  # it died running the slot's last job, or idle
-            conn.close()
-            self._workers[slot] = process, conn = self._spawn()
-        conn.send((job, payload))
         self._busy[slot] = job
-
-    def _next(self) -> tuple[int, Any]:
-        slots = {self._workers[slot][1]: slot for slot in self._busy}
-        while True:  # one pipe per worker: a job's records arrive before its outcome
-            for conn in multiprocessing.connection.wait(list(slots)):
-                slot = slots[conn]
+        try:
+            payload = pickle.dumps((fn, item), pickle.HIGHEST_PROTOCOL)
+            for attempt in range(2):
+                worker = self._workers[slot]
+                if worker is None or not worker.alive():
+                    self._discard(slot)
+                    worker = self._workers[slot] = self._start()
                 try:
-                    kind, job, value = conn.recv()
-                except (EOFError, OSError):
-                    return self._died(slot)
-                except Exception as err:  # a record that cannot be unpickled here
-                    warnings.warn(f"unreadable progress record: {first_line(err)}",
-                                  RuntimeWarning, stacklevel=3)
-                    continue
-                if kind == "record":
-                    self._record(job, value)
-                else:
-                    del self._busy[slot]
-                    return job, _unpack(*value)
+                    future = worker.pool.submit(_process_job, job, payload)
+                    break
+                except BrokenProcessPool:  # its worker died while idle, just now
+                    self._discard(slot)
+                    if attempt:
+                        raise
+            future.add_done_callback(lambda f, w=worker: self._finished(job, slot, w, f))
+        except Exception as err:  # fn or item cannot be pickled, no worker could start
+            self._done.put((job, slot, err))
+        return job
 
-    def _died(self, slot: int) -> tuple[int, WorkerDied]:
-        process, job = self._workers[slot][0], self._busy.pop(slot)
-        process.join(_PATIENCE_S)  # dead already: wait for the kernel to say how it ended
-        return job, WorkerDied(f"its worker process (pid {process.pid}) died "
-                               f"({_how(process.exitcode)}) while running job {job}")
+    def _finished(self, job: int, slot: int, worker: _Worker, future: Future) -> None:
+        # in the pool's thread; a dead worker breaks its pool, which fails its one job
+        if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
+            worker.close_writer()  # EOF now, even if it died before sending its pid
+            worker.started.wait(_PATIENCE_S)
+            pid = f" (pid {worker.pid})" if worker.pid else ""
+            future = WorkerDied(f"its worker process{pid} died ({worker.exit_text()}) while "
+                                f"running job {job}")
+        self._done.put((job, slot, future))
 
-    def _stop(self) -> None:
-        for slot, (process, conn) in enumerate(self._workers):
-            conn.close()  # an idle worker exits on its own
-            if slot in self._busy:
-                process.terminate()
-        for process, _ in self._workers:
-            process.join(_PATIENCE_S)
-            if process.exitcode is None:
-                process.kill()
-                process.join(_PATIENCE_S)
+    def wait(self) -> tuple[int, Any]:
+        self._check_running()
+        job, slot, result = self._done.get()
+        del self._busy[slot]
+        self._jobs.discard(job)
+        if isinstance(result, WorkerDied):
+            self._discard(slot)
+        if not isinstance(result, Future):
+            return job, result
+        if result.exception() is not None:
+            return job, result.exception()
+        ok, data, synced = result.result()
+        if synced:
+            self._wait_end(job)
+        return job, _unpack(ok, data)
+
+    def _discard(self, slot: int) -> None:
+        worker, self._workers[slot] = self._workers[slot], None
+        if worker is not None:
+            worker.pool.shutdown(wait=False, cancel_futures=True)
+            worker.close_writer()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        busy = [self._workers[slot] for slot in self._busy if self._workers[slot] is not None]
+        for worker in busy:
+            worker.started.wait(_PATIENCE_S)  # it was spawned: its pid is on the way
+            if worker.process() is not None:
+                worker.process().terminate()
+        for slot in range(self.slots):
+            self._discard(slot)  # idle workers finish on their own
+        for worker in busy:
+            if worker.process() is not None:
+                worker.process().join(5.0)
+                if worker.process().exitcode is None:
+                    worker.process().kill()
         self._busy.clear()
+        super().close()
 
 
 # -- Ray ------------------------------------------------------------------------------------
@@ -364,8 +490,7 @@ def _local_runtime_env() -> dict[str, Any]:
 
 def _ray_job(job: int, fn: Callable, item: Any, channel: Any, threads: int | None):
     _set_torch_threads(threads)
-    # put() returns once the queue holds the record: all are there when the task has returned
-    return _run(fn, item, lambda record: None if channel is None else channel.put((job, record)))
+    return _run(job, fn, item, None if channel is None else channel.put)
 
 
 class RayExecutor(Executor):
@@ -376,14 +501,15 @@ class RayExecutor(Executor):
                  ray_address: str | None = None, gpus_per_run: float = 0.0,
                  cpus_per_run: float = 1.0) -> None:
         super().__init__(slots, on_progress=on_progress, threads=threads)
-        gpus = _non_negative("gpus_per_run", gpus_per_run)
-        cpus = _non_negative("cpus_per_run", cpus_per_run)
+        gpus, cpus = _non_negative("gpus_per_run", gpus_per_run), _non_negative(
+            "cpus_per_run", cpus_per_run)
         try:
             import ray
         except ImportError:
             raise InputError('the ray executor needs Ray: pip install "paretoprune[ray]"') from None
         self._ray, self._owns_runtime, self._channel = ray, False, None
         self._refs: dict[Any, int] = {}  # running task -> job
+        self._failed: deque[tuple[int, BaseException]] = deque()  # jobs that could not start
         if ray.is_initialized():
             pass
         elif ray_address:
@@ -405,29 +531,46 @@ class RayExecutor(Executor):
             from ray.util.queue import Queue
 
             self._channel = Queue(actor_options={"num_cpus": 0})
-
-    def _start(self, job: int, fn: Callable, item: Any) -> None:
-        self._refs[self._task.remote(job, fn, item, self._channel, self.threads)] = job
-
-    def _next(self) -> tuple[int, Any]:
-        ready: list = []
-        while not ready:  # a timeout keeps Ctrl-C prompt and the records flowing
-            self._drain()
-            ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=0.25)
-        self._drain()  # the job's records reached the queue before it returned
-        job = self._refs.pop(ready[0])
-        return job, self._outcome(job, ready[0])
+            self._stop = threading.Event()
+            self._drainer = threading.Thread(target=self._drain, daemon=True)
+            self._drainer.start()
 
     def _drain(self) -> None:
-        if self._channel is not None:
-            with contextlib.suppress(Exception):  # the queue went away with the runtime
-                for job, record in self._channel.get_nowait_batch(self._channel.qsize()):
-                    self._record(job, record)
+        from ray.util.queue import Empty
+
+        try:
+            while not self._stop.is_set():
+                with contextlib.suppress(Empty):
+                    self._handle(self._channel.get(timeout=0.5))
+        except Exception:  # the runtime went away
+            pass
+        self._handle(None)
+
+    def submit(self, fn, item) -> int:
+        job = self._new_job()
+        try:
+            self._refs[self._task.remote(job, fn, item, self._channel, self.threads)] = job
+        except Exception as err:  # fn or item cannot be serialized
+            self._failed.append((job, err))
+        return job
+
+    def wait(self) -> tuple[int, Any]:
+        self._check_running()
+        if self._failed:
+            job, outcome = self._failed.popleft()
+        else:
+            ready: list = []
+            while not ready:  # a timeout keeps Ctrl-C prompt
+                ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=1.0)
+            job = self._refs.pop(ready[0])
+            outcome = self._outcome(job, ready[0])
+        self._jobs.discard(job)
+        return job, outcome
 
     def _outcome(self, job: int, ref: Any) -> Any:
         exc = self._ray.exceptions
         try:
-            return _unpack(*self._ray.get(ref))
+            ok, data, synced = self._ray.get(ref)
         except exc.RayTaskError as err:  # the task failed before fn ran (arguments, imports)
             return err.cause if isinstance(err.cause, BaseException) else err
         except (exc.WorkerCrashedError, exc.OutOfMemoryError, exc.NodeDiedError,
@@ -435,18 +578,27 @@ class RayExecutor(Executor):
             return WorkerDied(f"its Ray worker died ({type(err).__name__}) while running job {job}")
         except exc.RayError as err:
             return err
+        if synced:
+            self._wait_end(job)
+        return _unpack(ok, data)
 
-    def _stop(self) -> None:
+    def close(self) -> None:
+        if self._closed:
+            return
         for ref in self._refs:
             with contextlib.suppress(Exception):
                 self._ray.cancel(ref, force=True)
         self._refs.clear()
+        self._failed.clear()
         if self._channel is not None:
+            self._stop.set()
+            self._drainer.join(_PATIENCE_S)
             with contextlib.suppress(Exception):
                 self._channel.shutdown(force=True)
         if self._owns_runtime:
             with contextlib.suppress(Exception):
                 self._ray.shutdown()
+        super().close()
 
 
 def make_executor(name: str, *, workers: int = 1, on_progress=None, threads: int | None = None,
@@ -462,6 +614,8 @@ def make_executor(name: str, *, workers: int = 1, on_progress=None, threads: int
     key = str(name).strip().lower()
     if key not in EXECUTORS:
         raise InputError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+    _non_negative("gpus_per_run", gpus_per_run)
+    _non_negative("cpus_per_run", cpus_per_run)
     if key == "ray":
         return RayExecutor(workers, on_progress=on_progress, threads=threads,
                            ray_address=ray_address, gpus_per_run=gpus_per_run,
