@@ -391,6 +391,48 @@ class TrainSpec:
         0.05, "A gate whose P(z != 0) falls below it is closed for good (its structure is "
         "removed).", number(0, 1, lo_open=True, hi_open=True), methods=("gates",))
 
+    # -- relevance (a reconstruction from the abstract of Bonetta et al. 2022 in the form of
+    #    LOBSTER, Tartaglione et al. 2020: paretoprune/training/relevance.py) ------------------
+    decay: float | None = setting(
+        3.0, "λ >= 0 of the selective decay w <- w - lr·λ·w·max(0, 1 - |∂L/∂w|/s) after each "
+        "step, s the running mean of |∂L/∂w| (relevance: a reconstruction from the abstract of "
+        "Bonetta et al. 2022 and LOBSTER, not the authors' code).", number(0),
+        methods=("relevance",))
+    tolerance: float | None = setting(
+        0.1, "A pruning step zeroes the weights below the largest magnitude threshold (found by "
+        "bisection) that worsens the validation loss by at most this share, in [0, 1).",
+        number(0, 1, hi_open=True), methods=("relevance",))
+    plateau: int | None = setting(
+        2, "Prune when the validation loss has not improved for N epochs (and after the last "
+        "epoch).", integer(1), methods=("relevance",), metavar="N")
+
+    # -- pso (a reconstruction from the abstract of Adam, Magoulas & Vrahatis 2012 with standard
+    #    cooperative and binary PSO: paretoprune/training/pso.py) -----------------------------
+    zero_norm_weight: float | None = setting(
+        0.2, "λ in [0, 1]: two particle swarms minimize (1-λ)·CE + λ·‖m‖0/P, the share of "
+        "connections kept (pso: MLPs only, gradient-free; a reconstruction from the abstract of "
+        "Adam, Magoulas & Vrahatis 2012 and standard cooperative / binary PSO, not the authors' "
+        "code).", number(0, 1), methods=("pso",))
+    swarm_size: int | None = setting(
+        10, "Particles in each of the two swarms (weights; connection and node bits).",
+        integer(2), methods=("pso",), metavar="N")
+    swarm_iterations: int | None = setting(
+        100, "Iterations of both swarms per epoch (--epochs of them).", integer(1),
+        methods=("pso",), metavar="N")
+    inertia: float | None = setting(
+        0.729, "Inertia of the weight swarm's velocities (constriction).", number(0, 1),
+        methods=("pso",))
+    bit_inertia: float | None = setting(
+        1.0, "Inertia of the bit swarm's velocities (1: Kennedy & Eberhart's binary PSO; below 1 "
+        "a settled bit drifts back to a coin flip).", number(0, 1), methods=("pso",))
+    cognitive: float | None = setting(
+        1.494, "c1: pull towards each particle's own best.", number(0), methods=("pso",))
+    social: float | None = setting(
+        1.494, "c2: pull towards the swarm's best.", number(0), methods=("pso",))
+    fitness_samples: int | None = setting(
+        512, "Score particles on a fixed seeded subset of this many training samples (0: all).",
+        integer(0), methods=("pso",), metavar="N")
+
     def __post_init__(self) -> None:
         method = get_method(self.method)
         _validate(self, method)

@@ -169,6 +169,44 @@ METHODS: dict[str, Method] = {
             structured=True,
             preflight="paretoprune.training.gates:check_gates",
         ),
+        Method(
+            name="relevance",
+            summary="relevance-based selective decay: weights insensitive to the loss are shrunk "
+                    "after each step, and when the validation loss plateaus the largest "
+                    "magnitude threshold within --tolerance is pruned (a reconstruction from the "
+                    "abstract of Bonetta et al. 2022 and LOBSTER, not the authors' code)",
+            parameter="decay",
+            # λ = 0: no decay, pruning steps only; on digits λ of about 60 and more collapses
+            # the MLP, λ = 30 keeps LeNet-5 on mnist-5k usable at 99.8 % dense sparsity
+            range=(0.0, 30.0),
+            # λ has no geometric meaning on (loss, density): bisect the parameter
+            scalarization="parameter",
+            runner="paretoprune.training.relevance:run_relevance",
+            objectives=("loss", "density"),
+            origin="reconstruction from the abstract of Bonetta et al., arXiv 2204.04977, in the "
+                   "published form of LOBSTER (Tartaglione et al., arXiv 2011.09905); not the "
+                   "authors' code",
+        ),
+        Method(
+            name="pso",
+            summary="gradient-free, MLPs only: two cooperating particle swarms (weights; "
+                    "connection and node bits) minimize (1-λ)·CE + λ·share of connections kept "
+                    "(a reconstruction from the abstract of Adam, Magoulas & Vrahatis 2012 and "
+                    "standard cooperative / binary PSO, not the authors' code)",
+            parameter="zero_norm_weight",
+            range=(0.0, 1.0),
+            # the aggregate is (1-λ)·CE + λ·density on the fitness subset: a weighted sum of
+            # the two objectives (exactly so with --fitness-samples 0)
+            scalarization="weighted-sum",
+            runner="paretoprune.training.pso:run_pso",
+            objectives=("loss", "density"),
+            sparse_end_known=True,  # λ = 1: the empty mask
+            optimizers=("pso",),
+            origin="reconstruction from the abstract of Adam, Magoulas and Vrahatis, EANN 2012, "
+                   "with cooperative PSO (van den Bergh and Engelbrecht 2004) and binary PSO "
+                   "(Kennedy and Eberhart 1997); not the authors' code",
+            preflight="paretoprune.training.pso:check_pso",
+        ),
     )
 }
 

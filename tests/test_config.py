@@ -113,6 +113,17 @@ GOOD = [
     ("layer_share", 1, {"method": "gates"}, 1.0),
     ("gate_lr", 0.5, {"method": "gates"}, 0.5),
     ("gate_threshold", 0.2, {"method": "gates"}, 0.2),
+    ("decay", 30, {"method": "relevance"}, 30.0),
+    ("tolerance", 0, {"method": "relevance"}, 0.0),
+    ("plateau", 3.0, {"method": "relevance"}, 3),
+    ("zero_norm_weight", 1, {"method": "pso"}, 1.0),
+    ("swarm_size", 2, {"method": "pso"}, 2),
+    ("swarm_iterations", 7.0, {"method": "pso"}, 7),
+    ("inertia", 0, {"method": "pso"}, 0.0),
+    ("bit_inertia", 1, {"method": "pso"}, 1.0),
+    ("cognitive", 2, {"method": "pso"}, 2.0),
+    ("social", 0, {"method": "pso"}, 0.0),
+    ("fitness_samples", 0, {"method": "pso"}, 0),
 ]
 
 # (field, value, extra fields, the start of the one-line message)
@@ -200,6 +211,20 @@ BAD = [
     ("layer_share", -0.1, {"method": "gates"}, "--layer-share must be a number in [0, 1]"),
     ("gate_lr", 0, {"method": "gates"}, "--gate-lr must be a number > 0"),
     ("gate_threshold", 1, {"method": "gates"}, "--gate-threshold must be a number in (0, 1)"),
+    ("decay", -1, {"method": "relevance"}, "--decay must be a number >= 0"),
+    ("decay", 3, {}, "--decay is an option of --method relevance, not of --method weighted"),
+    ("tolerance", 1, {"method": "relevance"}, "--tolerance must be a number in [0, 1), got 1"),
+    ("tolerance", -0.1, {"method": "relevance"}, "--tolerance must be a number in [0, 1)"),
+    ("plateau", 0, {"method": "relevance"}, "--plateau must be an integer >= 1"),
+    ("zero_norm_weight", 1.5, {"method": "pso"}, "--zero-norm-weight must be a number in [0, 1]"),
+    ("swarm_size", 1, {"method": "pso"}, "--swarm-size must be an integer >= 2, got 1"),
+    ("swarm_size", 4, {"method": "relevance"}, "--swarm-size is an option of --method pso"),
+    ("swarm_iterations", 0, {"method": "pso"}, "--swarm-iterations must be an integer >= 1"),
+    ("inertia", 1.5, {"method": "pso"}, "--inertia must be a number in [0, 1]"),
+    ("bit_inertia", -0.5, {"method": "pso"}, "--bit-inertia must be a number in [0, 1]"),
+    ("cognitive", -1, {"method": "pso"}, "--cognitive must be a number >= 0"),
+    ("social", "x", {"method": "pso"}, "--social must be a number >= 0"),
+    ("fitness_samples", -1, {"method": "pso"}, "--fitness-samples must be an integer >= 0"),
 ]
 
 

@@ -418,16 +418,8 @@ class GradientRun:
                        train_time=train_time, train_cpu_time=train_cpu_time, seed=spec.seed,
                        model=spec.model, dataset=spec.dataset, method=spec.method,
                        optimizer=spec.optimizer, status=status, error=error)
-        state = {
-            "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
-            "masks": pruner.masks(),
-            "l1_init": self.l1_init,
-            "prunable": list(pruner.names),
-            "model_name": spec.model,
-            "num_classes": data.num_classes,
-            "input_shape": list(data.input_shape),
-        }
-        return RunResult(metrics=metrics, state=state, history=history)
+        return RunResult(metrics=metrics, state=run_state(spec, model, pruner, data, self.l1_init),
+                         history=history)
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -475,6 +467,21 @@ def run_metrics(spec: TrainSpec, model: nn.Module, pruner: Pruner, data: DataBun
 
     metrics.update(deployment_metrics(spec, model, data))
     return metrics
+
+
+def run_state(spec: TrainSpec, model: nn.Module, pruner: Pruner, data: DataBundle,
+              l1_init: float) -> dict:
+    """The ``state`` of a :class:`RunResult` (CPU copies of the weights, the masks, what a
+    checkpoint needs to rebuild the model); a runner outside :class:`GradientRun` uses it too."""
+    return {
+        "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+        "masks": pruner.masks(),
+        "l1_init": l1_init,
+        "prunable": list(pruner.names),
+        "model_name": spec.model,
+        "num_classes": data.num_classes,
+        "input_shape": list(data.input_shape),
+    }
 
 
 class MultiGradientRun(GradientRun):
