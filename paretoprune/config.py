@@ -373,7 +373,7 @@ class TrainSpec:
     # -- gates (a reconstruction from the abstract of Guenter & Sideris 2024, hard-concrete
     #    gates of Louizos et al. 2018: paretoprune/training/gates.py) -------------------------
     complexity_weight: float | None = setting(
-        0.1, "w in [0, 1]: minimize (1-w)·CE + w·complexity, the expected cost of the network "
+        0.5, "w in [0, 1]: minimize (1-w)·CE + w·complexity, the expected cost of the network "
         "under hard-concrete gates on its units, filters and residual blocks (gates: a "
         "reconstruction from the abstract of Guenter & Sideris 2024 with the gates of Louizos "
         "et al. 2018).", number(0, 1), methods=("gates",))
@@ -385,11 +385,15 @@ class TrainSpec:
         "reaches block gates scaled by min(1, 2ρ), unit and filter gates by min(1, 2(1-ρ)) "
         "(0: units only, 1: blocks only).", number(0, 1), methods=("gates",))
     gate_lr: float | None = setting(
-        0.05, "Adam learning rate of the gates' log α (following --schedule).",
+        0.02, "Adam learning rate of the gates' log α (following --schedule).",
         number(0, lo_open=True), methods=("gates",))
     gate_threshold: float | None = setting(
         0.05, "A gate whose P(z != 0) falls below it is closed for good (its structure is "
         "removed).", number(0, 1, lo_open=True, hi_open=True), methods=("gates",))
+    gate_freeze: float | None = setting(
+        0.2, "Share of the training steps, at the end, with the gates fixed at their test-time "
+        "values: the structure is final and the weights train on the cross-entropy alone.",
+        number(0, 1, hi_open=True), methods=("gates",))
 
     # -- relevance (a reconstruction from the abstract of Bonetta et al. 2022 in the form of
     #    LOBSTER, Tartaglione et al. 2020: paretoprune/training/relevance.py) ------------------

@@ -33,6 +33,11 @@ points to, the hard-concrete gates of Louizos, Welling and Kingma (ICLR 2018, ar
 * **Pruned for good.** After every step, a gate whose ``P(z ≠ 0)`` fell below
   ``--gate-threshold`` (default 0.05, i.e. ``log α < -4.5``) is closed for good: its ``z`` is 0
   from then on and its ``log α`` no longer counts.
+* **The structure settles.** For the last ``--gate-freeze`` share of the steps (default 0.2)
+  the gates are fixed at their test-time values ``ẑ`` (no noise, no more updates) and the
+  weights train on the cross-entropy alone, so the network they end in is the deterministic
+  one that is evaluated (an addition of this reconstruction: with the gates' noise gone, the
+  weights adapt to the final structure within the same epochs).
 * **Deterministic result.** At the end the test-time gates are folded into the weights of
   their sites (exact: a gate multiplies the output of a per-channel affine module) and every
   weight of a removed structure (``ẑ = 0``) is set to zero, so the run's network is a plain
@@ -42,8 +47,9 @@ points to, the hard-concrete gates of Louizos, Welling and Kingma (ICLR 2018, ar
   ended strictly between 0 and 1 (folded as a scale).
 
 Optimization: the weights use the run's optimizer; the gates (``log α``, initialized to
-:data:`INIT_LOG_ALPHA`, ``P(z ≠ 0) ≈ 0.99``) their own Adam with ``--gate-lr``, following the
-learning-rate schedule of the weights. The magnitude pruning of single weights is off
+:data:`INIT_LOG_ALPHA`, ``P(z ≠ 0) ≈ 0.99``) their own Adam with ``--gate-lr`` (default 0.02:
+a gate can travel from open to closed in a few hundred steps), following the learning-rate
+schedule of the weights. The magnitude pruning of single weights is off
 (``--threshold`` does not apply); ``nnz`` and ``sparsity`` count the zeros that structure
 removal leaves in the prunable weights (``--prune all`` counts the convolutions too).
 """
@@ -151,6 +157,7 @@ class GateSet(nn.Module):
         self.params_full, self.macs_full = plan.count()
         self._handles: list = []
         self._z: torch.Tensor | None = None
+        self.frozen = False  # True: the test-time gates in training too (no noise, no updates)
 
     # -- values ---------------------------------------------------------------------------------
 
@@ -211,7 +218,7 @@ class GateSet(nn.Module):
         self._z = None
 
     def _draw(self, module: nn.Module, args: tuple) -> None:
-        if module.training:
+        if module.training and not self.frozen:
             self._z = sample_gates(self.log_alpha, args[0].shape[0]) * self.alive
         else:
             self._z = self.test_values().unsqueeze(0)
@@ -294,9 +301,13 @@ class GatesRun(GradientRun):
         self.gate_optimizer = torch.optim.Adam(self.gates.parameters(), lr=spec.gate_lr)
         self.weight = float(spec.complexity_weight)
         self.summary: dict | None = None
+        total = self.epochs * math.ceil(self.data.x_train.shape[0] / spec.batch_size)
+        self.freeze_step = self.global_step + round((1.0 - spec.gate_freeze) * total)
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         spec = self.spec
+        if self.gates.frozen or self.global_step >= self.freeze_step:
+            return self._frozen_step(xb, yb)
         self.gate_optimizer.zero_grad(set_to_none=True)
         ce = F.cross_entropy(self.model(xb), yb)
         cost = self.gates.expected_cost(spec.flops_share, spec.layer_share)
@@ -308,6 +319,16 @@ class GatesRun(GradientRun):
             group["lr"] = spec.gate_lr * scale
         self.gate_optimizer.step()
         self.gates.close_below(spec.gate_threshold)
+        return ce
+
+    def _frozen_step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """The last steps: the structure is fixed at the test-time gates; only the weights
+        train, on the cross-entropy (the cost is a constant now)."""
+        self.gates.frozen = True
+        ce = F.cross_entropy(self.model(xb), yb)
+        ce.backward()
+        self.pruner.before_step()
+        self.optimizer.step()
         return ce
 
     def end_epoch(self, record: dict) -> None:

@@ -246,4 +246,5 @@ def test_gates_options_are_checked_and_belong_to_gates():
     with pytest.raises(InputError, match="--complexity-weight is an option of --method gates"):
         TrainSpec(method="weighted-sum", complexity_weight=0.5)
     spec = TrainSpec(method="gates")
-    assert (spec.complexity_weight, spec.flops_share, spec.layer_share) == (0.1, 0.5, 0.5)
+    assert (spec.complexity_weight, spec.flops_share, spec.layer_share) == (0.5, 0.5, 0.5)
+    assert (spec.gate_lr, spec.gate_threshold, spec.gate_freeze) == (0.02, 0.05, 0.2)
