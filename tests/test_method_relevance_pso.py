@@ -103,6 +103,7 @@ def test_a_relevance_sweep_resumes_with_its_rows_kept(sweeps):
     before = points(out)
     result = ok(run("sweep", out, *TINY, *RELEVANCE, "--budget", "7"))
     assert "resuming" in result.stderr
+    assert "trial [7/7] decay " in result.stderr  # progress lines name the method's parameter
     after = points(out)
     assert (after["role"] == "trial").sum() == 7
     kept = after[after["run"].isin(before["run"])].reset_index(drop=True)

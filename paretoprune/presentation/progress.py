@@ -36,6 +36,7 @@ class SweepReporter:
         self.live = self.stream.isatty() if live is None else live
         self.log_format = log_format
         self.budget = 0
+        self.parameter: str | None = None  # the column of the method's parameter
         self.finished_trials = 0
         self.hypervolume = math.nan
         self.running: dict[int, tuple[str, dict]] = {}
@@ -47,6 +48,7 @@ class SweepReporter:
     # --- events -----------------------------------------------------------------------------
     def start(self, config, rows) -> None:
         self.budget = config.budget
+        self.parameter = config.method.parameter
         self.finished_trials = sum(r.get("role", "trial") == "trial" and r.get("status") == "ok"
                                    for r in rows)
         if rows:
@@ -100,7 +102,8 @@ class SweepReporter:
         role = row.get("role", "trial")
         if role == "dense":
             return "dense reference"
-        params = [k for k in ("weight", "epsilon", "target_sparsity") if k in row]
+        params = [k for k in (self.parameter, "weight", "epsilon", "target_sparsity")
+                  if k and k in row]
         value = row.get(params[0]) if params else math.nan
         return f"{params[0] if params else 'param'} {_fmt(value)}"
 
