@@ -18,6 +18,9 @@ What it proposes, in order (BACKGROUND sections 3 and 4):
    sparsest run that still learns and the densest collapsed one, and stops bisecting at the
    first collapsed run (so a sweep spends at most one run on a collapsed network this way) or
    when the bracket is narrower than ``1e-3`` of the range. It never proposes beyond the edge.
+   For a constraint method (ε, a target sparsity) the edge lies orders of magnitude out, so
+   a free worker continues the halving beyond the probes in flight (at most one more collapsed
+   run per extra worker) instead of waiting or filling dense-side gaps.
 3. **The constraint boundary** (``target=True``, ``paretoprune sweep --max-drop``): rows carry
    ``within`` (their selection metric is within the allowed drop of the dense reference); the
    planner bisects between the sparsest run within and the densest run that is not, keeping the
@@ -339,8 +342,16 @@ class Planner:
         if self.target:
             found = self._bisect_bracket(self._boundary_bracket(), taken, "boundary")
         elif self._bracketing():
-            found = self._bisect_bracket(self._edge_bracket(), taken, "edge",
-                                         speculate=not any(p.purpose == "edge" for p in busy))
+            bracket = self._edge_bracket()
+            edge_busy = any(p.purpose == "edge" for p in busy)
+            ahead = [self._s(p.param) for p in busy if bracket[0] < self._s(p.param) < bracket[1]]
+            if ahead and self.scalarization == "constraint":
+                # a bound's collapse edge lies orders of magnitude out (each probe halves ε or
+                # the density; LeNet-5 still learns at 1 %): a free worker continues the
+                # halving beyond the probes in flight, as if they succeed, instead of filling
+                # dense-side gaps (at worst one more collapsed run)
+                bracket, edge_busy = (max(ahead), bracket[1]), False
+            found = self._bisect_bracket(bracket, taken, "edge", speculate=not edge_busy)
         else:
             found = None
         if found is not None:

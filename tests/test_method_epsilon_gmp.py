@@ -137,6 +137,63 @@ def test_resume_with_a_bigger_budget_keeps_finished_runs(sweeps, method):
     assert after.loc[after["role"] == "trial", param].is_unique  # nothing trained twice
 
 
+# --- the planner of a parallel ε or gmp sweep ------------------------------------------------
+
+
+def gmp_front(S):
+    """A gmp-like front: the loss grows like 1 / density, the network collapses beyond 99.6 %."""
+    if S > 0.996:
+        return {"loss": 2.3, "density": 1 - S, "collapsed": True}
+    return {"loss": 0.01 + 0.002 / (1 - S), "density": 1 - S}
+
+
+def epsilon_front(eps):
+    if eps < 0.005:
+        return {"loss": 2.3, "l1": eps, "collapsed": True}
+    return {"loss": 0.02 + 0.001 / eps, "l1": eps}
+
+
+def drive(planner, evaluate, param, budget, workers):
+    """A sweep's loop with ``workers`` in flight, the oldest finishing first."""
+    import math
+
+    rows, pending = [], []
+    while True:
+        room = min(workers - len(pending), budget - len(rows) - len(pending))
+        if room > 0:
+            pending += planner.ask(room, pending=pending)
+        if not pending:
+            return rows
+        proposal = pending.pop(0)
+        gap = proposal.gap or (math.nan, math.nan)
+        row = {**evaluate(proposal.param), param: proposal.param, "gap_lo": gap[0],
+               "gap_hi": gap[1]}
+        rows.append(row)
+        planner.tell(row)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_parallel_sweep_halves_towards_the_collapse_edge_like_a_serial_one(workers):
+    from paretoprune.methods import get_method
+    from paretoprune.planner import Planner
+
+    for name, evaluate in (("gmp", gmp_front), ("epsilon", epsilon_front)):
+        method = get_method(name)
+        planner = Planner(rule="bound", scalarization=method.scalarization,
+                          x=method.objectives[0], y=method.objectives[1], param=method.parameter,
+                          dense_end=method.dense_end, sparse_end_known=True,
+                          parameter_for_bound=method.parameter_for_bound)
+        rows = drive(planner, evaluate, method.parameter, 9, workers)
+        values = sorted((float(r[method.parameter]) for r in rows), reverse=name == "epsilon")
+        dense = 0.0 if name == "gmp" else 1.0
+        # the dense end, then each probe halves the density (or ε) until the first collapse:
+        # a second worker continues the halving beyond the probe in flight
+        expected = [dense] + [1 - 2.0**-k if name == "gmp" else 2.0**-k for k in range(1, 9)]
+        assert values == pytest.approx(expected)
+        collapsed = sum(bool(r.get("collapsed")) for r in rows)
+        assert collapsed <= workers  # at most one speculative probe beyond the first collapse
+
+
 # --- bad input --------------------------------------------------------------------------------
 
 
