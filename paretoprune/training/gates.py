@@ -323,10 +323,11 @@ class GatesRun(GradientRun):
 
     def _frozen_step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         """The last steps: the structure is fixed at the test-time gates; only the weights
-        train, on the cross-entropy (the cost is a constant now)."""
+        train, on (1 - w)·CE (the cost is a constant now; the same scale as before, so that an
+        SGD step does not jump)."""
         self.gates.frozen = True
         ce = F.cross_entropy(self.model(xb), yb)
-        ce.backward()
+        ((1.0 - self.weight) * ce).backward()
         self.pruner.before_step()
         self.optimizer.step()
         return ce
