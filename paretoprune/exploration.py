@@ -316,7 +316,7 @@ def explore(
         reason = planner.stop_reason or "no parameter left to try"
 
     df = _table(rows, x, y, param)
-    norm = planner.normalization
+    norm = planner.reporting_normalization()
     df.attrs.update(stop=stop, stop_reason=reason, reference=REFERENCE)
     if norm is None:
         df.attrs.update(normalization=None, reference_raw=None, hypervolume=None)

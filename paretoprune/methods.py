@@ -56,6 +56,9 @@ class Method:
         origin: where the method comes from; a reconstruction from an abstract says so here, and
             ``--help`` and the README repeat it.
         structured: True when it removes whole units/filters/blocks (``export --shrink``).
+        size: the column that says how big one of its networks is (``nnz``: nonzero
+            prunable weights; ``flops`` for a structured method): selection picks the
+            smallest network within the allowed drop by it.
         preflight: ``"module:function"`` called as ``function(spec, model, data)`` before a
             sweep writes anything (after the model is built): bad input only this method
             refuses raises its one-line :class:`InputError` there. Empty: no such check.
@@ -74,6 +77,7 @@ class Method:
     origin: str = ""
     structured: bool = False
     preflight: str = ""
+    size: str = "nnz"
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -167,6 +171,7 @@ METHODS: dict[str, Method] = {
             origin="reconstruction from the abstract of Guenter and Sideris, arXiv 2411.09127, "
                    "and hard-concrete gates (Louizos, Welling and Kingma, arXiv 1712.01312)",
             structured=True,
+            size="flops",  # what removed structures save; nnz hardly moves with conv filters
             preflight="paretoprune.training.gates:check_gates",
         ),
         Method(

@@ -535,3 +535,9 @@ class Planner:
     def normalization(self) -> Normalization | None:
         """The frozen normalization (None until it is fixed)."""
         return self.norm
+
+    def reporting_normalization(self) -> Normalization | None:
+        """The frozen normalization, or -- while the collapse edge or the boundary is still
+        being bracketed (a budget can run out first) -- the one it would freeze now, so that a
+        hypervolume can be shown; None with fewer than two usable points."""
+        return self.norm or self._normalization()

@@ -43,6 +43,7 @@ __all__ = [
     "select_within",
     "select_run",
     "selection_metric",
+    "size_column",
     "sweep_table",
 ]
 
@@ -140,11 +141,24 @@ def _quiet_metric(frame: pd.DataFrame) -> str | None:
     return None
 
 
+def size_column(frame: pd.DataFrame) -> str:
+    """The column that measures a network's size in ``frame``: its method's
+    (:attr:`paretoprune.methods.Method.size`, ``flops`` for gates) when the table holds one
+    known method, else ``nnz`` (nonzero prunable weights)."""
+    from paretoprune.methods import METHODS
+
+    methods = frame["method"].dropna().astype(str).unique() if "method" in frame else []
+    if len(methods) == 1 and methods[0] in METHODS and METHODS[methods[0]].size in frame:
+        return METHODS[methods[0]].size
+    return "nnz"
+
+
 def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = None, *,
-                  sparsity: str = "nnz", roles: tuple[str, ...] = ("trial", "final",
+                  sparsity: str | None = None, roles: tuple[str, ...] = ("trial", "final",
                                                                    "finetuned")) -> pd.DataFrame:
     """The rows whose ``metric`` is within ``max_drop`` of the reference, sparsest first
-    (fewest ``sparsity`` -- nonzero weights -- then the best metric). Only usable rows (ok, not
+    (fewest ``sparsity`` -- default :func:`size_column`: nonzero weights, or FLOPs for a
+    structured method -- then the best metric). Only usable rows (ok, not
     collapsed) of the given roles qualify (rows without a role column all qualify). Adds
     ``reference`` and ``drop`` columns. Empty when none qualifies.
 
@@ -154,6 +168,7 @@ def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = Non
     if not (isinstance(max_drop, (int, float)) and 0.0 <= float(max_drop) <= 1.0):
         raise InputError(f"--max-drop must be a number in [0, 1], got {max_drop!r}")
     metric = selection_metric(frame, metric)
+    sparsity = sparsity or size_column(frame)
     if sparsity not in frame.columns:
         raise InputError(f"the table has no {sparsity!r} column (nonzero weights) to find the "
                          "sparsest row")

@@ -335,7 +335,7 @@ def current_hypervolume(frame: pd.DataFrame, sweep: _Sweep) -> float:
     trials = frame[frame["role"].astype(str).eq(TRIAL)] if "role" in frame else frame
     if "collapsed" not in trials:
         return math.nan
-    return table_hypervolume(trials, sweep.planner.normalization, sweep.x, sweep.y)
+    return table_hypervolume(trials, sweep.planner.reporting_normalization(), sweep.x, sweep.y)
 
 
 # ----------------------------------------------------------------------------------------------
