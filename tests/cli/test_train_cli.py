@@ -108,7 +108,8 @@ def test_smgd_with_madam():
         (["--optimizer", "sgd", "--nesterov", "--momentum", "0"], "--nesterov needs"),
         (["--method", "adamw"], "'adamw' is not one of 'weighted-sum', 'smgd'"),
         (["--epochs", "two"], "'two' is not a valid integer"),
-        (["--epoch", "3"], "No such option '--epoch'. Did you mean '--epochs'?"),
+        # click suggests the close names (--epochs, and --epsilon of --method epsilon)
+        (["--epoch", "3"], "No such option '--epoch'. (Did you mean one of: '--epochs'"),
         (["--out", "x.pt"], "No such option '--out'."),  # renamed -o/--output
         (["--model", "no_such_pkg_xyz.models:net"], "does not import"),
         (["--model", "lenet5"], "data whose shape (1, 8, 8) does not fit the model 'lenet5'"),
