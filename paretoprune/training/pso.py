@@ -302,7 +302,8 @@ class CooperativeSwarms:
     def score_weights(self, xa: torch.Tensor) -> torch.Tensor:
         """The aggregate of each weight particle in the context of the best bits."""
         bits = self.best_bits.unsqueeze(0)
-        logits = self.shape.forward(self.x, self.shape.split_a(xa), self.shape.effective_masks(bits))
+        masks = self.shape.effective_masks(bits)
+        logits = self.shape.forward(self.x, self.shape.split_a(xa), masks)
         return self._aggregate(logits, self.shape.density(bits).expand(xa.shape[0]))
 
     @torch.no_grad()

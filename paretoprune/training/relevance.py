@@ -7,27 +7,31 @@ its closest relative, LOBSTER (Tartaglione et al., arXiv 2011.09905); not the au
 
     w <- w - η·λ·w·max(0, 1 - |∂L/∂w| / s)
 
-where ``η`` is the current learning rate, ``λ`` is ``--decay`` (the sweep's parameter), ``∂L/∂w``
-the mini-batch gradient of the cross-entropy and ``s`` the **sensitivity scale**: a running mean
-(exponential, factor :data:`SCALE_MOMENTUM`, bias-corrected) of the mean ``|∂L/∂w|`` over the
-prunable weights still in the network. A weight at least as sensitive as the typical weight
-(``|∂L/∂w| >= s``) is *relevant* and keeps the ordinary update; the others decay, the less
-sensitive the faster. LOBSTER compares ``|∂L/∂w|`` with 1; the mean-reduced cross-entropy gives
-gradients orders of magnitude below 1 that shrink as training converges, so against 1 every
-weight would decay at almost the same rate (plain weight decay). Measured against the running
-mean, the share of weights counted relevant stays comparable across models, datasets, batch
-sizes and the course of training, and one λ range serves digits and LeNet-5.
+where ``η`` is the current learning rate, ``λ`` is ``--decay`` (the sweep's parameter),
+``∂L/∂w`` the mini-batch gradient of the cross-entropy and ``s`` the **sensitivity scale**: a
+running mean (exponential, factor :data:`SCALE_MOMENTUM`, bias-corrected) of the mean
+``|∂L/∂w|`` over the prunable weights still in the network. A weight at least as sensitive as
+the typical weight (``|∂L/∂w| >= s``) is *relevant* and keeps the ordinary update; the others
+decay, the less sensitive the faster (``η·λ`` is capped at 1: no weight changes sign). LOBSTER
+compares ``|∂L/∂w|`` with 1; the mean-reduced cross-entropy gives gradients orders of magnitude
+below 1 that shrink as training converges, so against 1 every weight would decay at almost the
+same rate (plain weight decay). Measured against the running mean, the share of weights
+counted relevant stays comparable across models, datasets, batch sizes and the course of
+training, and one λ range (0 to 30) spans the front on digits and on LeNet-5.
 
 **Iterative pruning.** After each epoch the loss on the validation split is compared with its
-best value so far; when it has not improved by a relative :data:`PLATEAU_DELTA` for ``--plateau``
-epochs, a pruning step finds by bisection the largest magnitude threshold ``T`` whose pruning
-worsens the validation loss by at most ``--tolerance`` (relative: ``L(T) <= (1 + tol)·L(0)``)
-and zeroes every prunable weight below it (:func:`largest_threshold`; the bisection runs over
-the sorted magnitudes of the remaining weights, so its precision is one weight). The run also
-ends with such a step, so that its recorded network is the
-pruned one. Masks persist through the :class:`~paretoprune.training.pruning.Pruner` (its
-``--threshold`` pruning of numerically dead weights runs too, as for every method); with
-``--regrow`` or ``--threshold 0`` there are no persistent masks and pruned weights may grow back.
+best value so far; when it has not improved by a relative :data:`PLATEAU_DELTA` for
+``--plateau`` epochs, a pruning step finds by bisection the largest magnitude threshold ``T``
+whose pruning worsens the validation loss by at most ``--tolerance`` (relative:
+``L(T) <= (1 + tol)·L(0)``) and zeroes every prunable weight below it
+(:func:`largest_threshold`; the bisection runs over the sorted magnitudes of the remaining
+weights, so its precision is one weight); the best loss then restarts from the pruned
+network's. The run also ends with such a step, so that its recorded network is a pruned one.
+Masks persist through the :class:`~paretoprune.training.pruning.Pruner` (its ``--threshold``
+pruning of numerically dead weights runs too, as for every method); with ``--regrow`` or
+``--threshold 0`` there are no persistent masks and pruned weights may grow back. The tolerance
+is relative: a network that has barely learned (validation loss near ln(classes), the loss of
+the empty network) may lose every weight within it.
 
 **Without a validation split** (``--val-fraction 0``) the plateau test and the bisection read
 the training loss instead, with a :class:`RelevanceWarning`: the tolerance then bounds the
@@ -136,6 +140,7 @@ class RelevanceRun(GradientRun):
             torch.split(self._abs_grad, pruner.sizes), pruner.params, strict=True)]
         self._scale_sum = torch.zeros((), dtype=pruner.flat.dtype, device=pruner.flat.device)
         self._scale_weight = 0.0  # bias correction of the running mean
+        self._tiny = torch.finfo(pruner.flat.dtype).tiny  # s > 0 even with all gradients 0
         self.best = math.inf
         self.waiting = 0
         self.prune_steps = 0
@@ -154,7 +159,7 @@ class RelevanceRun(GradientRun):
             m = SCALE_MOMENTUM
             self._scale_sum.mul_(m).add_(mean, alpha=1.0 - m)
             self._scale_weight = m * self._scale_weight + (1.0 - m)
-            scale = (self._scale_sum / self._scale_weight).clamp(min=torch.finfo(abs_grad.dtype).tiny)
+            scale = (self._scale_sum / self._scale_weight).clamp(min=self._tiny)
             self.optimizer.step()
             lr = self.optimizer.param_groups[0]["lr"]
             selective_decay_(pruner.flat, abs_grad, scale, lr * self.rate)

@@ -1,0 +1,396 @@
+"""Relevance-based selective decay and cooperative PSO beside the weighted sum (issue 12).
+
+Run from the repository root (not part of the default test run)::
+
+    python tests/benchmarks/bench_relevance_pso.py           # everything: about 45 min on 2 cores
+    python tests/benchmarks/bench_relevance_pso.py --quick   # a smoke run: 1 seed, tiny runs
+    python tests/benchmarks/bench_relevance_pso.py --parts digits scaling   # some parts only
+
+Every method runs as one ``paretoprune sweep`` (``run_sweep``, ``--workers 2`` processes, one
+torch thread per run) with its defaults, its default rule and range, the same budget of
+training runs (8) and no dense run of its own: one dense reference per seed (λ = 0, no pruning)
+is trained once and shared (bench_methods' helpers).
+
+1. **digits** -- ``mlp`` on the bundled digits, 3 seeds, the CLI's defaults (20 epochs, Adam
+   1e-3, batch 32, validation 10 % of the training images): the fronts of ``weighted-sum``,
+   ``relevance``, ``pso`` (20 rounds of 100 iterations of 10 particles) and ``gmp`` when
+   ``paretoprune.methods.METHODS`` has it. Test accuracy at 80 / 90 / 95 % sparsity: for each
+   level the run with the best validation accuracy among the method's runs at or above it
+   (selected on validation, reported on test); the wall time of each method's runs.
+2. **lenet** -- ``lenet5`` on ../shared/datasets/mnist-5k, 3 seeds, 30 epochs for every run, Adam
+   1e-3, batch 32, validation half of the test images (bench_methods' setting): ``relevance``
+   against ``weighted-sum`` at 95 / 98 / 99 % dense-layer sparsity. (PSO does not take conv nets.)
+3. **scaling** -- where PSO stops scaling: the CPU time of one iteration of both swarms (10
+   particles, 512 samples, one thread) for mlp on digits (17k connections), lenet-300-100 on
+   digits (50k) and on mnist-5k (266k), extrapolated to the default 2,000 iterations; and one
+   default PSO run of lenet-300-100 on mnist-5k (seed 0, λ = 0.2) beside a gradient-trained
+   weighted-sum run of the same model and epochs.
+
+Paired differences are *method minus weighted sum*, seed by seed, with 95 % t-intervals
+(positive: the method is more accurate). Results: runs/benchmarks/relevance_pso.json and .md
+(``--quick``: relevance_pso-quick.*). Sweeps are kept in runs/benchmarks/.cache/relevance_pso/
+and resume when the script runs again (``--fresh`` starts over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_front import OUT_DIR, data_dir  # noqa: E402
+from bench_methods import (  # noqa: E402
+    at_level,
+    dense_run,
+    lenet,
+    mean_sd,
+    pct,
+    pp,
+    stats,
+    sweep_rows,
+)
+
+DIGITS_LEVELS = (0.80, 0.90, 0.95)
+LENET_LEVELS = (0.95, 0.98, 0.99)
+BASE = "weighted-sum"
+PARTS = ("digits", "lenet", "scaling")
+#: PSO's scaling measurements: (model, dataset)
+SCALING = (("mlp", "digits"), ("lenet-300-100", "digits"), ("lenet-300-100", "mnist"))
+
+
+def digits_methods() -> list[str]:
+    from paretoprune.methods import METHODS
+
+    return [m for m in (BASE, "relevance", "pso", "gmp") if m in METHODS]
+
+
+def digits_spec(seed: int, method: str, quick: bool):
+    from paretoprune.config import TrainSpec
+
+    changes = {"epochs": 2} if quick else {}
+    if quick and method == "pso":
+        changes["swarm_iterations"] = 5
+    return TrainSpec(method=method, seed=seed, device="cpu", **changes)
+
+
+# --- the fronts ---------------------------------------------------------------------------------
+
+
+def run_part(name: str, specs, seeds, levels, budget: int, workers: int, cache: Path,
+             log) -> dict:
+    """Sweeps of every method of ``specs(seed) -> {label: spec}`` for each seed, analysed at
+    ``levels`` (dense-layer sparsity)."""
+    results = {}
+    for seed in seeds:
+        folder = cache / name / f"seed{seed}"
+        per = specs(seed)
+        dense = dense_run(per[BASE], folder)
+        log(f"{name} seed {seed}: dense test acc {pct(dense['test_acc'])}")
+        methods = {}
+        for label, spec in per.items():
+            rows, wall = sweep_rows(spec, folder / label, budget, workers)
+            methods[label] = {"rows": rows, "sweep_wall_s": wall}
+            log(f"{name} seed {seed}: {label} ({len(rows)} runs, {wall:.0f} s)")
+        results[str(seed)] = {"dense": {k: dense.get(k) for k in ("test_acc", "val_acc",
+                                                                   "wall_time")},
+                              "methods": methods}
+    return {"results": results, "analysis": analyse(results, seeds, list(per), levels)}
+
+
+def analyse(results: dict, seeds, labels, levels) -> dict:
+    """Accuracy at each level, times, and paired differences against the weighted sum."""
+    out = {"levels": {}, "time": {}, "paired": {}}
+    for label in labels:
+        out["levels"][label] = {}
+        for level in levels:
+            chosen = {str(s): at_level(results[str(s)]["methods"][label]["rows"], level)
+                      for s in seeds}
+            out["levels"][label][f"{level:g}"] = {
+                "per_seed": chosen,
+                "test_acc": stats([c["test_acc"] for c in chosen.values() if c])}
+        runs = [results[str(s)]["methods"][label] for s in seeds]
+        out["time"][label] = {
+            "run_wall_s": stats([sum(r["wall_time"] or 0.0 for r in m["rows"]) for m in runs]),
+            "sweep_wall_s": stats([m["sweep_wall_s"] for m in runs]),
+            "collapsed": sum(sum(bool(r.get("collapsed")) for r in m["rows"]) for m in runs),
+            "failed": sum(sum(r["status"] != "ok" for r in m["rows"]) for m in runs)}
+    for label in labels:
+        if label == BASE:
+            continue
+        out["paired"][label] = {}
+        for level in levels:
+            key, diffs = f"{level:g}", {}
+            for s in seeds:
+                a = out["levels"][label][key]["per_seed"][str(s)]
+                b = out["levels"][BASE][key]["per_seed"][str(s)]
+                if a and b:
+                    diffs[str(s)] = a["test_acc"] - b["test_acc"]
+            out["paired"][label][key] = {"per_seed": diffs, **stats(diffs.values())}
+    return out
+
+
+def verdicts(analysis: dict, levels) -> list[str]:
+    """Where each method wins or loses against the weighted sum, said plainly."""
+    lines = []
+    for label, per in analysis["paired"].items():
+        for level in levels:
+            d = per[f"{level:g}"]
+            mine = analysis["levels"][label][f"{level:g}"]["test_acc"]["n"]
+            if d["n"] == 0:
+                who = label if mine == 0 else BASE
+                lines.append(f"{label} at {level:.0%}: no comparison -- {who} has no run at or "
+                             "above this sparsity" + (" (a loss for it)" if who == label else ""))
+                continue
+            ci = (f"95 % interval [{pp(d['lo'])}, {pp(d['hi'])}]"
+                  if d["n"] > 1 and math.isfinite(d["lo"]) else "one seed, no interval")
+            if d["mean"] < 0:
+                sure = d["n"] > 1 and math.isfinite(d["hi"]) and d["hi"] < 0
+                lines.append(f"{label} at {level:.0%}: LOSES by {pp(-d['mean'])} points to the "
+                             f"weighted sum ({ci}{'; the whole interval' if sure else ''})")
+            else:
+                lines.append(f"{label} at {level:.0%}: {pp(d['mean'])} points against the "
+                             f"weighted sum ({ci})")
+    return lines
+
+
+# --- PSO scaling ------------------------------------------------------------------------------
+
+
+def pso_scaling(quick: bool, log) -> dict:
+    """CPU seconds per iteration of both swarms, and one default lenet-300-100 run on MNIST."""
+    import torch
+
+    from paretoprune.config import TrainSpec
+    from paretoprune.training import train_run
+    from paretoprune.training.loop import load_data, make_model, seeded
+    from paretoprune.training.pso import CooperativeSwarms, mlp_shape, shape_vector
+
+    torch.set_num_threads(1)
+    defaults = TrainSpec(method="pso")
+    iterations = defaults.epochs * defaults.swarm_iterations
+    rows = []
+    for model, dataset in SCALING:
+        spec = TrainSpec(method="pso", model=model, dataset=dataset, data_dir=str(data_dir()),
+                         device="cpu")
+        data = load_data(spec)
+        with seeded(0, torch.device("cpu")):
+            net = make_model(spec, data, torch.device("cpu"))
+        shape = mlp_shape(net)
+        x, y = data.x_train[:spec.fitness_samples], data.y_train[:spec.fitness_samples]
+        swarms = CooperativeSwarms(shape, x, y, weight=0.2, particles=spec.swarm_size,
+                                   generator=torch.Generator().manual_seed(0),
+                                   start=shape_vector(shape))
+        swarms.iterate(2)  # both swarms started
+        count = 2 if quick else 20
+        began = time.process_time()
+        swarms.iterate(count)
+        per_iteration = (time.process_time() - began) / count
+        floats = 6 * spec.swarm_size * (shape.dim_a + shape.dim_b)  # positions, velocities, bests
+        rows.append({"model": model, "dataset": dataset, "connections": shape.n_connections,
+                     "cpu_s_per_iteration": per_iteration,
+                     "default_run_cpu_min": per_iteration * iterations / 60,
+                     "swarm_state_mb": 4 * floats / 2**20})
+        log(f"scaling: {model} on {dataset}: {1000 * per_iteration:.0f} ms per iteration")
+    changes = ({"epochs": 1, "swarm_iterations": 2, "max_train_samples": 500} if quick else {})
+    spec = TrainSpec(method="pso", model="lenet-300-100", dataset="mnist",
+                     data_dir=str(data_dir()), device="cpu", seed=0, **changes)
+    runs = {"pso": train_run(spec).metrics}
+    log(f"scaling: pso lenet-300-100 on mnist-5k: test acc {pct(runs['pso']['test_acc'])}, "
+        f"{runs['pso']['wall_time']:.0f} s")
+    runs["weighted-sum dense (λ 0, no pruning)"] = train_run(
+        spec.as_method(BASE, weight=0.0, threshold=0.0)).metrics
+    runs["weighted-sum λ 0.5"] = train_run(spec.as_method(BASE, weight=0.5)).metrics
+    keep = ("test_acc", "val_acc", "density", "sparsity", "loss", "wall_time", "train_cpu_time",
+            "epochs")
+    return {"iterations_default": iterations, "per_iteration": rows,
+            "mnist_runs": {k: {c: m.get(c) for c in keep} for k, m in runs.items()}}
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def accuracy_table(part: dict, labels, levels, seeds, what: str) -> list[str]:
+    a = part["analysis"]
+    lines = [f"Test accuracy at {what} (mean ± sd over {len(seeds)} seeds, %; (n): seeds with "
+             "a run at or above the level):", "",
+             "| method | " + " | ".join(f"{lv:.0%}" for lv in levels) + " | run time (s) |",
+             "|---|" + "---|" * (len(levels) + 1)]
+    for label in labels:
+        cells = []
+        for lv in levels:
+            s = a["levels"][label][f"{lv:g}"]["test_acc"]
+            cells.append(mean_sd(s) + (f" ({s['n']})" if s["n"] != len(seeds) else ""))
+        lines.append(f"| {label} | " + " | ".join(cells)
+                     + f" | {mean_sd(a['time'][label]['run_wall_s'], False, 0)} |")
+    lines += ["", "Per seed (test accuracy at the chosen run's sparsity):", "",
+              "| method | seed | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |",
+              "|---|---|" + "---|" * len(levels)]
+    for label in labels:
+        for s in seeds:
+            cells = []
+            for lv in levels:
+                c = a["levels"][label][f"{lv:g}"]["per_seed"][str(s)]
+                cells.append("—" if c is None else
+                             f"{pct(c['test_acc'])} at {pct(c['sparsity_dense'])}")
+            lines.append(f"| {label} | {s} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired differences, method minus weighted sum (test accuracy, points):", "",
+              "| method | level | per seed | mean | 95 % interval |", "|---|---|---|---|---|"]
+    for label, per in a["paired"].items():
+        for lv in levels:
+            d = per[f"{lv:g}"]
+            seeds_text = ", ".join(pp(v) for v in d["per_seed"].values()) or "—"
+            interval = f"[{pp(d['lo'])}, {pp(d['hi'])}]" if d["n"] > 1 else "—"
+            lines.append(f"| {label} | {lv:.0%} | {seeds_text} | {pp(d['mean'])} | {interval} |")
+    lines += ["", "| method | runs collapsed | runs failed | sweep wall clock (s) |",
+              "|---|---|---|---|"]
+    for label in labels:
+        t = a["time"][label]
+        lines.append(f"| {label} | {t['collapsed']} | {t['failed']} | "
+                     f"{mean_sd(t['sweep_wall_s'], False, 0)} |")
+    lines += [""] + [f"- {v}" for v in verdicts(a, levels)] + [""]
+    return lines
+
+
+def markdown(rep: dict) -> str:
+    quick = " -- QUICK smoke run" if rep["quick"] else ""
+    lines = [f"# Relevance and PSO beside the weighted sum{quick}",
+             "", f"Command: `{rep['command']}`  ", f"Machine: {rep['machine']}  ",
+             f"Total time: {rep['total_s'] / 60:.1f} min", ""]
+    if "digits" in rep:
+        d = rep["digits"]
+        lines += ["## Digits, mlp", "", f"Settings: {d['settings']}", ""]
+        lines += accuracy_table(d, d["methods"], DIGITS_LEVELS, rep["seeds"], "sparsity")
+    if "lenet" in rep:
+        d = rep["lenet"]
+        lines += ["## LeNet-5 on mnist-5k", "", f"Settings: {d['settings']}", ""]
+        lines += accuracy_table(d, d["methods"], LENET_LEVELS, rep["seeds"],
+                                "dense-layer sparsity")
+    if "scaling" in rep:
+        s = rep["scaling"]
+        lines += ["## Where PSO stops scaling", "",
+                  f"CPU time of one iteration of both swarms (10 particles, 512 samples, one "
+                  f"thread) and of the default {s['iterations_default']} iterations:", "",
+                  "| model | data | connections | ms / iteration | default run (CPU min) | "
+                  "swarm state (MB) |", "|---|---|---|---|---|---|"]
+        for r in s["per_iteration"]:
+            lines.append(f"| {r['model']} | {r['dataset']} | {r['connections']:,} | "
+                         f"{1000 * r['cpu_s_per_iteration']:.0f} | "
+                         f"{r['default_run_cpu_min']:.1f} | {r['swarm_state_mb']:.0f} |")
+        lines += ["", "lenet-300-100 on mnist-5k, seed 0 (pso with its defaults, λ = 0.2; the "
+                  "gradient runs with the same epochs):", "",
+                  "| run | test acc | density | train loss | wall (s) |", "|---|---|---|---|---|"]
+        for name, m in s["mnist_runs"].items():
+            lines.append(f"| {name} | {pct(m['test_acc'])} | {pct(m['density'])} | "
+                         f"{m['loss']:.3f} | {m['wall_time']:.0f} |")
+        lines += ["", f"- {s['verdict']}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def scaling_verdict(s: dict) -> str:
+    """What the measurements say about PSO's reach, from the numbers themselves."""
+    rows = {(r["model"], r["dataset"]): r for r in s["per_iteration"]}
+    small, big = rows[("mlp", "digits")], rows[("lenet-300-100", "mnist")]
+    per_million = big["cpu_s_per_iteration"] / big["connections"] * 1e6 * s[
+        "iterations_default"] / 60
+    time_ratio = big["cpu_s_per_iteration"] / small["cpu_s_per_iteration"]
+    size_ratio = big["connections"] / small["connections"]
+    runs = s["mnist_runs"]
+    pso = runs["pso"]
+    dense = runs["weighted-sum dense (λ 0, no pruning)"]
+    sparse = runs["weighted-sum λ 0.5"]
+    text = (f"Cost: {1000 * big['cpu_s_per_iteration']:.0f} ms per iteration for "
+            f"{big['connections']:,} connections (lenet-300-100 on MNIST), "
+            f"{big['default_run_cpu_min']:.1f} CPU minutes for the default "
+            f"{s['iterations_default']} iterations, {big['swarm_state_mb']:.0f} MB of swarm "
+            f"state (from mlp on digits: {time_ratio:.1f}× the time per iteration for "
+            f"{size_ratio:.1f}× the connections), so about {per_million:.1f} CPU minutes per "
+            "million connections per default run. Conv nets are not supported at all. ")
+    gap = (dense["test_acc"] or 0.0) - (pso["test_acc"] or 0.0)
+    if gap > 0.05:
+        text += (f"Search, not time, is the limit: in {big['connections']:,} dimensions the "
+                 f"swarms reach {pct(pso['test_acc'])} test accuracy at {pct(pso['density'])} "
+                 f"density, against {pct(dense['test_acc'])} for the dense gradient-trained "
+                 f"network and {pct(sparse['test_acc'])} at {pct(sparse['density'])} density for "
+                 f"a weighted-sum run (λ 0.5): PSO LOSES by {100 * gap:.2f} points to plain "
+                 "training.")
+    else:
+        text += (f"At this size the swarms still reach {pct(pso['test_acc'])} test accuracy at "
+                 f"{pct(pso['density'])} density, within {100 * gap:.2f} points of the dense "
+                 f"gradient-trained network ({pct(dense['test_acc'])}).")
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", type=int, default=8, help="training runs per method")
+    parser.add_argument("--workers", type=int, default=2, help="processes of each sweep")
+    parser.add_argument("--lenet-epochs", type=int, default=30)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: seed 0, 3 runs per method, 1-2 epochs")
+    parser.add_argument("--fresh", action="store_true", help="start every sweep over")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.budget, args.lenet_epochs = [0], 3, 1
+    needs_mnist = {"lenet", "scaling"} & set(args.parts)
+    if needs_mnist and not (data_dir() / "MNIST" / "raw").exists():
+        print(f"bench_relevance_pso: no MNIST data in {data_dir()} (set "
+              "PARETOPRUNE_SHARED_DATASETS, or --parts digits)", file=sys.stderr)
+        return 2
+    command = " ".join(["python", "tests/benchmarks/bench_relevance_pso.py",
+                        *(sys.argv[1:] if argv is None else argv)])
+    cache = OUT_DIR / ".cache" / ("relevance_pso-quick" if args.quick else "relevance_pso")
+    if args.fresh:
+        shutil.rmtree(cache, ignore_errors=True)
+    started = time.perf_counter()
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - started:.0f}s] {text}", flush=True)
+
+    print(command, flush=True)
+    report = {"command": command, "quick": args.quick, "seeds": args.seeds,
+              "machine": f"{os.cpu_count()} CPU cores, torch on the CPU"}
+    if "digits" in args.parts:
+        labels = digits_methods()
+        part = run_part("digits", lambda s: {m: digits_spec(s, m, args.quick) for m in labels},
+                        args.seeds, DIGITS_LEVELS, args.budget, args.workers, cache, log)
+        runs = ("2 epochs, pso 10 iterations" if args.quick else
+                "20 epochs; pso 20 rounds of 100 iterations, 10 particles, 512 fitness samples")
+        report["digits"] = {**part, "methods": labels, "settings": (
+            f"the CLI's defaults for each method ({runs}), "
+            f"{args.budget} runs per method, {args.workers} worker processes, one thread per "
+            f"run, seeds {args.seeds}; sparsity = share of the prunable (dense) weights zero")}
+    if "lenet" in args.parts:
+        labels = [BASE, "relevance"]
+        part = run_part(
+            "lenet", lambda s: {m: lenet(s, args.lenet_epochs, "test", method=m) for m in labels},
+            args.seeds, LENET_LEVELS, args.budget, args.workers, cache, log)
+        report["lenet"] = {**part, "methods": labels, "settings": (
+            f"lenet5, mnist-5k (validation: half of the 10,000 test images, test the other "
+            f"half), Adam lr 1e-3, batch 32, {args.lenet_epochs} epochs per run, each method's "
+            f"default range and rule, {args.budget} runs per method, seeds {args.seeds}")}
+    if "scaling" in args.parts:
+        report["scaling"] = pso_scaling(args.quick, log)
+        report["scaling"]["verdict"] = scaling_verdict(report["scaling"])
+    report["total_s"] = time.perf_counter() - started
+    suffix = "-quick" if args.quick else ""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / f"relevance_pso{suffix}.json").write_text(
+        json.dumps(report, indent=2, default=float))
+    text = markdown(report)
+    (OUT_DIR / f"relevance_pso{suffix}.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
