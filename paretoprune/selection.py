@@ -5,7 +5,9 @@ network's accuracy?". The answer is read here, the same way by every command (th
 summary, ``knee --max-drop``, ``check --max-acc-drop``, ``export``):
 
 * the **reference** is the metric of the table's ``role = dense`` row (a run trained without
-  pruning), or, in a table without one (a foreign CSV), the best value of the metric;
+  pruning; a sweep with ``--trial-epochs`` has one trained as long as its trials and one as
+  long as its retrain, and each row is measured against the one trained as long as itself),
+  or, in a table without one (a foreign CSV), the best value of the metric;
 * a row is **collapsed** when it has no nonzero prunable weight left (``nnz == 0``) or its metric
   kept less than a quarter of the reference's margin over chance, i.e.
   ``metric < chance + COLLAPSE_SHARE·(reference - chance)`` with ``chance = 1 / num_classes``
@@ -40,6 +42,7 @@ __all__ = [
     "collapsed_mask",
     "is_collapsed",
     "reference_value",
+    "reference_values",
     "select_within",
     "select_run",
     "selection_metric",
@@ -99,18 +102,44 @@ def selection_metric(frame: pd.DataFrame, metric: str | None = None) -> str:
     raise InputError("the table has no val_acc or train_acc column to select on; give --metric")
 
 
-def reference_value(frame: pd.DataFrame, metric: str) -> float:
-    """The metric of the dense reference row (``role = dense``, status ok), else the best
-    value of the metric among the ok rows; NaN when there is none."""
+def _dense_rows(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     ok = frame["status"].astype(str).eq("ok") if "status" in frame else \
         pd.Series(True, index=frame.index)
     values = pd.to_numeric(frame[metric], errors="coerce")
-    if ROLE in frame:
-        dense = ok & frame[ROLE].astype(str).eq(DENSE) & values.notna()
-        if dense.any():
-            return float(values[dense].iloc[-1])
-    best = values[ok].max()
+    if ROLE not in frame:
+        return frame.iloc[:0]
+    return frame[ok & frame[ROLE].astype(str).eq(DENSE) & values.notna()]
+
+
+def reference_value(frame: pd.DataFrame, metric: str) -> float:
+    """The metric of the dense reference row (``role = dense``, status ok; the longest-trained
+    one when a sweep has two), else the best value of the metric among the ok rows; NaN when
+    there is none."""
+    dense = _dense_rows(frame, metric)
+    if len(dense):
+        if "epochs" in dense:
+            dense = dense.iloc[[int(np.argmax(pd.to_numeric(dense["epochs"], errors="coerce")
+                                             .fillna(-1).to_numpy()))]]
+        return float(pd.to_numeric(dense[metric], errors="coerce").iloc[-1])
+    ok = frame["status"].astype(str).eq("ok") if "status" in frame else \
+        pd.Series(True, index=frame.index)
+    best = pd.to_numeric(frame[metric], errors="coerce")[ok].max()
     return float(best) if pd.notna(best) else math.nan
+
+
+def reference_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
+    """The reference of every row: the dense row trained for as many epochs as the row
+    (a sweep with ``--trial-epochs`` has a short dense run for its trials and a full one for
+    the retrain), else :func:`reference_value`."""
+    out = np.full(len(frame), reference_value(frame, metric), dtype=float)
+    dense = _dense_rows(frame, metric)
+    if len(dense) > 1 and "epochs" in frame:
+        by_epochs = dict(zip(pd.to_numeric(dense["epochs"], errors="coerce"),
+                             pd.to_numeric(dense[metric], errors="coerce"), strict=True))
+        epochs = pd.to_numeric(frame["epochs"], errors="coerce").to_numpy()
+        for e, value in by_epochs.items():
+            out[epochs == e] = value
+    return out
 
 
 def collapsed_mask(frame: pd.DataFrame, metric: str | None = None) -> np.ndarray:
@@ -124,8 +153,8 @@ def collapsed_mask(frame: pd.DataFrame, metric: str | None = None) -> np.ndarray
     empty = nnz == 0
     if metric is None or metric not in frame or "num_classes" not in frame:
         return ok & empty
-    ref = reference_value(frame, metric)
-    ref = 1.0 if math.isnan(ref) else ref
+    ref = reference_values(frame, metric)
+    ref = np.where(np.isnan(ref), 1.0, ref)
     value = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
     classes = pd.to_numeric(frame["num_classes"], errors="coerce").to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -172,7 +201,7 @@ def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = Non
     if sparsity not in frame.columns:
         raise InputError(f"the table has no {sparsity!r} column (nonzero weights) to find the "
                          "sparsest row")
-    ref = reference_value(frame, metric)
+    ref = pd.Series(reference_values(frame, metric), index=frame.index)
     values = pd.to_numeric(frame[metric], errors="coerce")
     usable = frame["status"].astype(str).eq("ok") if "status" in frame else \
         pd.Series(True, index=frame.index)
@@ -180,8 +209,8 @@ def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = Non
     if ROLE in frame:
         usable &= frame[ROLE].astype(str).isin(roles)
     chosen = frame[usable & values.notna() & (values >= ref - float(max_drop) - 1e-12)].copy()
-    chosen["reference"] = ref
-    chosen["drop"] = ref - pd.to_numeric(chosen[metric], errors="coerce")
+    chosen["reference"] = ref[chosen.index]
+    chosen["drop"] = chosen["reference"] - pd.to_numeric(chosen[metric], errors="coerce")
     order = pd.to_numeric(chosen[sparsity], errors="coerce")
     chosen = chosen.assign(_key=order, _m=-pd.to_numeric(chosen[metric], errors="coerce"))
     return chosen.sort_values(["_key", "_m"], kind="stable").drop(columns=["_key", "_m"])
@@ -204,7 +233,8 @@ def sweep_table(points: pd.DataFrame, config: SweepConfig) -> pd.DataFrame:
         frame[metric] = math.nan
     ok = frame["status"].astype(str).eq("ok")
     frame["collapsed"] = collapsed_mask(frame, metric) & ok.to_numpy()
-    frame["drop"] = reference_value(frame, metric) - pd.to_numeric(frame[metric], errors="coerce")
+    frame["drop"] = reference_values(frame, metric) - pd.to_numeric(frame[metric],
+                                                                    errors="coerce")
     x, y = config.method.objectives
     usable = ok & ~frame["collapsed"] & frame["role"].astype(str).eq(TRIAL)
     pareto = pd.Series(False, index=frame.index)

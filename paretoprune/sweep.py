@@ -111,30 +111,33 @@ class _Sweep:
             target=config.max_drop is not None,
             parameter_for_bound=method.parameter_for_bound)
         rows = store.rows()
-        self.dense = next((r for r in reversed(rows) if r.get("role") == DENSE
-                           and r.get("status") == "ok"), None)
+        # the dense references, by epochs: one as long as the trials, one as long as --epochs
+        self.trial_epochs = config.trial_epochs or config.train.epochs
+        self.dense_epochs = sorted({self.trial_epochs, config.train.epochs}) if config.dense \
+            else []
+        self.dense = {int(r["epochs"]): r for r in rows
+                      if r.get("role") == DENSE and r.get("status") == "ok"}
         # failed trials of earlier invocations are retried: not counted, not told
         self.trials = [r for r in rows if r.get("role", TRIAL) == TRIAL and r.get("status") == "ok"]
-        self.held = list(self.trials)  # told once the dense reference is in
+        self.held = list(self.trials)  # told once the trials' dense reference is in
         self.next_run = store.next_run()
         self.stop_reason = ""
-        if self.dense is not None or not config.dense:
+        if self.trial_epochs in self.dense or not config.dense:
             self._tell_held()
 
     # -- rows --------------------------------------------------------------------------------
 
-    def _reference(self) -> float | None:
-        if self.dense is None:
-            return None
-        value = self.dense.get(self.metric)
+    def _reference(self, epochs: int) -> float | None:
+        dense = self.dense.get(epochs) or self.dense.get(self.config.train.epochs)
+        value = None if dense is None else dense.get(self.metric)
         return float(value) if value is not None and math.isfinite(float(value)) else None
 
-    def annotate(self, row: dict) -> dict:
+    def annotate(self, row: dict, epochs: int | None = None) -> dict:
         """Add ``collapsed`` (and ``within`` with --max-drop), measured against the dense
-        reference."""
+        reference trained as long as the trials (``epochs`` for another length)."""
         if row.get("status") != "ok":
             return row
-        ref = self._reference()
+        ref = self._reference(epochs or self.trial_epochs)
         row["collapsed"] = is_collapsed(row, self.metric, ref)
         if self.config.max_drop is not None:
             value = row.get(self.metric)
@@ -157,7 +160,7 @@ class _Sweep:
         self.next_run += 1
         row.update(role=role, method=self.config.method.name, **(extra or {}))
         if role != DENSE:
-            self.annotate(row)
+            self.annotate(row, None if role == TRIAL else self.config.train.epochs)
         checkpoint = None
         if raw.get("_state") is not None:
             from paretoprune.training import checkpoint_payload
@@ -169,8 +172,9 @@ class _Sweep:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def dense_job(self) -> Job:
-        return Job(self.config.train.as_method("weighted-sum", weight=0.0, threshold=0.0))
+    def dense_job(self, epochs: int) -> Job:
+        spec = self.config.train.as_method("weighted-sum", weight=0.0, threshold=0.0)
+        return Job(spec, epochs=epochs)
 
     def trial_job(self, proposal: Proposal) -> tuple[Job, int]:
         """The job of a trial, warm-started from the nearest denser finished run when
@@ -251,12 +255,16 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
 def _explore(sweep: _Sweep, executor, labels: dict[int, str]) -> None:
     """The exploration loop: fill free workers with the planner's proposals, record results."""
     config, planner = sweep.config, sweep.planner
-    pending: dict[int, tuple[str, Proposal, int]] = {}  # job id -> (role, proposal, warm_from)
-    if config.dense and sweep.dense is None:
-        job_id = executor.submit(run_job, sweep.dense_job())
-        pending[job_id] = (DENSE, Proposal(math.nan, None, DENSE), -1)
-        labels[job_id] = "dense reference"
+    # job id -> (role, proposal, warm_from for a trial or epochs for a dense run)
+    pending: dict[int, tuple[str, Proposal, int]] = {}
+    queue = [e for e in sweep.dense_epochs if e not in sweep.dense]  # the trials' one first
     while True:
+        while queue and executor.free > 0:
+            epochs = queue.pop(0)
+            job_id = executor.submit(run_job, sweep.dense_job(epochs))
+            pending[job_id] = (DENSE, Proposal(math.nan, None, DENSE), epochs)
+            labels[job_id] = "dense reference" + (f" ({epochs} epochs)"
+                                                  if len(sweep.dense_epochs) > 1 else "")
         trials_pending = [p for role, p, _ in pending.values() if role == TRIAL]
         # rows waiting for the dense reference are still "in flight" for the planner
         busy = trials_pending + [Proposal(float(r[sweep.param]), None, "held") for r in sweep.held]
@@ -270,19 +278,19 @@ def _explore(sweep: _Sweep, executor, labels: dict[int, str]) -> None:
         if not pending:
             break
         job_id, outcome = executor.wait()
-        role, proposal, warm_from = pending.pop(job_id)
+        role, proposal, extra = pending.pop(job_id)
         labels.pop(job_id, None)
+        waiting = any(r == DENSE and e == sweep.trial_epochs for r, _, e in pending.values())
         if role == DENSE:
             row = sweep.record(DENSE, proposal, outcome)
             if row["status"] == "ok":
-                sweep.dense = row
-            sweep._tell_held()
+                sweep.dense[extra] = row
         else:
-            row = sweep.record(TRIAL, proposal, outcome, {"warm_from": warm_from})
+            row = sweep.record(TRIAL, proposal, outcome, {"warm_from": extra})
             sweep.trials.append(row)
             sweep.held.append(row)
-            if not any(r == DENSE for r, _, _ in pending.values()):
-                sweep._tell_held()  # else: after the dense reference, which they are measured by
+        if not waiting:  # trials are measured by the dense run as long as they are
+            sweep._tell_held()
         _report(sweep, row, job_id)
     if len(sweep.trials) >= config.budget:
         sweep.stop_reason = "budget reached"

@@ -208,3 +208,15 @@ def test_a_broken_sweep_json_is_reported_by_resume_and_readers(tmp_path):
         sweep(tmp_path, budget=3)
     with pytest.raises(StoreError, match="newer paretoprune"):
         load_table(tmp_path / "s")
+
+
+def test_trials_are_measured_against_a_dense_run_as_long_as_they_are(tmp_path):
+    frame = sweep(tmp_path, budget=3, trial_epochs=1, max_drop=0.05)
+    dense = frame[frame["role"] == "dense"].set_index("epochs")
+    assert sorted(dense.index) == [1, 3]  # one as long as the trials, one as the retrain
+    trials = frame[frame["role"] == "trial"]
+    expected = dense.loc[1, "val_acc"] - trials["val_acc"]
+    pd.testing.assert_series_equal(trials["drop"], expected, check_names=False)
+    final = frame[frame["role"] == "final"]
+    assert (final["drop"] == dense.loc[3, "val_acc"] - final["val_acc"]).all()
+    assert trials["within"].any()  # within 5 points of the 1-epoch dense run

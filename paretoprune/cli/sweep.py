@@ -303,13 +303,13 @@ def check_command(out, run, knee_method, metric, fmt, **bounds):
 def _check_bound(name, limit, row, frame, metric) -> dict:
     import pandas as pd
 
-    from paretoprune.selection import reference_value, selection_metric
+    from paretoprune.selection import reference_values, selection_metric
 
     column, kind, _ = BOUNDS[name]
     flag = "--" + name.replace("_", "-")
-    if column == "drop":
+    if column == "drop":  # against the dense run trained as long as the row
         metric = selection_metric(frame, metric)
-        value = reference_value(frame, metric) - float(row[metric])
+        value = reference_values(frame, metric)[frame.index.get_loc(row.name)] - float(row[metric])
     else:
         if column not in row.index:
             raise InputError(f"the sweep has no {column!r} column for {flag}")
