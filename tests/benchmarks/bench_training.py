@@ -87,7 +87,9 @@ def plain_loop(spec: TrainSpec, data, device, fused: bool = False) -> dict:
 
 
 def paretoprune_run(spec: TrainSpec, weight: float) -> dict:
-    m = train_run(spec, weight).metrics
+    if spec.method == "weighted-sum" or spec.fixed_weights:
+        spec = spec.with_parameter(weight)
+    m = train_run(spec).metrics
     if m["status"] != "ok":
         raise SystemExit(f"run failed: {m['error']}")
     return {k: m[k] for k in ("train_time", "train_cpu_time", "wall_time", "test_acc", "sparsity",
@@ -122,10 +124,10 @@ def main(argv=None) -> int:
     specs = {
         "wsum": base,
         "wsum-unfused": TrainSpec(**{**base.to_dict(), "fused": False}),
-        "madam": TrainSpec(**{**base.to_dict(), "optimizer": "madam", "mo_l1_scale": "init"}),
-        "smgd": TrainSpec(**{**base.to_dict(), "optimizer": "smgd", "mo_l1_scale": "init"}),
-        "madam-raw": TrainSpec(**{**base.to_dict(), "optimizer": "madam", "mo_l1_scale": "raw"}),
-        "smgd-raw": TrainSpec(**{**base.to_dict(), "optimizer": "smgd", "mo_l1_scale": "raw"}),
+        "madam": base.as_method("smgd", optimizer="madam", mo_l1_scale="init"),
+        "smgd": base.as_method("smgd", optimizer="smgd", mo_l1_scale="init"),
+        "madam-raw": base.as_method("smgd", optimizer="madam", mo_l1_scale="raw"),
+        "smgd-raw": base.as_method("smgd", optimizer="smgd", mo_l1_scale="raw"),
     }
     data = load_data(base)
     device = torch.device("cpu")
