@@ -199,12 +199,16 @@ def knee(
 
     Returns
     -------
-    The front rows of ``frame`` (original index kept) with ``knee_rank`` (1 is the knee) and
+    The front rows of ``frame`` (original index kept; in a sweep's table only its ``trial``
+    rows compete) with ``knee_rank`` (1 is the knee) and
     ``knee_score`` (higher is more knee-like; its scale depends on the method) added.
     """
     if method not in KNEE_METHODS:
         raise InputError(f"unknown knee method {method!r}; choose from {', '.join(KNEE_METHODS)}")
     sense = as_sense(sense)
+    if "role" in frame.columns and frame["role"].astype(str).eq("trial").any():
+        # a sweep's knee is one of its explored runs, not its dense reference or a retrain
+        frame = frame[frame["role"].astype(str).eq("trial")]
     usable_index = frame.index[usable_rows(frame).to_numpy()]
     points = objective_values(frame, [x, y])
     if len(points) == 0:

@@ -95,3 +95,14 @@ def check_one_budget(method: str, values: Mapping[str, Any], *, sweep: bool = Fa
     if values.get("epsilon") is not None:
         raise InputError("--method epsilon takes an l1 budget (--epsilon) or an exact sparsity "
                          "(--target-sparsity), not both")
+
+
+def methods_epilog() -> str:
+    """The ``--help`` epilog listing every ``--method`` with its summary and origin (a
+    reconstruction from an abstract says so)."""
+    from paretoprune.methods import METHODS
+
+    lines = ["Methods (--method):"]
+    for m in METHODS.values():
+        lines.append(f"{m.name}: {m.summary}" + (f" [{m.origin}]" if m.origin else ""))
+    return "\n\n".join(lines)

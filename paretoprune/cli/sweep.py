@@ -12,7 +12,13 @@ from pathlib import Path
 import click
 
 from paretoprune.cli.common import emit, format_option
-from paretoprune.cli.options import add_options, check_one_budget, given, options_of
+from paretoprune.cli.options import (
+    add_options,
+    check_one_budget,
+    given,
+    methods_epilog,
+    options_of,
+)
 from paretoprune.cli.train import TRAINING_OPTIONS
 from paretoprune.config import KNEE_METHODS, SweepConfig, TrainSpec
 from paretoprune.errors import CheckFailed, InputError
@@ -59,7 +65,7 @@ def sweep_config(options: dict) -> SweepConfig:
     return SweepConfig(train=spec, **given(options, SweepConfig))
 
 
-@click.command("sweep")
+@click.command("sweep", epilog=methods_epilog())
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--config", type=click.Path(dir_okay=False), callback=_load_config, is_eager=True,
               expose_value=False, help="TOML file with any of these options (flags override it).")

@@ -11,7 +11,13 @@ import sys
 import click
 
 from paretoprune.cli.common import emit, format_option
-from paretoprune.cli.options import add_options, check_one_budget, given, options_of
+from paretoprune.cli.options import (
+    add_options,
+    check_one_budget,
+    given,
+    methods_epilog,
+    options_of,
+)
 from paretoprune.config import TrainSpec
 from paretoprune.errors import TrainingError
 
@@ -59,7 +65,7 @@ class _EpochBar:
         self.progress.update(self.task, completed=record["epoch"], info=info)
 
 
-@click.command("train")
+@click.command("train", epilog=methods_epilog())
 @add_options(TRAINING_OPTIONS)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write the run's checkpoint (weights, masks, settings, metrics) to FILE.")

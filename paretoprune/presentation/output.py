@@ -25,11 +25,12 @@ FORMATS = ("table", "csv", "json")
 #: The columns a wide table shows on screen by default (``--columns all`` shows every one;
 #: csv and json always carry every column). Chosen to fit an 80-column terminal.
 PREFERRED_COLUMNS = (
-    "run", "weight", "loss", "l1", "sparsity", "test_acc", "val_acc", "status", "pareto",
-    "knee_rank",
+    "run", "role", "weight", "epsilon", "target_sparsity", "decay", "zero_norm_weight",
+    "complexity_weight", "loss", "l1", "sparsity", "nnz", "val_acc", "test_acc", "drop", "status",
+    "pareto", "selected", "knee_rank",
 )
 #: A table with more columns than this is narrowed to the preferred columns in ``table`` format.
-MAX_TABLE_COLUMNS = 10
+MAX_TABLE_COLUMNS = 12
 
 
 def as_frame(records: pd.DataFrame | Sequence[Mapping] | Mapping) -> pd.DataFrame:

@@ -231,7 +231,7 @@ def test_nesterov_runs_with_sgd_and_smgd():
 
 def test_make_optimizer_follows_the_spec():
     model = build_model("lenet5", 10, (1, 28, 28))
-    pruner = Pruner(model, "dense")
+    pruner = Pruner(model, "dense", threshold=1e-3)
     cases = [
         (TrainSpec(optimizer="sgd", momentum=0.5, nesterov=True), torch.optim.SGD,
          {"momentum": 0.5, "nesterov": True}),
