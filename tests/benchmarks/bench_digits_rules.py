@@ -28,8 +28,8 @@ RULES = ("normal", "midpoint", "grid")
 
 
 def main(argv=None) -> int:
-    from paretoprune.sweep import SweepConfig, run_sweep
-    from paretoprune.training import TrainSpec
+    from paretoprune.config import SweepConfig, TrainSpec
+    from paretoprune.sweep import run_sweep
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=int, default=8)
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     per_seed = {}
     try:
         for seed in args.seeds:
-            train = TrainSpec(seed=seed).to_dict()  # the CLI's defaults
+            train = TrainSpec(seed=seed)  # the CLI's defaults
             rows = {}
             for rule in RULES:
                 config = SweepConfig(train=train, budget=args.budget, rule=rule)
