@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+from _planning import drive
 from click.testing import CliRunner
 
 from paretoprune.cli import main
@@ -153,25 +154,6 @@ def epsilon_front(eps):
     return {"loss": 0.02 + 0.001 / eps, "l1": eps}
 
 
-def drive(planner, evaluate, param, budget, workers):
-    """A sweep's loop with ``workers`` in flight, the oldest finishing first."""
-    import math
-
-    rows, pending = [], []
-    while True:
-        room = min(workers - len(pending), budget - len(rows) - len(pending))
-        if room > 0:
-            pending += planner.ask(room, pending=pending)
-        if not pending:
-            return rows
-        proposal = pending.pop(0)
-        gap = proposal.gap or (math.nan, math.nan)
-        row = {**evaluate(proposal.param), param: proposal.param, "gap_lo": gap[0],
-               "gap_hi": gap[1]}
-        rows.append(row)
-        planner.tell(row)
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_parallel_sweep_halves_towards_the_collapse_edge_like_a_serial_one(workers):
     from paretoprune.methods import get_method
@@ -183,7 +165,7 @@ def test_a_parallel_sweep_halves_towards_the_collapse_edge_like_a_serial_one(wor
                           x=method.objectives[0], y=method.objectives[1], param=method.parameter,
                           dense_end=method.dense_end, sparse_end_known=True,
                           parameter_for_bound=method.parameter_for_bound)
-        rows = drive(planner, evaluate, method.parameter, 9, workers)
+        rows = drive(planner, evaluate, 9, workers, param=method.parameter)
         values = sorted((float(r[method.parameter]) for r in rows), reverse=name == "epsilon")
         dense = 0.0 if name == "gmp" else 1.0
         # the dense end, then each probe halves the density (or ε) until the first collapse:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from _planning import drive
 
 from paretoprune.errors import InputError
 from paretoprune.exploration import explore
@@ -23,23 +24,6 @@ def collapsing(w):
         return {"weight": w, "loss": 2.3, "l1": 0.0, "collapsed": True, "status": "ok"}
     t = w / EDGE
     return {"weight": w, "loss": t**2, "l1": (1 - t) ** 2, "status": "ok"}
-
-
-def drive(planner: Planner, evaluate, budget: int, workers: int = 1) -> list[dict]:
-    """The loop a sweep runs: ask for free workers, tell results (oldest in flight first)."""
-    rows, pending = [], []
-    while True:
-        room = min(workers - len(pending), budget - len(rows) - len(pending))
-        if room > 0:
-            pending += planner.ask(room, pending=pending)
-        if not pending:
-            return rows
-        proposal = pending.pop(0)
-        row = dict(evaluate(proposal.param))
-        row.update(weight=proposal.param, gap_lo=(proposal.gap or (math.nan,) * 2)[0],
-                   gap_hi=(proposal.gap or (math.nan,) * 2)[1])
-        rows.append(row)
-        planner.tell(row)
 
 
 def test_collapse_edge_costs_at_most_one_run_and_is_never_crossed_again():
