@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from paretoprune.config import SweepConfig, TrainSpec
-from paretoprune.errors import EXIT_FAILED, InputError, ParetoPruneError, StoreError
+from paretoprune.errors import EXIT_FAILED, InputError, ParetoPruneError, StoreError, first_line
 from paretoprune.exploration import REFERENCE, make_row, table_hypervolume
 from paretoprune.planner import Planner, Proposal
 from paretoprune.selection import (
@@ -53,7 +53,7 @@ from paretoprune.selection import (
 )
 from paretoprune.store import StoreWarning, SweepStore
 
-__all__ = ["Job", "SweepFailed", "migrate_meta", "run_job", "run_sweep"]
+__all__ = ["Job", "SweepFailed", "check_job", "migrate_meta", "run_job", "run_sweep"]
 
 #: Threshold of a fine-tuning run: weights already pruned (exactly zero) stay masked, no other
 #: weight is small enough to be pruned (its masks are fixed).
@@ -80,6 +80,14 @@ def run_job(job: Job, progress=None) -> dict:
     from paretoprune.training import run_point
 
     return run_point(job.spec, init_state=job.init_state, epochs=job.epochs, progress=progress)
+
+
+def check_job(spec: TrainSpec, progress=None) -> None:
+    """Worker side: :func:`paretoprune.training.preflight` -- where the runs will train (a Ray
+    node checks its own device), and it leaves torch and the data loaded for the first run."""
+    from paretoprune.training import preflight
+
+    preflight(spec)
 
 
 def migrate_meta(meta: Mapping) -> tuple[dict, dict]:
@@ -205,15 +213,14 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
               reporter=None) -> pd.DataFrame:
     """Run (or resume) the sweep ``config`` in the directory ``out`` and return its table.
 
-    Before anything is written, one run's inputs are checked (device, dataset, model), so an
-    input that would fail every run ends the command with one line and no sweep directory.
+    Before anything is written, a worker checks one run's inputs (device, dataset, model), so
+    an input that would fail every run ends the command with one line and no sweep directory.
     ``reporter`` (optional) receives ``start(config, rows)``, ``epoch(job, label, record)``,
     ``finished(row, hypervolume)`` and ``end(frame, summary)``.
 
     Raises :class:`SweepFailed` when no run succeeded.
     """
     from paretoprune.executors import make_executor
-    from paretoprune.training import preflight
 
     if not isinstance(config, SweepConfig):
         raise InputError("config must be a SweepConfig")
@@ -223,12 +230,18 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
         if reporter is not None:
             reporter.epoch(job_id, labels.get(job_id, ""), record)
 
-    # the workers start (and import torch) while this process checks the inputs
+    # the workers start (and import torch) at once; the first checks the inputs
     with make_executor(config.executor_name, workers=config.workers, on_progress=on_progress,
                        threads=config.run_threads, ray_address=config.ray_address,
                        gpus_per_run=config.gpus_per_run, cpus_per_run=config.cpus_per_run,
                        preload=("paretoprune.training",)) as executor:
-        preflight(config.train)
+        executor.submit(check_job, config.train)  # in a worker: this process needs no torch
+        _job, problem = executor.wait()
+        if isinstance(problem, ParetoPruneError):
+            raise problem
+        if isinstance(problem, BaseException):
+            raise InputError(f"a run of this sweep cannot start: {type(problem).__name__}: "
+                             f"{first_line(problem)}")
         with SweepStore.create_or_open(out, config.to_dict(), identity=config.identity(),
                                        force=force, migrate=migrate_meta) as store:
             sweep = _Sweep(config, store, reporter)
