@@ -1415,9 +1415,11 @@ def markdown(rep: dict) -> str:
           "set validates and the other half tests. 10 % of the 5,000 training images would be 500 "
           "validation images, where one point is 5 images: too noisy to resolve a 1-point "
           "constraint. Selection never reads the test half.",
-          f"- Trials of the `max_drop` sweeps train {s['trial_epochs']} epochs while their dense "
-          f"reference trains {s['epochs']} (run_sweep trains the reference at `--epochs`), so "
-          "\"within D\" is judged on shorter runs against a fully trained dense network.",
+          f"- Trials of the `max_drop` sweeps train {s['trial_epochs']} epochs; run_sweep then "
+          f"trains a second dense reference of {s['trial_epochs']} epochs, and \"within D\" "
+          "(the sweep's choice, and the count of trials within D) is judged against it; the "
+          f"drops in the tables are against the {s['epochs']}-epoch reference, which the final "
+          "and fine-tuned networks are judged by.",
           "- Every run comes from `run_sweep` (items 1-4, 6, 7) or `run_point` (Optuna, SMGD) "
           "through a cache keyed by the full spec, parameter, epochs, initial weights and the "
           "training code; CPU training is deterministic, so a cached run is the run.", ""]
