@@ -128,17 +128,20 @@ def reference_value(frame: pd.DataFrame, metric: str) -> float:
 
 
 def reference_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
-    """The reference of every row: the dense row trained for as many epochs as the row
-    (a sweep with ``--trial-epochs`` has a short dense run for its trials and a full one for
-    the retrain), else :func:`reference_value`."""
+    """The reference of every row: for a trial, the dense row trained for as many epochs (a
+    sweep with ``--trial-epochs`` has a short dense run for its trials and a full one for the
+    retrain); for every other row, and without such a dense row, :func:`reference_value`."""
     out = np.full(len(frame), reference_value(frame, metric), dtype=float)
     dense = _dense_rows(frame, metric)
     if len(dense) > 1 and "epochs" in frame:
         by_epochs = dict(zip(pd.to_numeric(dense["epochs"], errors="coerce"),
                              pd.to_numeric(dense[metric], errors="coerce"), strict=True))
         epochs = pd.to_numeric(frame["epochs"], errors="coerce").to_numpy()
+        # only trials: a retrain or a fine-tuning is judged by the full reference, whatever
+        # its own length
+        trials = frame[ROLE].astype(str).eq(TRIAL).to_numpy()
         for e, value in by_epochs.items():
-            out[epochs == e] = value
+            out[trials & (epochs == e)] = value
     return out
 
 

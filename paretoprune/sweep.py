@@ -140,12 +140,12 @@ class _Sweep:
         value = None if dense is None else dense.get(self.metric)
         return float(value) if value is not None and math.isfinite(float(value)) else None
 
-    def annotate(self, row: dict, epochs: int | None = None) -> dict:
+    def annotate(self, row: dict, *, retrain: bool = False) -> dict:
         """Add ``collapsed`` (and ``within`` with --max-drop), measured against the dense
-        reference trained as long as the trials (``epochs`` for another length)."""
+        reference trained as long as the trials (a retrain: the full one)."""
         if row.get("status") != "ok":
             return row
-        ref = self._reference(epochs or self.trial_epochs)
+        ref = self._reference(self.config.train.epochs if retrain else self.trial_epochs)
         row["collapsed"] = is_collapsed(row, self.metric, ref)
         if self.config.max_drop is not None:
             value = row.get(self.metric)
@@ -168,7 +168,7 @@ class _Sweep:
         self.next_run += 1
         row.update(role=role, method=self.config.method.name, **(extra or {}))
         if role != DENSE:
-            self.annotate(row, None if role == TRIAL else self.config.train.epochs)
+            self.annotate(row, retrain=role != TRIAL)
         checkpoint = None
         if raw.get("_state") is not None:
             from paretoprune.training import checkpoint_payload
