@@ -18,7 +18,7 @@ from paretoprune.methods import METHODS, get_method
 
 NAN, INF = float("nan"), float("inf")
 
-# The ``config -> train`` dict of runs/mnist5k-lenet5/sweep.json, written by paretoprune 0.1
+# The ``config -> train`` dict of tests/data/sweep-schema1/sweep.json, written by paretoprune 0.1
 # (copied here so that re-running that sweep with a newer version cannot change the test).
 OLD_TRAIN = {
     "model": "lenet5", "dataset": "mnist", "optimizer": "adam", "epochs": 30, "batch_size": 32,

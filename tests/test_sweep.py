@@ -167,7 +167,7 @@ def test_an_old_sweep_directory_is_read_and_resumed(tmp_path):
     import shutil
     from pathlib import Path
 
-    old = Path(__file__).resolve().parents[1] / "runs" / "mnist5k-lenet5"
+    old = Path(__file__).resolve().parent / "data" / "sweep-schema1"  # written by 0.1
     copy = tmp_path / "old"
     shutil.copytree(old, copy)
     from paretoprune.tables import load_table
