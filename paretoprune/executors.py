@@ -379,14 +379,26 @@ def _ready() -> None:
     """A no-op job that makes a pool start its process now (pools start them on demand)."""
 
 
+class _Stopped(Exception):
+    """Raised in a job of the inline slot at its next progress record once the executor
+    closes (a thread cannot be killed)."""
+
+
 class ProcessExecutor(Executor):
     """Runs each job in a spawned worker process; one long-lived worker per slot, started at
     once. ``preload``: modules each worker imports when it starts (``"paretoprune.training"``
     imports torch), so the imports run while the driver still prepares, not in the first job.
+
+    ``inline=True``: slot 0 is a thread of this process instead, which needs no start-up: the
+    first job trains at once while the processes start, so a small sweep with two workers is
+    not slower than one with a single worker. A job in that slot shares this process (if it
+    crashes the process, the driver goes with it, as in a serial sweep); on :meth:`close` it
+    stops at its next progress record. The thread is a daemon, so that an interrupted program
+    exits at once instead of waiting for the epoch to end.
     """
 
     def __init__(self, slots: int = 1, *, on_progress=None, threads: int | None = None,
-                 preload: tuple[str, ...] = ()) -> None:
+                 preload: tuple[str, ...] = (), inline: bool = False) -> None:
         super().__init__(slots, on_progress=on_progress, threads=threads)
         self._ctx = multiprocessing.get_context("spawn")  # fork is unsafe with torch, threads
         self._preload = tuple(preload)
@@ -394,7 +406,11 @@ class ProcessExecutor(Executor):
         # (job, slot, its Future, or its outcome if it could not start or its worker died)
         self._done: queue.SimpleQueue[tuple[int, int, Any]] = queue.SimpleQueue()
         _start_resource_tracker()
-        self._workers: list[_Worker | None] = [self._start() for _ in range(self.slots)]
+        self._inline = inline
+        if inline:
+            _set_torch_threads(self.threads)  # the inline slot trains in this process
+        self._workers: list[_Worker | None] = [
+            None if inline and slot == 0 else self._start() for slot in range(self.slots)]
 
     def _start(self) -> _Worker:
         worker = _Worker(self._ctx, self.threads, self._handle, self._preload)
@@ -405,6 +421,12 @@ class ProcessExecutor(Executor):
         job = self._new_job()
         slot = next(s for s in range(self.slots) if s not in self._busy)
         self._busy[slot] = job
+        if self._inline and slot == 0:
+            future: Future = Future()
+            future.add_done_callback(lambda f: self._done.put((job, slot, f)))
+            threading.Thread(target=self._run_inline, args=(future, job, fn, item),
+                             name=f"paretoprune-inline-{job}", daemon=True).start()
+            return job
         try:
             payload = pickle.dumps((fn, item), pickle.HIGHEST_PROTOCOL)
             for attempt in range(2):
@@ -423,6 +445,18 @@ class ProcessExecutor(Executor):
         except Exception as err:  # fn or item cannot be pickled, no worker could start
             self._done.put((job, slot, err))
         return job
+
+    def _run_inline(self, future: Future, job: int, fn: Callable, item: Any) -> None:
+        def progress(record: dict) -> None:
+            if self._closed:
+                raise _Stopped(f"job {job} stopped: the executor closed")
+            self._record(job, record)
+
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(item, progress))
+        except BaseException as err:  # noqa: BLE001 - the job's outcome, like a worker's
+            future.set_exception(err)
 
     def _finished(self, job: int, slot: int, worker: _Worker, future: Future) -> None:
         # in the pool's thread; a dead worker breaks its pool, which fails its one job
@@ -445,6 +479,8 @@ class ProcessExecutor(Executor):
             return job, result
         if result.exception() is not None:
             return job, result.exception()
+        if self._inline and slot == 0:
+            return job, result.result()  # the outcome itself: it never left this process
         ok, data, synced = result.result()
         if synced:
             self._wait_end(job)
@@ -459,13 +495,18 @@ class ProcessExecutor(Executor):
     def close(self) -> None:
         if self._closed:
             return
+        self._closed = True  # before anything: an inline job sees it at its next record
         busy = [self._workers[slot] for slot in self._busy if self._workers[slot] is not None]
         for worker in busy:
             worker.started.wait(_PATIENCE_S)  # it was spawned: its pid is on the way
             if worker.process() is not None:
                 worker.process().terminate()
+        idle = [w for slot, w in enumerate(self._workers) if w is not None and slot not in self._busy]
         for slot in range(self.slots):
-            self._discard(slot)  # idle workers finish on their own
+            self._discard(slot)
+        for worker in idle:  # no job to lose: stopped now rather than after their own clean-up
+            if worker.started.is_set() and worker.process() is not None:
+                worker.process().terminate()
         for worker in busy:
             if worker.process() is not None:
                 worker.process().join(5.0)
@@ -603,12 +644,14 @@ class RayExecutor(Executor):
 
 def make_executor(name: str, *, workers: int = 1, on_progress=None, threads: int | None = None,
                   ray_address: str | None = None, gpus_per_run: float = 0.0,
-                  cpus_per_run: float = 1.0, preload: tuple[str, ...] = ()) -> Executor:
+                  cpus_per_run: float = 1.0, preload: tuple[str, ...] = (),
+                  inline: bool = False) -> Executor:
     """The executor called ``name`` (``serial``, ``process`` or ``ray``), with ``workers`` slots.
 
     ``on_progress(job id, record)`` gets the jobs' progress records; ``threads``: torch threads
-    per worker (None leaves torch alone); ``preload``: modules process workers import once
-    (see :class:`ProcessExecutor`); ``ray_address``, ``gpus_per_run`` and ``cpus_per_run``
+    per worker (None leaves torch alone); ``preload``: modules process workers import once,
+    ``inline``: one process slot is a thread of this process instead (see
+    :class:`ProcessExecutor`); ``ray_address``, ``gpus_per_run`` and ``cpus_per_run``
     only matter to ``ray``. InputError for an unknown name or a bad number.
     """
     key = str(name).strip().lower()
@@ -621,5 +664,6 @@ def make_executor(name: str, *, workers: int = 1, on_progress=None, threads: int
                            ray_address=ray_address, gpus_per_run=gpus_per_run,
                            cpus_per_run=cpus_per_run)
     if key == "process":
-        return ProcessExecutor(workers, on_progress=on_progress, threads=threads, preload=preload)
+        return ProcessExecutor(workers, on_progress=on_progress, threads=threads, preload=preload,
+                               inline=inline)
     return SerialExecutor(workers, on_progress=on_progress, threads=threads)

@@ -230,12 +230,13 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
         if reporter is not None:
             reporter.epoch(job_id, labels.get(job_id, ""), record)
 
-    # the workers start (and import torch) at once; the first checks the inputs
+    # worker processes start (and import torch) at once; one slot is this process, which
+    # checks the inputs and trains while they start
     with make_executor(config.executor_name, workers=config.workers, on_progress=on_progress,
                        threads=config.run_threads, ray_address=config.ray_address,
                        gpus_per_run=config.gpus_per_run, cpus_per_run=config.cpus_per_run,
-                       preload=("paretoprune.training",)) as executor:
-        executor.submit(check_job, config.train)  # in a worker: this process needs no torch
+                       preload=("paretoprune.training",), inline=True) as executor:
+        executor.submit(check_job, config.train)  # in the first free slot: this process
         _job, problem = executor.wait()
         if isinstance(problem, ParetoPruneError):
             raise problem

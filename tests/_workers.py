@@ -17,6 +17,8 @@ module rather than in a test module. ``work(item, progress)`` takes items ``(act
   a minute: a test that waits that long has failed anyway);
 * ``("mark_then_wait", (marker, flag, x))`` -- append this pid to ``marker``, then wait for
   ``flag`` (as ``wait_file``), return ``x``;
+* ``("progress_when", (path, returned))`` -- wait until ``path`` exists, send one record,
+  then create the file ``returned`` (which stays absent if sending the record raised);
 * ``("die_when", (path, code))`` -- wait until ``path`` exists, then die as ``die``.
 """
 
@@ -94,6 +96,12 @@ def work(item, progress):
         _mark(marker)
         _wait_for(flag)
         return result
+    if action == "progress_when":
+        path, returned = value
+        _wait_for(path)
+        progress({"epoch": 0})
+        Path(returned).touch()
+        return None
     if action == "die_when":
         path, code = value
         _wait_for(path)

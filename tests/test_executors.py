@@ -246,6 +246,29 @@ def test_process_dead_worker_fails_only_its_job(process_pool, tmp_path, code, te
 
 
 @pytest.mark.slow
+def test_process_inline_slot_is_a_thread_of_the_driver(tmp_path):
+    records = Records()
+    with ProcessExecutor(2, on_progress=records, inline=True) as ex:
+        assert by_job(run_all(ex, [("value", 1), ("raise", "boom")]))[0] == 2
+        job = ex.submit(work, ("raise", "here"))  # slot 0, the inline one, is free again
+        done, error = ex.wait()
+        assert done == job and type(error) is ValueError and str(error) == "here"
+        assert not hasattr(error, "remote_traceback")  # raised in this process
+        check_asynchronous(ex, records, tmp_path)
+        pids = by_job(run_all(ex, [("pid", None), ("pid", None)]))  # both slots, in order
+    assert pids[0] == os.getpid() and pids[1] != os.getpid()
+    # on close, a job still running in the inline slot stops at its next progress record
+    flag, returned = tmp_path / "late", tmp_path / "returned"
+    ex = ProcessExecutor(1, inline=True)
+    ex.submit(work, ("progress_when", (str(flag), str(returned))))
+    ex.close()
+    flag.touch()
+    wait_until(lambda: not any(t.name.startswith("paretoprune-inline")
+                               for t in threading.enumerate()), "the inline job to stop")
+    assert not returned.exists()
+
+
+@pytest.mark.slow
 def test_process_ctrl_c_then_close_stops_the_workers(tmp_path):
     never = tmp_path / "never"
     markers = [tmp_path / "m0", tmp_path / "m1"]

@@ -14,8 +14,10 @@ times (the machine is shared: the ratio of the medians is the figure):
 * the digits quick start (``paretoprune sweep OUT`` defaults: mlp on digits, 20 epochs, 8 runs
   and the dense reference).
 
-Each sweep is a fresh ``run_sweep`` into a temporary directory (store, checkpoints, logs and
-worker start-up included). Results: runs/benchmarks/parallel.{json,md}.
+Each sweep is ``paretoprune sweep`` in a fresh process into a temporary directory, as a user
+runs it (imports, worker start-up, store, checkpoints and logs included). With ``--workers 2``
+one slot is the driver process itself, the other a worker process. Results:
+runs/benchmarks/parallel.{json,md}.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,25 +45,27 @@ def data_dir() -> Path:
     return Path(base) / "mnist-5k" if base else ROOT.parent / "shared" / "datasets" / "mnist-5k"
 
 
-def settings(name: str, quick: bool):
-    from paretoprune.config import SweepConfig, TrainSpec
-
+def settings(name: str, quick: bool) -> list[str]:
+    """The options of ``paretoprune sweep`` for the setting ``name``."""
     if name == "lenet5":
-        spec = TrainSpec(model="lenet5", dataset="mnist", data_dir=str(data_dir()),
-                         epochs=1 if quick else 10, device="cpu", threads=1)
-        return SweepConfig(train=spec, budget=3 if quick else 6, dense=False)
-    spec = TrainSpec(device="cpu", epochs=2 if quick else 20)
-    return SweepConfig(train=spec, budget=3 if quick else 8)
+        return ["--model", "lenet5", "--dataset", "mnist", "--data-dir", str(data_dir()),
+                "--epochs", "1" if quick else "10", "--budget", "3" if quick else "6",
+                "--no-dense", "--device", "cpu", "--threads", "1"]
+    return ["--device", "cpu"] + (["--epochs", "2", "--budget", "3"] if quick else [])
 
 
-def timed_sweep(config, workers: int) -> tuple[float, int]:
-    from paretoprune.sweep import run_sweep
-
+def timed_sweep(options: list[str], workers: int) -> tuple[float, int]:
+    """The wall time of ``paretoprune sweep`` in a fresh process, as a user runs it (imports,
+    worker start-up, store and all), and the number of runs it made."""
     folder = Path(tempfile.mkdtemp(prefix="pp-parallel-"))
     try:
+        command = [sys.executable, "-m", "paretoprune", "sweep", str(folder / "s"), *options,
+                   "--workers", str(workers), "--quiet", "--format", "json"]
         started = time.perf_counter()
-        frame = run_sweep(folder / "s", config.replace(workers=workers))
-        return time.perf_counter() - started, len(frame)
+        subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+        seconds = time.perf_counter() - started
+        rows = sum(1 for line in (folder / "s" / "journal.jsonl").read_text().splitlines() if line)
+        return seconds, rows
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -74,11 +79,11 @@ def main() -> None:
     command = "python tests/benchmarks/bench_parallel.py" + (" --quick" if args.quick else "")
     results = {}
     for name in ("lenet5", "digits"):
-        config = settings(name, args.quick)
+        options = settings(name, args.quick)
         times = {1: [], 2: []}
         for _ in range(repeats):
             for workers in (1, 2):
-                seconds, rows = timed_sweep(config, workers)
+                seconds, rows = timed_sweep(options, workers)
                 times[workers].append(seconds)
                 print(f"{name}: workers {workers}: {seconds:.1f} s ({rows} runs)", flush=True)
         serial, parallel = statistics.median(times[1]), statistics.median(times[2])
