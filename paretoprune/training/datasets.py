@@ -32,6 +32,8 @@ permuted tensors: no DataLoader, no workers.
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -112,15 +114,62 @@ def _cached(key, load):
 
 
 def _load_digits():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    x, y = _digits_arrays()
+    x = x.astype(np.float32).reshape(-1, 1, 8, 8) / 16.0
+    train, test = _stratified_split(y, n_test=math.ceil(0.25 * len(y)), seed=0)
+    return (torch.from_numpy(x[train]), torch.from_numpy(y[train]),
+            torch.from_numpy(x[test]), torch.from_numpy(y[test]), 10)
 
-    digits = load_digits()
-    x = digits.images.astype(np.float32)[:, None, :, :] / 16.0
-    y = digits.target.astype(np.int64)
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-    return (torch.from_numpy(x_tr), torch.from_numpy(y_tr),
-            torch.from_numpy(x_te), torch.from_numpy(y_te), 10)
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits as (pixels (N, 64), labels (N,)), read from its CSV file
+    without importing scikit-learn (that import costs about a second in every worker)."""
+    spec = importlib.util.find_spec("sklearn")
+    folder = spec.submodule_search_locations if spec is not None else None
+    path = Path(list(folder)[0]) / "datasets" / "data" / "digits.csv.gz" if folder else None
+    if path is None or not path.is_file():  # a future layout: ask scikit-learn itself
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return digits.data.astype(np.float64), digits.target.astype(np.int64)
+    table = np.loadtxt(path, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
+def _stratified_split(y: np.ndarray, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test indices drawn per class, as scikit-learn's ``train_test_split(...,
+    stratify=y, random_state=seed)`` draws them (the same indices, so the digits test set is
+    the one earlier versions used; a test compares the two)."""
+    rng = np.random.RandomState(seed)
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    members = np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])
+    n_train = len(y) - n_test
+    take_train = _share_per_class(counts, n_train, rng)
+    take_test = _share_per_class(counts - take_train, n_test, rng)
+    train: list[int] = []
+    test: list[int] = []
+    for i in range(len(classes)):
+        shuffled = members[i].take(rng.permutation(counts[i]), mode="clip")
+        train.extend(shuffled[:take_train[i]])
+        test.extend(shuffled[take_train[i]:take_train[i] + take_test[i]])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _share_per_class(counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of ``n_draws`` come from each class: the floor of each class's share, then one
+    more for the largest remainders (ties broken at random)."""
+    share = counts / counts.sum() * n_draws
+    taken = np.floor(share)
+    missing = int(n_draws - taken.sum())
+    remainder = share - taken
+    for value in np.sort(np.unique(remainder))[::-1]:
+        if missing <= 0:
+            break
+        (tied,) = np.where(remainder == value)
+        chosen = rng.choice(tied, size=min(len(tied), missing), replace=False)
+        taken[chosen] += 1
+        missing -= len(chosen)
+    return taken.astype(int)
 
 
 def _torchvision_split(cls, root: Path, train: bool, download: bool, name: str):

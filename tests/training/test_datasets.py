@@ -45,6 +45,42 @@ def test_digits_shapes_split_and_normalization():
     assert torch.equal(torch.sort(other.y_test).values, torch.sort(data.y_test).values)
 
 
+def test_digits_split_is_scikit_learns_and_needs_no_sklearn_import():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from paretoprune.training.datasets import _load_digits, _stratified_split
+
+    digits = load_digits()
+    x = digits.images.astype(np.float32)[:, None] / 16.0
+    y = digits.target.astype(np.int64)
+    expected = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    x_tr, y_tr, x_te, y_te, classes = _load_digits()
+    for got, want in zip((x_tr, x_te, y_tr, y_te), expected, strict=True):
+        assert torch.equal(got, torch.from_numpy(want))
+    assert classes == 10
+    # ties between classes' remainders are broken as scikit-learn breaks them
+    rng = np.random.RandomState(1)
+    for seed in range(30):
+        labels = rng.randint(0, 5, size=rng.randint(40, 120))
+        if np.bincount(labels, minlength=5).min() < 2:
+            continue
+        n_test = rng.randint(5, len(labels) - 5)
+        want = train_test_split(np.arange(len(labels)), test_size=n_test, random_state=seed,
+                                stratify=labels)
+        got = _stratified_split(labels, n_test, seed)
+        assert all((g == w).all() for g, w in zip(got, want, strict=True))
+
+
+def test_loading_digits_does_not_import_scikit_learn():
+    import subprocess
+
+    code = ("import sys; from paretoprune.training.datasets import _load_digits; _load_digits();"
+            " print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_validation_split_and_subsample_are_seeded():
     a = load_dataset("digits", seed=1, val_fraction=0.2, max_train_samples=300)
     b = load_dataset("digits", seed=1, val_fraction=0.2, max_train_samples=300)
