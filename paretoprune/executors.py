@@ -379,6 +379,9 @@ def _ready() -> None:
     """A no-op job that makes a pool start its process now (pools start them on demand)."""
 
 
+_POLL_S = 0.2  # how soon wait() notices Ctrl-C
+
+
 class _Stopped(Exception):
     """Raised in a job of the inline slot at its next progress record once the executor
     closes (a thread cannot be killed)."""
@@ -470,7 +473,15 @@ class ProcessExecutor(Executor):
 
     def wait(self) -> tuple[int, Any]:
         self._check_running()
-        job, slot, result = self._done.get()
+        # Short waits, not one long one: the kernel may hand Ctrl-C's SIGINT to any thread,
+        # and Python raises KeyboardInterrupt in this (the main) thread only once it runs
+        # bytecode again, which a blocked get() would not do until a job ends.
+        while True:
+            try:
+                job, slot, result = self._done.get(timeout=_POLL_S)
+                break
+            except queue.Empty:
+                continue
         del self._busy[slot]
         self._jobs.discard(job)
         if isinstance(result, WorkerDied):

@@ -16,7 +16,7 @@ module rather than in a test module. ``work(item, progress)`` takes items ``(act
 * ``("wait_file", (path, x))`` -- wait until ``path`` exists, return ``x`` (TimeoutError after
   a minute: a test that waits that long has failed anyway);
 * ``("mark_then_wait", (marker, flag, x))`` -- append this pid to ``marker``, then wait for
-  ``flag`` (as ``wait_file``), return ``x``;
+  ``flag`` (as ``wait_file``; on giving up it creates ``marker + ".gave-up"``), return ``x``;
 * ``("progress_when", (path, returned))`` -- wait until ``path`` exists, send one record,
   then create the file ``returned`` (which stays absent if sending the record raised);
 * ``("die_when", (path, code))`` -- wait until ``path`` exists, then die as ``die``.
@@ -94,7 +94,11 @@ def work(item, progress):
     if action == "mark_then_wait":
         marker, flag, result = value
         _mark(marker)
-        _wait_for(flag)
+        try:
+            _wait_for(flag)
+        except TimeoutError:
+            Path(marker + ".gave-up").touch()
+            raise
         return result
     if action == "progress_when":
         path, returned = value

@@ -277,7 +277,8 @@ def test_process_ctrl_c_then_close_stops_the_workers(tmp_path):
         deadline = time.monotonic() + WAIT_S
         while not all(pids_in(m) for m in markers) and time.monotonic() < deadline:
             time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGINT)
+        # to this thread, not the main one, as the kernel may deliver a Ctrl-C
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
 
     with ProcessExecutor(2) as ex:
         for m in markers:
@@ -287,6 +288,8 @@ def test_process_ctrl_c_then_close_stops_the_workers(tmp_path):
         with pytest.raises(KeyboardInterrupt):
             ex.wait()
         thread.join()
+    # it came while the jobs still waited, not after one gave up and ended the wait
+    assert not any(Path(f"{m}.gave-up").exists() for m in markers)
     pids = [pids_in(m)[0] for m in markers]
     wait_until(lambda: not any(pid_alive(p) for p in pids), "workers to be stopped")
     with pytest.raises(RuntimeError, match="closed"):
