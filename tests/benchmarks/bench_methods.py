@@ -260,6 +260,22 @@ def mean_sd(s: dict, percent: bool = True, digits: int = 2) -> str:
     return f"{scale * s['mean']:.{digits}f} ± {scale * s['sd']:.{digits}f}"
 
 
+def per_seed_table(a: dict, labels: list[str], seeds: list[int], levels) -> list[str]:
+    """Markdown rows: per method and seed, the chosen run's test accuracy and dense-layer
+    sparsity at each sparsity level ("—" where no run reaches it)."""
+    lines = ["| method | seed | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |",
+             "|---|---|" + "---|" * len(levels)]
+    for label in labels:
+        for s in seeds:
+            cells = []
+            for lv in levels:
+                c = a["levels"][label][f"{lv:g}"]["per_seed"][str(s)]
+                cells.append("—" if c is None else
+                             f"{pct(c['test_acc'])} at {pct(c['sparsity_dense'])}")
+            lines.append(f"| {label} | {s} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(rep: dict) -> str:
     a, labels, seeds = rep["analysis"], rep["methods"], rep["seeds"]
     lines = [f"# Methods on mnist-5k (lenet5){' -- QUICK smoke run' if rep['quick'] else ''}", "",
@@ -280,17 +296,8 @@ def markdown(rep: dict) -> str:
             s = a["levels"][label][f"{lv:g}"]["test_acc"]
             cells.append(mean_sd(s) + (f" ({s['n']})" if s["n"] != len(seeds) else ""))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "Per seed (test accuracy, and the dense-layer sparsity of the chosen run):", "",
-              "| method | seed | " + " | ".join(f"{lv:.0%}" for lv in LEVELS) + " |",
-              "|---|---|" + "---|" * len(LEVELS)]
-    for label in labels:
-        for s in seeds:
-            cells = []
-            for lv in LEVELS:
-                c = a["levels"][label][f"{lv:g}"]["per_seed"][str(s)]
-                cells.append("—" if c is None else
-                             f"{pct(c['test_acc'])} at {pct(c['sparsity_dense'])}")
-            lines.append(f"| {label} | {s} | " + " | ".join(cells) + " |")
+    lines += ["", "Per seed (test accuracy, and the dense-layer sparsity of the chosen run):", ""]
+    lines += per_seed_table(a, labels, seeds, LEVELS)
     lines += ["", "## Hypervolume in decision space (validation error vs nonzero weights)", "",
               "One normalization per seed shared by all methods, reference (1.1, 1.1), collapsed "
               "runs excluded; mean ± sd over seeds.", "",

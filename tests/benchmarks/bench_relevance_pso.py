@@ -53,6 +53,7 @@ from bench_methods import (  # noqa: E402
     lenet,
     mean_sd,
     pct,
+    per_seed_table,
     pp,
     stats,
     sweep_rows,
@@ -230,17 +231,8 @@ def accuracy_table(part: dict, labels, levels, seeds, what: str) -> list[str]:
             cells.append(mean_sd(s) + (f" ({s['n']})" if s["n"] != len(seeds) else ""))
         lines.append(f"| {label} | " + " | ".join(cells)
                      + f" | {mean_sd(a['time'][label]['run_wall_s'], False, 0)} |")
-    lines += ["", "Per seed (test accuracy at the chosen run's sparsity):", "",
-              "| method | seed | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |",
-              "|---|---|" + "---|" * len(levels)]
-    for label in labels:
-        for s in seeds:
-            cells = []
-            for lv in levels:
-                c = a["levels"][label][f"{lv:g}"]["per_seed"][str(s)]
-                cells.append("—" if c is None else
-                             f"{pct(c['test_acc'])} at {pct(c['sparsity_dense'])}")
-            lines.append(f"| {label} | {s} | " + " | ".join(cells) + " |")
+    lines += ["", "Per seed (test accuracy at the chosen run's sparsity):", ""]
+    lines += per_seed_table(a, labels, seeds, levels)
     lines += ["", "Paired differences, method minus weighted sum (test accuracy, points):", "",
               "| method | level | per seed | mean | 95 % interval |", "|---|---|---|---|---|"]
     for label, per in a["paired"].items():
