@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _fresh import loads
 
 from paretoprune.errors import InputError
 from paretoprune.training import TrainSpec, default_data_dir, epoch_batches, load_dataset, train_run
@@ -73,12 +74,8 @@ def test_digits_split_is_scikit_learns_and_needs_no_sklearn_import():
 
 
 def test_loading_digits_does_not_import_scikit_learn():
-    import subprocess
-
-    code = ("import sys; from paretoprune.training.datasets import _load_digits; _load_digits();"
-            " print('sklearn' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert not loads("from paretoprune.training.datasets import _load_digits; _load_digits()",
+                     "sklearn")
 
 
 def test_validation_split_and_subsample_are_seeded():
