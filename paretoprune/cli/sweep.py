@@ -13,14 +13,15 @@ import click
 
 from paretoprune.cli.common import emit, format_option
 from paretoprune.cli.options import (
+    GroupedCommand,
     add_options,
-    check_one_budget,
     given,
     methods_epilog,
     options_of,
+    train_spec,
 )
 from paretoprune.cli.train import TRAINING_OPTIONS
-from paretoprune.config import KNEE_METHODS, SweepConfig, TrainSpec
+from paretoprune.config import KNEE_METHODS, SweepConfig
 from paretoprune.errors import CheckFailed, InputError
 
 if sys.version_info >= (3, 11):
@@ -56,8 +57,7 @@ def _load_config(ctx: click.Context, _param, value):
 
 def sweep_config(options: dict) -> SweepConfig:
     """The SweepConfig of the ``sweep`` command's options (checked, torch not imported)."""
-    spec = TrainSpec(**given(options, TrainSpec))
-    check_one_budget(spec.method, options, sweep=True)
+    spec = train_spec(options, sweep=True)
     parameter = spec.method_info.parameter
     if parameter and options.get(parameter) is not None:
         raise InputError(f"the sweep chooses --{parameter.replace('_', '-')} for each run; "
@@ -65,7 +65,7 @@ def sweep_config(options: dict) -> SweepConfig:
     return SweepConfig(train=spec, **given(options, SweepConfig))
 
 
-@click.command("sweep", epilog=methods_epilog())
+@click.command("sweep", cls=GroupedCommand, epilog=methods_epilog())
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--config", type=click.Path(dir_okay=False), callback=_load_config, is_eager=True,
               expose_value=False, help="TOML file with any of these options (flags override it).")

@@ -153,12 +153,12 @@ def export_shrunk(checkpoint: dict, path: str | os.PathLike) -> dict:
     (a ``package.module:factory`` of your own: shrink it with :func:`shrink_model` in Python).
     """
     from paretoprune.fileio import atomic_write
-    from paretoprune.methods import get_method
+    from paretoprune.methods import DEFAULT_METHOD, get_method
     from paretoprune.training.checkpoint import model_from_checkpoint
 
     spec = checkpoint.get("spec") or checkpoint.get("config") or {}
-    method_name = spec.get("method", "weighted-sum") if isinstance(spec, dict) else "weighted-sum"
-    method = get_method(method_name)
+    method = get_method(spec.get("method", DEFAULT_METHOD) if isinstance(spec, dict)
+                        else DEFAULT_METHOD)
     if not method.structured:
         raise InputError(f"--shrink needs a run of a method that removes whole structures "
                          f"(gates); this run was trained with --method {method.name}, which "
