@@ -189,12 +189,14 @@ def choice_options(f):
 @click.argument("out", type=click.Path(file_okay=False))
 @choice_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, metavar="FILE",
-              help="File for the model weights (a plain torch state dict; a JSON with the config "
-                   "and metrics is written beside it).")
+              help="File for the model weights (a plain torch state dict; with --shrink a "
+                   "torch.export archive, FILE ending in .pt2); a JSON with the config and "
+                   "metrics is written beside it.")
 @click.option("--shrink", is_flag=True,
               help="Cut the removed units, filters and residual blocks out of the tensors and "
-                   "write the smaller network as a torch.export archive (plain PyTorch: "
-                   "torch.export.load(FILE).module()); runs of --method gates only.")
+                   "write the smaller network as a torch.export archive, -o FILE.pt2 (plain "
+                   "PyTorch: torch.export.load(FILE).module()); runs of a method that removes "
+                   "structures (gates) only.")
 @format_option
 def export_command(out, run, knee_method, max_drop, metric, output, shrink, fmt):
     """Export a run of sweep OUT: its weights with the masks folded in (pruned weights are plain
