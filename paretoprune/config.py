@@ -410,7 +410,7 @@ class SweepConfig:
         rule = self.rule or method.rules[0]
         if rule not in method.rules:
             raise InputError(
-                f"rule {rule!r} does not apply to --method {method.name}; choose one of "
+                f"--rule {rule} does not apply to --method {method.name}; choose one of "
                 f"{', '.join(method.rules)}"
             )
         lo, hi = self.range or method.range

@@ -1,11 +1,13 @@
-"""Settings as data: a dataclass field's help, check and command-line role in one place.
+"""Settings as data: a dataclass field's default, help, check and command-line role in one place.
 
-A configuration class (:class:`paretoprune.config.TrainSpec`, :class:`paretoprune.config.SweepConfig`,
-and each method's options class in :mod:`paretoprune.methods`) is a frozen dataclass whose fields
-are made with :func:`setting`. Its ``__post_init__`` calls :func:`validate_fields`, which runs each
-field's check once and stores the normalized value; the command line's options are generated from
-the same fields (:mod:`paretoprune.cli.options`). A bad value is one
-:class:`~paretoprune.errors.InputError` line naming the flag. No torch, no pandas.
+A configuration class (:class:`~paretoprune.config.TrainSpec`,
+:class:`~paretoprune.config.SweepConfig`, each method's options class in
+:mod:`paretoprune.methods`) is a frozen dataclass whose fields are made with :func:`setting`.
+Values are checked once, where they enter: when such an object is made (its ``__post_init__``
+calls :func:`validate_fields`, which stores the normalized values). The command line passes its
+values as the text given (:mod:`paretoprune.cli.options`), so a bad value is the same one
+:class:`~paretoprune.errors.InputError` line, naming the flag, from the CLI and from Python; the
+layers below trust the typed objects. No torch, no pandas.
 """
 
 from __future__ import annotations
@@ -33,53 +35,35 @@ def _bad(name: str, what: str, value: Any) -> InputError:
     return InputError(f"{name} must be {what}, got {value!r}")
 
 
-def integer(lo: int | None = None) -> Check:
-    """An integer (``3`` or ``3.0``, not ``True``), at least ``lo``."""
-    what = "an integer" + (f" >= {lo}" if lo is not None else "")
-
-    def check(name: str, value: Any) -> int:
-        if isinstance(value, bool):
-            raise _bad(name, what, value)
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError, OverflowError):
-            raise _bad(name, what, value) from None
-        if not (math.isfinite(as_float) and as_float.is_integer()):
-            raise _bad(name, what, value)
-        out = int(as_float)
-        if lo is not None and out < lo:
-            raise _bad(name, what, value)
-        return out
-
-    return check
-
-
 def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-           hi_open: bool = False) -> Check:
-    """A finite float in the interval given (``lo_open``/``hi_open``: the end is excluded)."""
-    if lo is not None and hi is not None:
-        what = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+           hi_open: bool = False, whole: bool = False) -> Check:
+    """A finite float in the interval given (``lo_open``/``hi_open``: the end is excluded);
+    ``whole``: an integer (``3`` or ``3.0``, returned as ``3``). ``True`` is no number."""
+    kind = "an integer" if whole else "a number"
+    if hi is not None:
+        what = f"{kind} in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
     elif lo is not None:
-        what = f"a number {'>' if lo_open else '>='} {lo:g}"
+        what = f"{kind} {'>' if lo_open else '>='} {lo:g}"
     else:
-        what = "a finite number"
+        what = kind if whole else "a finite number"
 
     def check(name: str, value: Any) -> float:
-        if isinstance(value, bool):
-            raise _bad(name, what, value)
         try:
-            out = float(value)
+            out = math.nan if isinstance(value, bool) else float(value)
         except (TypeError, ValueError, OverflowError):
-            raise _bad(name, what, value) from None
-        if not math.isfinite(out):
+            out = math.nan
+        if not (math.isfinite(out) and (out.is_integer() or not whole)
+                and (lo is None or out > lo or (out == lo and not lo_open))
+                and (hi is None or out < hi or (out == hi and not hi_open))):
             raise _bad(name, what, value)
-        if lo is not None and (out < lo or (lo_open and out == lo)):
-            raise _bad(name, what, value)
-        if hi is not None and (out > hi or (hi_open and out == hi)):
-            raise _bad(name, what, value)
-        return out
+        return int(out) if whole else out
 
     return check
+
+
+def integer(lo: int | None = None) -> Check:
+    """An integer (``3`` or ``3.0``, not ``True``), at least ``lo``."""
+    return number(lo, whole=True)
 
 
 def choice(*values: str) -> Check:

@@ -6,7 +6,9 @@ Every option of ``train`` and ``sweep`` that sets a :class:`~paretoprune.config.
 :class:`~paretoprune.settings.Setting`: its flag (``--field-name``), type, choices, help and the
 default shown in ``--help``, where each method's options form a group of their own. The options
 default to None ("not given"), so the configuration's own defaults apply and are written only
-once; :func:`train_spec` builds the spec from the values the user set.
+once; :func:`train_spec` builds the spec from the values the user set. A value reaches its
+setting's check as the text given (click parses flags only): it is checked once, by the
+configuration, with the same message as in the Python API.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _type_of(annotation: str, choices):
-    if choices:
-        return click.Choice(choices)
-    for prefix, kind in (("bool", bool), ("int", click.INT), ("float", click.FLOAT)):
-        if annotation.startswith(prefix):
-            return kind
-    return click.STRING
+def _metavar(annotation: str, setting) -> str:
+    """What ``--help`` shows as the value: the choices, or the kind of value."""
+    if setting.choices:
+        return "[" + "|".join(setting.choices) + "]"
+    if setting.metavar:
+        return setting.metavar
+    return next((shown for prefix, shown in (("int", "INTEGER"), ("float", "FLOAT"))
+                 if annotation.startswith(prefix)), "TEXT")
 
 
 def _group(method: str) -> str:
@@ -50,18 +53,17 @@ def option(cls, name: str, *, methods: tuple[str, ...] = ()) -> click.Option:
     methods that take it, said in its help, in whose ``--help`` sections it is shown."""
     setting = settings_of(cls)[name]
     field = cls.__dataclass_fields__[name]
-    kind = _type_of(str(field.type), setting.choices)
     default = field.default
     shown = f"default: {_show(default)}" if default is not None and not callable(default) else ""
     if methods:
         shown = "; ".join(filter(None, [shown, "--method " + ", ".join(methods)]))
     help_text = setting.help + (f"  [{shown}]" if shown else "")
-    if kind is bool:
+    if str(field.type).startswith("bool"):
         made = click.Option([f"{flag(name)}/--no-{flag(name)[2:]}"], default=None,
                             help=help_text)
-    else:
-        made = click.Option([flag(name)], type=kind, default=None, metavar=setting.metavar,
-                            help=help_text, show_choices=True)
+    else:  # the text as given: the setting's check converts and checks it, once
+        made = click.Option([flag(name)], default=None, help=help_text,
+                            metavar=_metavar(str(field.type), setting))
     # read by GroupedCommand
     made.help_groups = tuple(map(_group, methods)) or (COMMON_GROUP,)  # type: ignore[attr-defined]
     return made
