@@ -668,9 +668,7 @@ def make_executor(name: str, *, workers: int = 1, on_progress=None, threads: int
     key = str(name).strip().lower()
     if key not in EXECUTORS:
         raise InputError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
-    _non_negative("gpus_per_run", gpus_per_run)
-    _non_negative("cpus_per_run", cpus_per_run)
-    if key == "ray":
+    if key == "ray":  # it checks gpus_per_run and cpus_per_run (they matter to it only)
         return RayExecutor(workers, on_progress=on_progress, threads=threads,
                            ray_address=ray_address, gpus_per_run=gpus_per_run,
                            cpus_per_run=cpus_per_run)
