@@ -93,10 +93,6 @@ class Method:
         methods); the identity unless the method's parameter is, e.g., a sparsity."""
         return 1.0 - bound if self.objectives[1] == "density" else float(bound)
 
-    def bound_for_parameter(self, value: float) -> float:
-        """The inverse of :meth:`parameter_for_bound`."""
-        return 1.0 - value if self.objectives[1] == "density" else float(value)
-
 
 METHODS: dict[str, Method] = {
     m.name: m

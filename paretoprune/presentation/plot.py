@@ -746,14 +746,6 @@ def plot_figure(
     return fig
 
 
-def front_figure(data: FrontPlotData, *, title: str | None = None):
-    """Draw the objective view alone (:class:`FrontPlotData`) as a Plotly figure: per table,
-    the front joined as a staircase, dominated points faded, the knee marked, and the
-    hypervolume in the legend."""
-    return plot_figure(PlotData("objectives", objectives=data),
-                       title=title or f"Pareto front: {data.y} against {data.x}")
-
-
 # ------------------------------------------------------------------------------------ writing
 
 
