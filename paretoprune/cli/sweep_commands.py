@@ -19,7 +19,7 @@ from paretoprune.cli.options import (
     methods_epilog,
     options_of,
 )
-from paretoprune.cli.train import TRAINING_OPTIONS
+from paretoprune.cli.train_command import TRAINING_OPTIONS
 from paretoprune.config import KNEE_METHODS, SweepConfig, TrainSpec
 from paretoprune.errors import CheckFailed, InputError
 
