@@ -86,7 +86,7 @@ DEFAULT, BASELINE, GOAL_LEVELS = "weighted-sum", "gmp", (0.98, 0.99)
 def hypervolumes(per_method: dict[str, list[dict]], dense: dict) -> dict[str, dict]:
     """The decision-space hypervolume of each method's usable runs, one shared normalization
     per scale (nnz, log10 nnz)."""
-    from paretoprune.points import shared_hypervolumes
+    from paretoprune.table_analysis import shared_hypervolumes
 
     labels = list(per_method)
     out = {label: {} for label in labels}

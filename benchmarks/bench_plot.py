@@ -58,7 +58,7 @@ def timed_command(args: list[str], repeats: int) -> dict:
 def stages(path: Path, out: Path) -> dict:
     """The in-process time of each stage of the default plot of ``path``."""
     from paretoprune.presentation.plot import plot_data, plot_figure, write_html
-    from paretoprune.tables import load_table
+    from paretoprune.table_loading import load_table
 
     marks = {}
     start = time.perf_counter()

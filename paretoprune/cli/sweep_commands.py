@@ -148,8 +148,8 @@ def chosen_row(frame, config, *, run=None, knee_method=None, max_drop=None, metr
     """The row a command acts on: ``run``; else the sparsest row within ``max_drop``; else
     the knee by ``knee_method``; else the sweep's selected network (its final or fine-tuned
     retrain when there is one)."""
-    from paretoprune.points import knee
     from paretoprune.selection import select_within
+    from paretoprune.table_analysis import knee
 
     if run is not None:
         rows = frame[frame["run"] == run]

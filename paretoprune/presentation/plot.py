@@ -42,7 +42,7 @@ import pandas as pd
 from paretoprune.errors import InputError, first_line
 from paretoprune.fileio import atomic_write_bytes, atomic_write_text
 from paretoprune.pareto import Normalization, as_sense
-from paretoprune.points import (
+from paretoprune.table_analysis import (
     REFERENCE,
     best_first,
     knee,
