@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "pareto_mask": "paretoprune.pareto",
     "hypervolume": "paretoprune.pareto",
-    "knee": "paretoprune.points",
+    "knee": "paretoprune.table_analysis",
     "explore": "paretoprune.exploration",
 }
 

@@ -137,9 +137,9 @@ class TrainSpec:
     batch_size: int = setting(32, "Mini-batch size.", integer(1))
     lr: float = setting(1e-3, "Learning rate.", number(0, lo_open=True))
     schedule: str = setting(
-        "constant", "Learning-rate schedule: constant; cosine; sigmoid (the seed's: lr to 0.1·lr, "
+        "constant", "Learning-rate schedule: constant; cosine; sigmoid (the original work's: lr to 0.1·lr, "
         "centred at 75% of the epochs, width 0.075·epochs); inverse (per step: "
-        "lr / (1 + (lr/epochs)·t), the seed's SMGD decay).", choice(*SCHEDULES))
+        "lr / (1 + (lr/epochs)·t), the original work's SMGD decay).", choice(*SCHEDULES))
     momentum: float = setting(0.9, "Momentum of sgd and smgd.", number(0, 1, hi_open=True))
     nesterov: bool = setting(False, "Nesterov momentum (sgd and smgd).", boolean)
     betas: tuple[float, float] = setting((0.9, 0.999), "Adam's betas (adam, madam).",
@@ -153,7 +153,7 @@ class TrainSpec:
     prune: str = setting("dense", "Which weights are prunable and penalized: dense, conv or all.",
                          choice(*PRUNE_TARGETS))
     prune_every: int = setting(1, "Prune after every K optimizer steps.", integer(1))
-    regrow: bool = setting(False, "Let pruned weights grow back (the seed's behaviour) instead of "
+    regrow: bool = setting(False, "Let pruned weights grow back (the original work's behaviour) instead of "
                            "persistent masks.", boolean)
     prune_bias: bool = setting(False, "Prune and penalize biases too.", boolean)
     fused: bool = setting(True, "Use PyTorch's fused optimizer kernels where available.", boolean,

@@ -7,7 +7,8 @@ of the rows it was told, in order, so a sweep rebuilds it on resume by telling t
 again (:meth:`Planner.from_rows`); with one evaluation at a time a resumed sweep makes the same
 choices as an uninterrupted one.
 
-What it proposes, in order (BACKGROUND sections 3 and 4):
+What it proposes, in order (the gap rules follow Reiners, Klamroth and Stiglmayr, arXiv
+2008.13590; the normal rule is the dichotomic search NISE of Cohon 1978 and Aneja and Nair 1979):
 
 1. **The ends** of the parameter range: the dense end first, then the sparse end -- unless the
    sparse end is known (``sparse_end_known``: λ = 1 gives the all-zero network), which is then

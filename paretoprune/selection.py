@@ -34,7 +34,7 @@ import pandas as pd
 from paretoprune.config import SweepConfig
 from paretoprune.errors import InputError
 from paretoprune.pareto import pareto_mask
-from paretoprune.points import knee
+from paretoprune.table_analysis import knee
 
 __all__ = [
     "COLLAPSE_SHARE",

@@ -22,14 +22,14 @@ def test_top_level_names_work():
     assert set(paretoprune.__all__) >= {"pareto_mask", "hypervolume", "knee", "explore"}
 
 
-def test_points_commands_do_not_import_torch():
-    assert not loads("import paretoprune.cli.points, paretoprune.presentation.plot, "
+def test_table_commands_do_not_import_torch():
+    assert not loads("import paretoprune.cli.table_commands, paretoprune.presentation.plot, "
                      "paretoprune.exploration", "torch")
 
 
 def test_the_train_command_loads_without_torch():
     # its options come from paretoprune.config: parsing and checking them needs no torch
-    assert not loads("import paretoprune.cli.train, paretoprune.config, paretoprune.methods",
+    assert not loads("import paretoprune.cli.train_command, paretoprune.config, paretoprune.methods",
                      "torch")
 
 

@@ -32,8 +32,8 @@ def train_json(*args) -> dict:
 # --- train ------------------------------------------------------------------------------------
 
 
-def test_done_when_epsilon_target_sparsity_ends_at_90_percent():
-    # the command, as it stands (default mlp, 20 epochs)
+def test_epsilon_target_sparsity_ends_at_90_percent():
+    # the command as a user types it (default mlp, 20 epochs)
     m = train_json("--dataset", "digits", "--method", "epsilon", "--target-sparsity", "0.9")
     assert m["status"] == "ok" and m["method"] == "epsilon"
     assert abs(m["sparsity"] - 0.9) <= 0.005  # within ±0.5 points (in fact exact)

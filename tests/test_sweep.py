@@ -170,7 +170,7 @@ def test_an_old_sweep_directory_is_read_and_resumed(tmp_path):
     old = Path(__file__).resolve().parent / "data" / "sweep-schema1"  # written by 0.1
     copy = tmp_path / "old"
     shutil.copytree(old, copy)
-    from paretoprune.tables import load_table
+    from paretoprune.table_loading import load_table
 
     table = load_table(copy)
     assert len(table) == 16 and (table["role"] == "trial").all()
@@ -200,7 +200,7 @@ def test_a_missing_warm_start_checkpoint_falls_back_to_a_cold_run(tmp_path):
 
 def test_a_broken_sweep_json_is_reported_by_resume_and_readers(tmp_path):
     from paretoprune.errors import StoreError
-    from paretoprune.tables import load_table
+    from paretoprune.table_loading import load_table
 
     sweep(tmp_path, budget=2)
     (tmp_path / "s" / "sweep.json").write_text('{"schema_version": 99, "kind": "paretoprune-sweep"}')

@@ -20,14 +20,14 @@ from paretoprune.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
 #: name -> "module:attribute" of each subcommand.
 COMMANDS = {
-    "train": "paretoprune.cli.train:train_command",
-    "sweep": "paretoprune.cli.sweep:sweep_command",
-    "show": "paretoprune.cli.points:show_command",
-    "knee": "paretoprune.cli.points:knee_command",
-    "plot": "paretoprune.cli.points:plot_command",
-    "compare": "paretoprune.cli.points:compare_command",
-    "export": "paretoprune.cli.sweep:export_command",
-    "check": "paretoprune.cli.sweep:check_command",
+    "train": "paretoprune.cli.train_command:train_command",
+    "sweep": "paretoprune.cli.sweep_commands:sweep_command",
+    "show": "paretoprune.cli.table_commands:show_command",
+    "knee": "paretoprune.cli.table_commands:knee_command",
+    "plot": "paretoprune.cli.table_commands:plot_command",
+    "compare": "paretoprune.cli.table_commands:compare_command",
+    "export": "paretoprune.cli.sweep_commands:export_command",
+    "check": "paretoprune.cli.sweep_commands:check_command",
 }
 
 

@@ -77,14 +77,6 @@ def parse_columns(value: str | None, frame=None) -> list[str] | None:
     return [c.strip() for c in value.split(",") if c.strip()]
 
 
-def objective_options(f):
-    """``--x`` and ``--y``: the two objective columns."""
-    f = click.option("--y", "y", default="l1", show_default=True,
-                     help="Second objective column (minimized).")(f)
-    return click.option("--x", "x", default="loss", show_default=True,
-                        help="First objective column (minimized).")(f)
-
-
 def emit(records, fmt: str = "table", *, title=None, columns=None) -> None:
     """Print records to standard output (see :func:`paretoprune.presentation.output.emit`)."""
     _emit(records, fmt, title=title, columns=columns, file=sys.stdout)

@@ -23,7 +23,7 @@ class SmgdOptions(MethodOptions):
         False, "smgd: combine the two gradients with (1-λ, λ) instead of the min-norm weights.",
         boolean)
     mo_l1_scale: str = setting(
-        "raw", "smgd: the l1 gradient it balances, sign(w) (raw, the seed's) or "
+        "raw", "smgd: the l1 gradient it balances, sign(w) (raw, the original work's) or "
         "sign(w)/l1_init (init, the weighted sum's scale).", choice("raw", "init"))
 
 

@@ -19,7 +19,7 @@ class Gap:
         right: row index of the neighbour with larger f1 (and smaller f2).
         box: ``(b1 - a1) * (a2 - b2)`` for a = left, b = right, in the coordinates given: the
             largest hypervolume a new point between them could add. Callers normalize first
-            (BACKGROUND section 3) so that boxes of a sweep are comparable.
+            (a frozen normalization) so that boxes of a sweep are comparable.
     """
 
     left: int

@@ -44,7 +44,8 @@ def hypervolume(points, ref=None, *, strict: bool = True, sense=None) -> float:
     """Area dominated by ``points`` and bounded by the reference point ``ref``.
 
     With the nondominated points sorted by f1 ascending,
-    ``HV = sum_i (r1 - f1_i) * (f2_{i-1} - f2_i)`` with ``f2_{-1} = r2`` (BACKGROUND section 4).
+    ``HV = sum_i (r1 - f1_i) * (f2_{i-1} - f2_i)`` with ``f2_{-1} = r2`` (the hypervolume
+indicator of Zitzler and Thiele 1998, in two dimensions).
     Dominated points and duplicates are filtered first (O(n log n), vectorized).
 
     The formula is written for minimization; a maximized objective (``sense``) is negated

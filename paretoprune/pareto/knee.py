@@ -1,4 +1,4 @@
-"""Knee points of a two-objective front (BACKGROUND section 5).
+"""Knee points of a two-objective front (each method cites its paper where it is defined).
 
 Every method scores the unique front points, in the order of :func:`front_indices` (f1
 ascending), on the front normalized to the unit square by ``Normalization.from_points`` of the
@@ -159,7 +159,7 @@ def _utility(fn: np.ndarray) -> np.ndarray:
 
 
 def _tradeoff(front_weights: np.ndarray) -> np.ndarray:
-    """The seed's trade-off jump, on log-ratios.
+    """The original work's trade-off jump, on log-ratios.
 
     r = w / (1 - w) is the trade-off rate behind each front point (sorted by f1). The jump
     after point i is ``log(r_{i+1} / r_i) = logit(w_{i+1}) - logit(w_i)``; the log-ratio is
@@ -252,7 +252,7 @@ def knee_scores(points, method: str, *, weights=None, sensitivity: float = 1.0,
             ``lam * f1n + (1 - lam) * f2n``, lam uniform on [0, 1], computed exactly (closed
             form over the weights where the best point changes, no sampling). Points that no
             linear utility prefers score 0. Needs 2 points.
-        ``"tradeoff"`` (the seed's heuristic): needs ``weights``, one per input point (the
+        ``"tradeoff"`` (the original work's heuristic): needs ``weights``, one per input point (the
             weight that produced it, in [0, 1]); the score of a point is the log-ratio jump of
             ``w / (1 - w)`` to the next front point; the last point, and pairs involving a
             weight of 0 or 1, score -inf. Of duplicate points the first row's weight is used.

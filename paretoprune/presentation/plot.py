@@ -42,7 +42,7 @@ import pandas as pd
 from paretoprune.errors import InputError, first_line
 from paretoprune.fileio import atomic_write_bytes, atomic_write_text
 from paretoprune.pareto import Normalization, as_sense
-from paretoprune.points import (
+from paretoprune.table_analysis import (
     REFERENCE,
     best_first,
     knee,
@@ -744,14 +744,6 @@ def plot_figure(
         fig.update_layout(coloraxis={"colorscale": "Viridis",
                                      "colorbar": {"title": {"text": style.color}}})
     return fig
-
-
-def front_figure(data: FrontPlotData, *, title: str | None = None):
-    """Draw the objective view alone (:class:`FrontPlotData`) as a Plotly figure: per table,
-    the front joined as a staircase, dominated points faded, the knee marked, and the
-    hypervolume in the legend."""
-    return plot_figure(PlotData("objectives", objectives=data),
-                       title=title or f"Pareto front: {data.y} against {data.x}")
 
 
 # ------------------------------------------------------------------------------------ writing

@@ -27,7 +27,7 @@ initialization and ln(classes), the loss of a uniform guess (:data:`DIVERGENCE_F
 The hot loop holds no per-step device syncs and no Python work per layer beyond what PyTorch's
 own optimizers do: the prunable weights live in one flat buffer
 (:class:`~paretoprune.training.pruning.Pruner`), so pruning and the l1 gradient are a handful of
-tensor operations. See ``tests/benchmarks/bench_training.py`` for the measured overhead.
+tensor operations. ``python -m benchmarks.bench_training`` measures the overhead.
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def train_run(
     * ``l1`` = ``l1_raw / l1_init``; ``l1_raw`` (sum of ``|w|`` of the prunable weights);
       ``l1_init`` (that sum at the dense, seeded initialization);
     * ``sparsity`` (share of prunable weights exactly zero), ``density`` (1 - sparsity),
-      ``sparsity_dense`` (share of the dense-layer kernels exactly zero, as the seed paper
+      ``sparsity_dense`` (share of the dense-layer kernels exactly zero, as the original paper
       reports), ``nnz``, ``n_prunable``, ``nnz.<layer>`` per prunable layer;
     * ``test_acc``, ``test_loss``, ``val_acc``, ``val_loss`` (NaN without a validation split),
       ``train_acc``, ``num_classes``;

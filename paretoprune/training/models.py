@@ -5,10 +5,10 @@ Built-in names (every factory is ``factory(num_classes, input_shape) -> nn.Modul
 
 * ``mlp`` -- a small multilayer perceptron, Flatten -> Dense 128 -> ReLU -> Dense 64 -> ReLU ->
   Dense classes; takes any input shape (it flattens). The default, sized for 8x8 digits.
-* ``lenet5`` -- the seed paper's LeNet-5 variant (Reiners et al.): Conv(6, 3x3, valid, ReLU) ->
+* ``lenet5`` -- the original paper's LeNet-5 variant (Reiners et al.): Conv(6, 3x3, valid, ReLU) ->
   AvgPool 2 -> Conv(16, 3x3, valid, ReLU) -> AvgPool 2 -> Flatten -> Dense 120 (ReLU) -> Dense 84
   (ReLU) -> Dense classes. On 28x28x1 inputs: 60,074 parameters, 58,920 of them dense kernels.
-  Initialized like the seed's Keras model (Glorot-uniform kernels, zero biases), which trains
+  Initialized like the original work's Keras model (Glorot-uniform kernels, zero biases), which trains
   about a point of accuracy better on mnist-5k than PyTorch's default initialization.
 * ``lenet5-caffe`` -- Caffe's LeNet 20-50-800-500: Conv(20, 5x5) -> MaxPool 2 -> Conv(50, 5x5) ->
   MaxPool 2 -> Flatten(800) -> Dense 500 (ReLU) -> Dense classes (431,080 parameters on MNIST).
@@ -16,10 +16,10 @@ Built-in names (every factory is ``factory(num_classes, input_shape) -> nn.Modul
   parameter count is the same).
 * ``lenet-300-100`` -- Flatten -> Dense 300 (ReLU) -> Dense 100 (ReLU) -> Dense classes
   (266,610 parameters on MNIST).
-* ``vgg-cifar`` -- the seed's VGG-like CIFAR-10 net: three blocks of two 3x3 same-padding convs
+* ``vgg-cifar`` -- the original work's VGG-like CIFAR-10 net: three blocks of two 3x3 same-padding convs
   (32, 64, 128 channels), each conv followed by ELU then BatchNorm, each block by MaxPool 2 and
   Dropout (0.2, 0.3, 0.4); then Dense classes on the flattened features (2048 for 32x32 inputs).
-  The seed pruned only that last dense layer (``prune="dense"``) and put an L2 penalty on the convs
+  The original work pruned only that last dense layer (``prune="dense"``) and put an L2 penalty on the convs
   (``weight_decay``). Keras-initialized like ``lenet5``.
 * The other models keep PyTorch's default initialization (resnets: Kaiming-normal, as He et al.).
 * ``resnet20``, ``resnet56`` -- the CIFAR ResNets of He et al. (2016) with **option A** shortcuts
@@ -81,7 +81,7 @@ def _flat_features(name: str, features: nn.Module, shape: Sequence[int]) -> int:
 
 
 def keras_init_(model: nn.Module) -> nn.Module:
-    """Keras' default initialization, as in the seed's models: Glorot-uniform kernels of dense and
+    """Keras' default initialization, as in the original work's models: Glorot-uniform kernels of dense and
     conv layers, zero biases (BatchNorm keeps ones and zeros)."""
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
@@ -92,7 +92,7 @@ def keras_init_(model: nn.Module) -> nn.Module:
 
 
 class LeNet5(nn.Module):
-    """The seed's LeNet-5 variant (see the module docstring), Keras-initialized."""
+    """The original work's LeNet-5 variant (see the module docstring), Keras-initialized."""
 
     def __init__(self, num_classes: int = 10, input_shape: Sequence[int] = (1, 28, 28)):
         super().__init__()
@@ -158,7 +158,7 @@ def lenet_300_100(num_classes: int, input_shape: Sequence[int]) -> nn.Module:
 
 
 class VGGCifar(nn.Module):
-    """The seed's VGG-like CIFAR net (see the module docstring)."""
+    """The original work's VGG-like CIFAR net (see the module docstring)."""
 
     def __init__(self, num_classes: int = 10, input_shape: Sequence[int] = (3, 32, 32)):
         super().__init__()

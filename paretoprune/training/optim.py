@@ -14,7 +14,7 @@ combination, computed from the raw gradients with global inner products over ALL
     c1 = clip(<g2 - g1, g2> / ||g1 - g2||^2, 0, 1),  c2 = 1 - c1      (c1 = 1 when g1 = g2)
 
 (see :func:`min_norm_weights`); they are kept as ``optimizer.last_c1`` / ``last_c2``. With fixed
-``weights=(w1, w2)`` the combination uses those instead (the seed's "scalarized" runs).
+``weights=(w1, w2)`` the combination uses those instead (the original work's "scalarized" runs).
 
 * :class:`SMGD`: ``d = c1 g1 + c2 g2``; optional heavy-ball momentum ``b <- mu b + d``; ``p -= lr b``.
   With weights (1, 0) it is exactly ``torch.optim.SGD`` (same momentum convention).

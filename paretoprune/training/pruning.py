@@ -2,7 +2,7 @@
 
 Which weights are prunable (``prune=``):
 
-* ``"dense"`` -- the weights of every ``nn.Linear`` (the seed's choice);
+* ``"dense"`` -- the weights of every ``nn.Linear`` (the original work's choice);
 * ``"conv"`` -- the weights of every ``nn.Conv1d/2d/3d`` (and transposed convs);
 * ``"all"`` -- both.
 
@@ -15,7 +15,7 @@ the l1 norm of the prunable weights at the dense, seeded initialization (so the 
 it), so pruning, the l1 gradient and the counts are a few tensor operations whatever the number
 of layers. With persistent masks (the default) a pruned weight stays zero for good: its gradient is
 masked before every optimizer step and its optimizer state (momentum, Adam moments, ...) is zeroed
-when it is pruned, so the optimizer never moves it again. With ``regrow=True`` (the seed's
+when it is pruned, so the optimizer never moves it again. With ``regrow=True`` (the original work's
 behaviour) there are no masks: small weights are re-zeroed after each step and may grow back.
 """
 
@@ -57,7 +57,7 @@ def prunable_parameters(
 
 
 def dense_kernels(model: nn.Module) -> list[torch.Tensor]:
-    """The weight matrices of every ``nn.Linear`` (what the seed paper's sparsity counts)."""
+    """The weight matrices of every ``nn.Linear`` (what the original paper's sparsity counts)."""
     return [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
 
 
@@ -66,7 +66,7 @@ class Pruner:
 
     Create it after the model is on its device (moving the model afterwards breaks the views).
     ``threshold``: weights with ``|w| < threshold`` are pruned (0 disables pruning and masks).
-    ``persistent``: pruned weights stay zero for good (False: the seed's regrowth).
+    ``persistent``: pruned weights stay zero for good (False: the original work's regrowth).
 
     A training step uses it as::
 

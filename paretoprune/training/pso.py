@@ -48,7 +48,7 @@ generator seeded with ``--seed``: a run is deterministic on a given device.
 weights) plus a few ``N × P`` element-wise updates. ``--epochs`` counts rounds of
 ``--swarm-iterations`` iterations (one history record each). The defaults (10 particles, 20
 rounds of 100 iterations, 512 samples) take about 30 s of one CPU core for ``mlp`` on digits;
-``tests/benchmarks/bench_relevance_pso.py`` measures where it stops scaling.
+``python -m benchmarks.bench_relevance_pso`` measures where it stops scaling.
 
 Only plain MLPs are supported: ``Flatten`` then ``Linear`` layers with ReLU, Tanh or Sigmoid
 between them (``mlp``, ``lenet-300-100``, or a factory of your own built that way); other models

@@ -4,7 +4,7 @@ Per epoch (epoch ``e = 0 .. E-1`` of ``E``):
 
 * ``constant``: ``lr_e = lr``.
 * ``cosine``: ``lr_e = lr * (1 + cos(pi * e / E)) / 2`` (from ``lr`` towards 0).
-* ``sigmoid`` (the seed's): from ``lr`` down to ``0.1 * lr`` along a logistic curve centred at 75%
+* ``sigmoid`` (the original work's): from ``lr`` down to ``0.1 * lr`` along a logistic curve centred at 75%
   of the epochs with width ``0.075 * E`` (steepness ``1 / (0.075 E)`` per epoch, as in the
   authors' code)::
 
@@ -15,7 +15,7 @@ Per epoch (epoch ``e = 0 .. E-1`` of ``E``):
 
 Per optimizer step (step ``t = 0, 1, ...``):
 
-* ``inverse`` (the seed's SMGD decay): ``lr_t = lr / (1 + (lr / E) * t)``.
+* ``inverse`` (the original work's SMGD decay): ``lr_t = lr / (1 + (lr / E) * t)``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from paretoprune.cli import main
-from paretoprune.cli.train import TRAINING_OPTIONS, train_command
+from paretoprune.cli.train_command import TRAINING_OPTIONS, train_command
 from paretoprune.config import TrainSpec, settings_of
 from paretoprune.methods import option_owners
 from paretoprune.training import load_checkpoint, model_from_checkpoint
@@ -27,7 +27,7 @@ def run(*args):
 
 
 def test_options_are_generated_from_the_train_spec():
-    import paretoprune.cli.train as train_module
+    import paretoprune.cli.train_command as train_module
 
     assert not hasattr(train_module, "DEFAULTS")  # no second table of defaults
     cli_fields = [n for n, s in settings_of(TrainSpec).items() if s.cli]

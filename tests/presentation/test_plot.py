@@ -18,7 +18,6 @@ from paretoprune.presentation.plot import (
     chromium_path,
     default_view,
     format_value,
-    front_figure,
     front_plot_data,
     hover_data,
     hover_fields,
@@ -62,8 +61,8 @@ def test_plot_data_of_a_maximized_objective():
     (trace,) = front_plot_data({"zoo": zoo}, x="accuracy", y="params", sense=("max", "min")).traces
     assert trace.front["accuracy"].tolist() == [0.95, 0.90]  # best accuracy first
     assert sorted(trace.dominated.index) == [2, 3]
-    fig = front_figure(front_plot_data({"zoo": zoo}, x="accuracy", y="params",
-                                       sense=("max", "min")))
+    fig = plot_figure(plot_data({"zoo": zoo}, view="objectives", x="accuracy", y="params",
+                                sense=("max", "min")))
     assert fig.layout.xaxis.title.text == "accuracy (maximized)"
     assert fig.layout.yaxis.title.text == "params (minimized)"
 
@@ -155,8 +154,8 @@ def test_log_axes_of_the_objective_view():
 
 
 def test_html_contains_the_data_and_no_external_script(tmp_path):
-    data = front_plot_data({"first": A, "second": B})
-    path = write_html(front_figure(data), tmp_path / "front.html")
+    data = plot_data({"first": A, "second": B}, view="objectives")
+    path = write_html(plot_figure(data), tmp_path / "front.html")
     html = path.read_text()
     assert not re.search(r"<script[^>]+src=[\"']https?://", html)  # plotly.js is inlined
     assert len(html) > 1_000_000 and "Plotly.newPlot" in html  # the bundle itself is in the page
@@ -166,13 +165,13 @@ def test_html_contains_the_data_and_no_external_script(tmp_path):
 
 
 def test_write_html_to_a_missing_folder(tmp_path):
-    fig = front_figure(front_plot_data({"a": A}))
+    fig = plot_figure(plot_data({"a": A}, view="objectives"))
     with pytest.raises(InputError, match="does not exist"):
         write_html(fig, tmp_path / "nope" / "front.html")
 
 
 def test_write_html_where_a_file_cannot_be_made(tmp_path):
-    fig = front_figure(front_plot_data({"a": A}))
+    fig = plot_figure(plot_data({"a": A}, view="objectives"))
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     with pytest.raises(InputError, match="cannot write") as err:
@@ -198,7 +197,7 @@ def test_write_png_drives_a_headless_browser(tmp_path, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PARETOPRUNE_CHROMIUM", str(fake))
     assert chromium_path() == str(fake)
-    out = write_png(front_figure(front_plot_data({"a": A})), tmp_path / "front.png")
+    out = write_png(plot_figure(plot_data({"a": A}, view="objectives")), tmp_path / "front.png")
     assert out.read_bytes() == b"\x89PNG fake"
 
 
@@ -206,7 +205,7 @@ def test_write_png_without_a_browser_is_one_line(tmp_path, monkeypatch):
     monkeypatch.delenv("PARETOPRUNE_CHROMIUM", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(InputError, match="apt-get install chromium") as err:
-        write_png(front_figure(front_plot_data({"a": A})), tmp_path / "front.png")
+        write_png(plot_figure(plot_data({"a": A}, view="objectives")), tmp_path / "front.png")
     assert "\n" not in str(err.value)
 
 
@@ -216,7 +215,7 @@ def test_write_png_when_the_browser_fails(tmp_path, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PARETOPRUNE_CHROMIUM", str(fake))
     with pytest.raises(InputError, match="exited with 3: boom$"):
-        write_png(front_figure(front_plot_data({"a": A})), tmp_path / "front.png")
+        write_png(plot_figure(plot_data({"a": A}, view="objectives")), tmp_path / "front.png")
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="no headless Chromium on this machine")

@@ -301,7 +301,7 @@ def test_schedules_formulas():
     assert lr_at("constant", 0.1, 7, 10) == 0.1
     assert lr_at("cosine", 0.1, 0, 10) == pytest.approx(0.1)
     assert lr_at("cosine", 0.1, 5, 10) == pytest.approx(0.05)
-    # the seed's sigmoid: width 0.075·E, centred at 75 %, from lr down to 0.1·lr
+    # the original work's sigmoid: width 0.075·E, centred at 75 %, from lr down to 0.1·lr
     assert lr_at("sigmoid", 1.0, 0, 100) == pytest.approx(1.0, abs=1e-4)
     assert lr_at("sigmoid", 1.0, 75, 100) == pytest.approx(0.55)
     assert lr_at("sigmoid", 1.0, 99, 100) == pytest.approx(0.13, abs=0.01)

@@ -21,7 +21,7 @@ def n_dense_kernel(model: nn.Module) -> int:
 @pytest.mark.parametrize(
     ("name", "total", "dense"),
     [
-        ("lenet5", 60_074, 58_920),          # the seed paper's LeNet-5 variant
+        ("lenet5", 60_074, 58_920),          # the original paper's LeNet-5 variant
         ("lenet5-caffe", 431_080, 405_000),  # Han et al. / Louizos et al.
         ("lenet-300-100", 266_610, 266_200),
     ],

@@ -20,7 +20,7 @@ from paretoprune.cli.options import (
     options_of,
     train_spec,
 )
-from paretoprune.cli.train import TRAINING_OPTIONS
+from paretoprune.cli.train_command import TRAINING_OPTIONS
 from paretoprune.config import KNEE_METHODS, SweepConfig
 from paretoprune.errors import CheckFailed, InputError
 
@@ -148,8 +148,8 @@ def chosen_row(frame, config, *, run=None, knee_method=None, max_drop=None, metr
     """The row a command acts on: ``run``; else the sparsest row within ``max_drop``; else
     the knee by ``knee_method``; else the sweep's selected network (its final or fine-tuned
     retrain when there is one)."""
-    from paretoprune.points import knee
     from paretoprune.selection import select_within
+    from paretoprune.table_analysis import knee
 
     if run is not None:
         rows = frame[frame["run"] == run]

@@ -1,4 +1,4 @@
-"""Tables of points: load them from anywhere, mark their front, rank their knees.
+"""Analysis of tables of points: mark their front, rank their knees.
 
 This is the pandas layer between the pure Pareto math (:mod:`paretoprune.pareto`, numpy only)
 and the commands. A *table of points* is any DataFrame with two numeric objective columns, each

@@ -6,7 +6,7 @@ import pytest
 from _tables import sweep_frame
 
 from paretoprune.errors import InputError
-from paretoprune.points import (
+from paretoprune.table_analysis import (
     accuracy_at,
     compare_tables,
     front_rows,
@@ -19,7 +19,7 @@ from paretoprune.points import (
     usable_rows,
     with_pareto,
 )
-from paretoprune.tables import load_table
+from paretoprune.table_loading import load_table
 
 FRONT = pd.DataFrame({
     "weight": [0.0, 0.2, 0.4, 0.6, 1.0, 0.3],

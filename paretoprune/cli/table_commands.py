@@ -8,7 +8,7 @@ import click
 from paretoprune.cli.common import columns_option, emit, format_option, parse_columns
 from paretoprune.errors import CheckFailed, InputError
 from paretoprune.pareto import KNEE_METHODS
-from paretoprune.points import (
+from paretoprune.table_analysis import (
     DEFAULT_LEVELS,
     DEFAULT_SPARSITY,
     KNEE_RANK,
@@ -22,7 +22,7 @@ from paretoprune.points import (
     usable_rows,
     with_pareto,
 )
-from paretoprune.tables import load_table
+from paretoprune.table_loading import load_table
 
 TABLE_HELP = "TABLE is a CSV, TSV, Parquet, JSON or JSON-lines file, a sweep directory, or '-' (CSV on stdin)."
 OBJECTIVE_HELP = ("Prefix a column with max: to maximize it (--x max:accuracy), min: (the default) "
@@ -313,7 +313,7 @@ def compare_command(tables, metric, levels, sparsity_column, names, fmt):
     time (the sum of wall_time, failed runs included). A table without a usable row has empty
     values; exits with 1 when no table has one.
     """
-    from paretoprune.points import compare_tables, level_column
+    from paretoprune.table_analysis import compare_tables, level_column
 
     frames = load_tables(tables, names)
     for label, frame in frames.items():
