@@ -63,15 +63,15 @@ def test_fixed_sequence_stops_at_the_first_failure():
     assert certified_prefix([], 0.01) == 0
 
 
-def test_indistinguishable_by_the_exact_mcnemar_test():
-    labels = np.zeros(1000, dtype=int)
-    one = labels.copy()
-    two = labels.copy()
-    two[:3] = 1                                # 3 discordant pairs: noise
-    assert indistinguishable(one, two, labels, CONFIDENCE)
-    two[:40] = 1                               # 40 against 0: a real difference
-    assert not indistinguishable(one, two, labels, CONFIDENCE)
-    assert not indistinguishable(one, one, labels, 0.0)  # the point rule tells all apart
+def test_indistinguishable_means_shown_equal_within_a_margin():
+    labels = np.zeros(5000, dtype=int)
+    one, two = labels.copy(), labels.copy()
+    one[:4], two[4:9] = 1, 1                       # 4 against 5 of 5,000: equal within 0.25
+    assert indistinguishable(one, two, labels, CONFIDENCE, 0.0025)
+    assert not indistinguishable(one[:400], two[:400], labels[:400], CONFIDENCE, 0.0025)  # few
+    two[:60] = 1                                   # 60 more mistakes: a real difference
+    assert not indistinguishable(one, two, labels, CONFIDENCE, 0.0025)
+    assert not indistinguishable(one, one, labels, 0.0, 0.0025)  # the point rule tells apart
 
 
 def test_examples_needed_certify_a_network_as_good_as_the_reference():
