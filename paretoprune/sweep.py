@@ -59,11 +59,6 @@ __all__ = ["Job", "SweepFailed", "answer_fields", "answer_line", "check_job", "m
 #: for the boundary search: the planner stops splitting a bracket between them.
 EQUIVALENCE_SHARE = 0.25
 
-#: Threshold of a fine-tuning run: weights already pruned (exactly zero) stay masked, no other
-#: weight is small enough to be pruned (its masks are fixed).
-FROZEN_MASK_THRESHOLD = 1e-30
-
-
 class SweepFailed(ParetoPruneError):
     """No run of the sweep succeeded."""
 
@@ -287,8 +282,7 @@ class _Sweep:
     # -- jobs --------------------------------------------------------------------------------
 
     def dense_job(self, epochs: int) -> Job:
-        spec = self.config.train.as_method("weighted-sum", weight=0.0, threshold=0.0)
-        return Job(spec, epochs=epochs)
+        return Job(self.config.method.dense_reference(self.config.train), epochs=epochs)
 
     def trial_job(self, proposal: Proposal) -> tuple[Job, int]:
         """The job of a trial, warm-started from the nearest denser finished run when
@@ -482,8 +476,7 @@ def _retrain_chain(sweep: _Sweep, executor, labels, selected: pd.Series,
         if done is not None:
             return done
         state = store.load_checkpoint(parent).get("state")
-        spec = config.train.as_method("weighted-sum", weight=0.0, regrow=False,
-                                      threshold=FROZEN_MASK_THRESHOLD)
+        spec = config.method.finetune(config.train)
         job_id = executor.submit(run_job, Job(spec, init_state=state,
                                               epochs=config.finetune_epochs))
         labels[job_id] = f"fine-tuning run {parent}"
