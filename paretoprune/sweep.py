@@ -162,6 +162,7 @@ class _Sweep:
             seed=config.train.seed, x=self.x, y=self.y, param=self.param,
             scalarization=method.scalarization, dense_end=method.dense_end,
             sparse_end_known=method.sparse_end_known and sparse in (lo, hi),
+            dense_end_known=self._dense_end_is_reference(),
             target=config.max_drop is not None,
             parameter_for_bound=method.parameter_for_bound,
             indistinguishable=self.indistinguishable)
@@ -178,6 +179,7 @@ class _Sweep:
         self.next_run = store.next_run()
         self.stop_reason = ""
         self._predictions: dict[int, dict | None] = {}
+        self.dense_end_told = False
         if self.trial_epochs in self.dense or not config.dense:
             self._tell_held()
 
@@ -252,7 +254,23 @@ class _Sweep:
         return paired_drop(theirs["val"], mine["val"], theirs["val_labels"],
                            self.config.confidence).upper
 
+    def _dense_end_is_reference(self) -> bool:
+        """Whether the dense end of the range would train the dense reference again (its
+        method says so, the range reaches it, and the sweep has a dense reference)."""
+        method, config = self.config.method, self.config
+        dense = method.range[0] if method.dense_end == "lo" else method.range[1]
+        return bool(method.dense_end_is_reference and config.dense and dense in config.range)
+
     def _tell_held(self) -> None:
+        if self._dense_end_is_reference() and not self.dense_end_told:
+            reference = self.dense.get(self.trial_epochs)
+            if reference is not None:  # the dense end's point, with no trial of its own
+                lo, hi = self.config.range
+                row = dict(reference, **{self.param: lo if self.config.method.dense_end == "lo"
+                                         else hi})
+                row.update(collapsed=False, within=True)
+                self.planner.tell(row)
+                self.dense_end_told = True
         for row in self.held:
             self.planner.tell(self.annotate(dict(row)))
         self.held = []

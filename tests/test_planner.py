@@ -110,6 +110,15 @@ def test_target_mode_stops_splitting_a_bracket_whose_ends_are_indistinguishable(
     assert min(w for w in inside if w > boundary) - max(w for w in inside if w <= boundary) < 0.1
 
 
+def test_a_known_dense_end_is_never_proposed():
+    planner = Planner(sparse_end_known=True, dense_end_known=True)
+    assert all(p.param != 0.0 for p in planner.ask(3))
+    planner = Planner(sparse_end_known=True, dense_end_known=True)
+    planner.tell({"weight": 0.0, **collapsing(0.0)})  # the dense reference, told by the sweep
+    rows = drive(planner, collapsing, budget=5)
+    assert 0.0 not in [r["weight"] for r in rows] and len(rows) == 5
+
+
 def concave(bound):
     """ε-constraint of the concave front l1 = 1 - loss^2: minimize loss subject to l1 <= bound."""
     loss = math.sqrt(max(0.0, 1.0 - bound))
