@@ -113,17 +113,17 @@ def validation_needed(config: SweepConfig, dense_error: float | None = None) -> 
 
 
 def warn_small_validation(config: SweepConfig, n_val: int,
-                          dense_error: float | None = None) -> None:
+                          dense_error: float | None = None) -> bool:
     """Say (a :class:`ValidationWarning`) when ``n_val`` validation examples are too few to
-    certify --max-drop at --confidence, with how many would do."""
+    certify --max-drop at --confidence, with how many would do; True when it said so."""
     if config.max_drop is None or config.confidence <= 0 or config.selection_metric() != \
             "val_acc":
-        return
+        return False
     from paretoprune.stats import examples_needed
 
     needed = validation_needed(config, dense_error)
     if n_val >= needed:
-        return
+        return False
     best = examples_needed(0.0, config.max_drop, config.confidence)
     basis = (f"the dense run's error rate {dense_error:.1%}" if dense_error is not None
              and math.isfinite(dense_error) else
@@ -134,6 +134,7 @@ def warn_small_validation(config: SweepConfig, n_val: int,
         f"(from {basis}; {best} even if it agrees with the dense network on every example); "
         "use a larger --val-fraction or --val-split test, or a larger --max-drop",
         ValidationWarning, stacklevel=2)
+    return True
 
 
 def migrate_meta(meta: Mapping) -> tuple[dict, dict]:
@@ -180,6 +181,8 @@ class _Sweep:
         self.stop_reason = ""
         self._predictions: dict[int, dict | None] = {}
         self.dense_end_told = False
+        self.n_val: int | None = None  # validation examples, once the preflight has counted
+        self.validation_warned = False
         if self.trial_epochs in self.dense or not config.dense:
             self._tell_held()
 
@@ -253,6 +256,18 @@ class _Sweep:
                              f"examples of the dense run {dense['run']}")
         return paired_drop(theirs["val"], mine["val"], theirs["val_labels"],
                            self.config.confidence).upper
+
+    def check_validation(self, dense: Mapping | None) -> None:
+        """Warn once (:func:`warn_small_validation`) when the validation set is too small for
+        --max-drop at --confidence: from a prior, then from ``dense``'s error rate when the full
+        dense run is in."""
+        if self.validation_warned or self.n_val is None:
+            return
+        error = None
+        if dense is not None:
+            value = dense.get(self.metric)
+            error = None if value is None else 1.0 - float(value)
+        self.validation_warned = warn_small_validation(self.config, self.n_val, error)
 
     def _dense_end_is_reference(self) -> bool:
         """Whether the dense end of the range would train the dense reference again (its
@@ -366,10 +381,8 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
                                        force=force, migrate=migrate_meta) as store:
             sweep = _Sweep(config, store, reporter)
             if "val" in sizes:  # before training: from the dense run when it is there
-                dense = sweep.dense.get(config.train.epochs)
-                error = None if dense is None else 1.0 - float(dense.get(sweep.metric) or
-                                                               math.nan)
-                warn_small_validation(config, int(sizes["val"]), error)
+                sweep.n_val = int(sizes["val"])
+                sweep.check_validation(sweep.dense.get(config.train.epochs))
             if reporter is not None:
                 reporter.start(config, store.rows())
             _explore(sweep, executor, labels)
@@ -421,6 +434,8 @@ def _explore(sweep: _Sweep, executor, labels: dict[int, str]) -> None:
             row = sweep.record(DENSE, proposal, outcome)
             if row["status"] == "ok":
                 sweep.dense[extra] = row
+                if extra == config.train.epochs:  # its error rate, before the trials
+                    sweep.check_validation(row)
         else:
             row = sweep.record(TRIAL, proposal, outcome, {"warm_from": extra})
             sweep.trials.append(row)

@@ -308,3 +308,23 @@ def test_a_sweep_of_the_previous_version_is_read_and_resumed(tmp_path):
                 "--max-train-samples", "300", "--quiet")
     assert other.exit_code == 2 and "holds a different sweep: epochs is 2 there, 3 here" \
         in other.stderr
+
+
+def test_a_validation_set_too_small_to_certify_is_said_before_training(tmp_path):
+    out = tmp_path / "small"
+    result = run("sweep", out, *FAST, "--budget", "2", "--max-drop", "0.01",
+                 "--val-fraction", "0.1", "--quiet")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    warning = next(i for i, line in enumerate(lines) if "too few to certify" in line)
+    assert lines[warning].startswith("paretoprune: warning: 135 validation examples are too "
+                                     "few to certify a drop of 0.01 at 95%")
+    first_run = next(i for i, line in enumerate(lines) if line.startswith("run "))
+    assert warning < first_run  # before training
+    needed = int(lines[warning].split("needs about ")[1].split()[0])
+    assert needed > 135
+    assert sum("too few to certify" in line for line in lines) == 1  # said once
+    # the quick start's defaults (20 epochs, 35 % for validation) need no warning for its
+    # own drop of two points, neither from the prior nor from the dense run's error rate
+    quick = run("sweep", tmp_path / "quick", "--budget", "2", "--max-drop", "0.02", "--quiet")
+    assert quick.exit_code == 0 and "too few to certify" not in quick.stderr
