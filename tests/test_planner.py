@@ -49,16 +49,20 @@ def test_collapse_edge_stops_bisecting_when_the_bracket_is_narrow():
         bool(r.get("collapsed")) for r in rows) == 1
 
 
-def test_target_mode_brackets_the_boundary():
-    boundary = 0.6183
-
+def within_up_to(boundary):
+    """``evaluate(w)``: a collapsing run, within the drop up to ``boundary``."""
     def accuracy(w):
         row = collapsing(w)
         row["within"] = (not row.get("collapsed")) and w <= boundary
         return row
 
+    return accuracy
+
+
+def test_target_mode_brackets_the_boundary():
+    boundary = 0.6183
     planner = Planner(sparse_end_known=True, target=True)
-    rows = drive(planner, accuracy, budget=12)
+    rows = drive(planner, within_up_to(boundary), budget=12)
     within = [r["weight"] for r in rows if r["within"]]
     outside = [r["weight"] for r in rows if not r["within"] and r["weight"] > max(within)]
     assert max(within) <= boundary < min(outside)
@@ -84,12 +88,7 @@ def test_target_mode_keeps_the_best_bracket_under_noise():
 
 def test_target_mode_stops_splitting_a_bracket_whose_ends_are_indistinguishable():
     boundary = 0.6
-
-    def accuracy(w):
-        row = collapsing(w)
-        row["within"] = (not row.get("collapsed")) and w <= boundary
-        return row
-
+    accuracy = within_up_to(boundary)
     asked = []
 
     def indistinguishable(a, b):
