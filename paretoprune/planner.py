@@ -25,7 +25,8 @@ What it proposes, in order (the gap rules follow Reiners, Klamroth and Stiglmayr
 3. **The constraint boundary** (``target=True``, ``paretoprune sweep --max-drop``): rows carry
    ``within`` (their selection metric is within the allowed drop of the dense reference); the
    planner bisects between the sparsest run within and the densest run that is not, keeping the
-   best bracket seen, so noise cannot send it back.
+   best bracket seen, so noise cannot send it back; it stops when the two ends cannot be told
+   apart statistically (``indistinguishable``), and spends the rest on the front.
 4. **Gaps of the front**: the largest hypervolume gap of the front of the usable rows (ok, not
    collapsed), in a normalization frozen when step 2 (or 3) ends -- from the dense end and the
    sparsest usable point -- is split by the rule: ``normal`` (the weight whose level line is
@@ -58,6 +59,7 @@ from paretoprune.pareto import (
     improves,
     next_weight,
 )
+from paretoprune.rows import flag, number
 
 __all__ = ["PLANNER_RULES", "Planner", "Proposal"]
 
@@ -94,15 +96,8 @@ class _Row:
     gap: tuple[float, float] | None
 
 
-def _as_float(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _gap_of(row: Mapping) -> tuple[float, float] | None:
-    lo, hi = _as_float(row.get("gap_lo")), _as_float(row.get("gap_hi"))
+    lo, hi = number(row.get("gap_lo")), number(row.get("gap_hi"))
     return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
 
 
@@ -123,8 +118,16 @@ class Planner:
             when a point adds no hypervolume) or ``parameter`` (no geometric meaning).
         dense_end: ``"lo"`` or ``"hi"``: which end of the range gives the densest network.
         sparse_end_known: the sparse end is the all-zero network: never evaluate it.
+        dense_end_known: the dense end's result comes from elsewhere (a sweep's dense
+            reference, told as an ordinary row): never propose it.
         target: bracket the ``within`` boundary (``--max-drop``).
         parameter_for_bound: for ``constraint``: the parameter that bounds ``y`` by a value.
+        indistinguishable: optional ``f(param_a, param_b) -> bool``, True when the evaluated
+            results of the two parameters are statistically the same (a sweep: their networks'
+            accuracies shown equal within a quarter of --max-drop on paired validation
+            outcomes); a ``--max-drop``
+            boundary bracket whose two ends are indistinguishable is not split further -- its
+            budget goes to the front -- since noise, not the parameter, would decide there.
     """
 
     def __init__(self, *, rule: str = "normal", range: tuple[float, float] = (0.0, 1.0),
@@ -132,8 +135,9 @@ class Planner:
                  tol: float = default_of(SweepConfig, "tol"), min_gap: float = 1e-4, seed: int = 0,
                  x: str = "loss", y: str = "l1", param: str = "weight",
                  scalarization: str = "weighted-sum", dense_end: str = "lo",
-                 sparse_end_known: bool = False, target: bool = False,
-                 parameter_for_bound=None) -> None:
+                 sparse_end_known: bool = False, dense_end_known: bool = False,
+                 target: bool = False,
+                 parameter_for_bound=None, indistinguishable=None) -> None:
         if rule not in PLANNER_RULES:
             raise InputError(f"unknown rule {rule!r}; choose one of {', '.join(PLANNER_RULES)}")
         if rule == "normal" and scalarization != "weighted-sum":
@@ -144,12 +148,15 @@ class Planner:
         self.seed, self.x, self.y, self.param = seed, x, y, param
         self.lo, self.hi = (float(v) for v in range)
         self.scalarization, self.target = scalarization, target
-        self.sparse_end_known = sparse_end_known
+        self.sparse_end_known, self.dense_end_known = sparse_end_known, dense_end_known
         # orientation: s = sign * param grows towards the sparse end
         self.sign = 1.0 if dense_end == "lo" else -1.0
         self.dense_param, self.sparse_param = (
             (self.lo, self.hi) if dense_end == "lo" else (self.hi, self.lo))
         self.parameter_for_bound = parameter_for_bound or (lambda b: b)
+        self.indistinguishable = indistinguishable
+        # brackets tested so far: True when their ends were indistinguishable
+        self.settled: dict[tuple[float, float], bool] = {}
         self.rows: list[_Row] = []
         self.norm: Normalization | None = None
         # Gaps are remembered by their two end points (normalized), matched within tol: a noisy
@@ -173,21 +180,20 @@ class Planner:
         """Record one finished evaluation: a mapping with the parameter, ``status`` (``ok`` or
         ``failed``), the two objectives (ok rows), and optionally ``collapsed`` (bool),
         ``within`` (bool, target mode) and ``gap_lo``/``gap_hi`` (the proposal's gap)."""
-        param = _as_float(row.get(self.param))
+        param = number(row.get(self.param))
         if not math.isfinite(param):
             raise InputError(f"a row has no finite {self.param!r}")
         ok = str(row.get("status", "ok")) == "ok"
-        collapsed = ok and bool(row.get("collapsed", False) is True
-                                or str(row.get("collapsed")).lower() == "true")
+        collapsed = ok and flag(row.get("collapsed", False))
         point = None
         if ok and not collapsed:
-            px, py = _as_float(row.get(self.x)), _as_float(row.get(self.y))
+            px, py = number(row.get(self.x)), number(row.get(self.y))
             if not (math.isfinite(px) and math.isfinite(py)):
                 raise InputError(f"an ok row has no finite {self.x!r} and {self.y!r}")
             point = (px, py)
         within = row.get("within")
         within = None if within is None or (isinstance(within, float) and math.isnan(within)) \
-            else (within is True or str(within).lower() == "true")
+            else flag(within)
         self.rows.append(_Row(param, point, ok, collapsed, within, _gap_of(row)))
         if self.norm is not None:
             self._close(len(self.rows) - 1)
@@ -332,7 +338,8 @@ class Planner:
 
     def _next(self, busy: Sequence[Proposal]) -> Proposal | None:
         taken = self._taken(busy)
-        ends = [self.dense_param] + ([] if self.sparse_end_known else [self.sparse_param])
+        ends = ([] if self.dense_end_known else [self.dense_param]) + \
+            ([] if self.sparse_end_known else [self.sparse_param])
         for p in ends:
             if self._new(p, taken):
                 return Proposal(p, None, "end")
@@ -373,7 +380,19 @@ class Planner:
                    if r.ok and (r.collapsed or r.within is False) and self._s(r.param) > s_in]
         if self.sparse_end_known:
             outside.append(self._s(self.sparse_param))
-        return (s_in, min(outside)) if outside else None
+        if not outside:
+            return None
+        bracket = (s_in, min(outside))
+        if self.indistinguishable is not None and self._evaluated(bracket[1]):
+            if bracket not in self.settled:
+                self.settled[bracket] = bool(self.indistinguishable(self.sign * bracket[0],
+                                                                    self.sign * bracket[1]))
+            if self.settled[bracket]:
+                return None  # noise decides inside: the bracket is resolved
+        return bracket
+
+    def _evaluated(self, s: float) -> bool:
+        return any(abs(self._s(r.param) - s) <= SAME and r.ok for r in self.rows)
 
     def _bisect_bracket(self, bracket, taken, purpose, *, speculate=True) -> Proposal | None:
         """The middle of the widest free stretch of ``bracket`` (in s), or None when it is

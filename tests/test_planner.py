@@ -49,16 +49,20 @@ def test_collapse_edge_stops_bisecting_when_the_bracket_is_narrow():
         bool(r.get("collapsed")) for r in rows) == 1
 
 
-def test_target_mode_brackets_the_boundary():
-    boundary = 0.6183
-
+def within_up_to(boundary):
+    """``evaluate(w)``: a collapsing run, within the drop up to ``boundary``."""
     def accuracy(w):
         row = collapsing(w)
         row["within"] = (not row.get("collapsed")) and w <= boundary
         return row
 
+    return accuracy
+
+
+def test_target_mode_brackets_the_boundary():
+    boundary = 0.6183
     planner = Planner(sparse_end_known=True, target=True)
-    rows = drive(planner, accuracy, budget=12)
+    rows = drive(planner, within_up_to(boundary), budget=12)
     within = [r["weight"] for r in rows if r["within"]]
     outside = [r["weight"] for r in rows if not r["within"] and r["weight"] > max(within)]
     assert max(within) <= boundary < min(outside)
@@ -80,6 +84,38 @@ def test_target_mode_keeps_the_best_bracket_under_noise():
     weights = [r["weight"] for r in rows]
     assert weights[:5] == [0.0, 0.5, 0.75, 0.625, 0.6875]
     assert all(0.625 < w < 0.6875 for w in weights[5:])
+
+
+def test_target_mode_stops_splitting_a_bracket_whose_ends_are_indistinguishable():
+    boundary = 0.6
+    accuracy = within_up_to(boundary)
+    asked = []
+
+    def indistinguishable(a, b):
+        asked.append((a, b))
+        return b - a < 0.2  # noise below a bracket of 0.2 in λ
+
+    planner = Planner(sparse_end_known=True, target=True, indistinguishable=indistinguishable)
+    rows = drive(planner, accuracy, budget=8)
+    weights = [r["weight"] for r in rows]
+    within = [w for w in weights if w <= boundary]
+    outside = [w for w in weights if w > max(within)]
+    assert min(outside) - max(within) >= 0.1  # the bracket stopped once its ends looked alike
+    assert asked and all(b > a for a, b in asked)
+    assert len(rows) == 8  # its budget went elsewhere (the front)
+    # the same planner without the test keeps bisecting the bracket
+    plain = drive(Planner(sparse_end_known=True, target=True), accuracy, budget=8)
+    inside = [r["weight"] for r in plain if r["weight"] > 0.5]
+    assert min(w for w in inside if w > boundary) - max(w for w in inside if w <= boundary) < 0.1
+
+
+def test_a_known_dense_end_is_never_proposed():
+    planner = Planner(sparse_end_known=True, dense_end_known=True)
+    assert all(p.param != 0.0 for p in planner.ask(3))
+    planner = Planner(sparse_end_known=True, dense_end_known=True)
+    planner.tell({"weight": 0.0, **collapsing(0.0)})  # the dense reference, told by the sweep
+    rows = drive(planner, collapsing, budget=5)
+    assert 0.0 not in [r["weight"] for r in rows] and len(rows) == 5
 
 
 def concave(bound):

@@ -103,6 +103,10 @@ class Method:
             (warm starts continue from denser runs).
         sparse_end_known: True when the sparse end of the default range is the all-zero network
             (e.g. λ = 1): the planner does not train it, it brackets the collapse edge instead.
+        dense_end_is_reference: True when the dense end of the range trains the dense reference
+            network itself (gmp at S = 0: cross-entropy, nothing masked): a sweep with a dense
+            reference does not train it again as a trial; the planner is told the reference's
+            result there.
         optimizers: the ``--optimizer`` values it accepts; the first is its default.
         origin: where the method comes from; a reconstruction from an abstract says so here, and
             ``--help`` and the README repeat it.
@@ -132,6 +136,7 @@ class Method:
     objectives: tuple[str, str] = ("loss", "l1")
     dense_end: str = "lo"
     sparse_end_known: bool = False
+    dense_end_is_reference: bool = False
     optimizers: tuple[str, ...] = ("adam", "sgd", "rmsprop")
     origin: str = ""
     structured: bool = False

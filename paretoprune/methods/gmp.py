@@ -42,6 +42,7 @@ METHOD = Method(
     objectives=("loss", "density"),
     dense_end="lo",
     sparse_end_known=True,
+    dense_end_is_reference=True,  # S = 0: cross-entropy alone, nothing masked
     origin="Zhu and Gupta, arXiv 1710.01878",
     check_spec=check_spec,
 )
