@@ -235,8 +235,8 @@ class TrainSpec:
         """A copy for ``--method name`` with its default options (plus ``changes``); an
         optimizer it does not accept becomes its default (e.g. the dense reference of a sweep,
         :func:`paretoprune.methods.weighted_sum.dense_reference`)."""
-        reset = {} if self.optimizer in get_method(name).optimizers else {"optimizer": None}
-        return self.replace(method=name, **reset, **changes)
+        keeps = "optimizer" in changes or self.optimizer in get_method(name).optimizers
+        return self.replace(method=name, **({} if keeps else {"optimizer": None}), **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of every field, the options as a dict under ``options``;
@@ -275,7 +275,10 @@ class TrainSpec:
         """A spec from the common settings and its method's options side by side, as the
         command line gives them (``{"method": "gmp", "epochs": 5, "gmp_scope": "layer"}``);
         an option of another method is one :class:`InputError` line saying whose it is."""
-        common = {k: v for k, v in values.items() if k in _FIELDS and k != "options"}
+        if "options" in values:
+            raise InputError("from_flat takes a method's options as flat values; give an "
+                             "options object to TrainSpec(options=...) instead")
+        common = {k: v for k, v in values.items() if k in _FIELDS}
         method = get_method(common.get("method", DEFAULT_METHOD))
         options = _options(method, {k: v for k, v in values.items() if k not in _FIELDS})
         return cls(**common, options=options)

@@ -29,7 +29,7 @@ def test_table_commands_do_not_import_torch():
 
 def test_the_statistics_row_rules_and_selection_do_not_import_torch():
     assert not loads("import paretoprune.stats, paretoprune.rows, paretoprune.selection, "
-                     "paretoprune.tables", "torch")
+                     "paretoprune.table_loading", "torch")
 
 
 def test_the_train_command_loads_without_torch():

@@ -325,6 +325,15 @@ def test_replace_changes_options_by_name_and_a_new_method_starts_from_its_defaul
     dense = spec.as_method("weighted-sum", weight=0.0, threshold=0.0)
     assert dense.options == WeightedSumOptions(weight=0.0) and dense.threshold == 0.0
     assert TrainSpec(method="smgd").as_method("weighted-sum").optimizer == "adam"
+    # an optimizer given for the new method wins over the reset to its default
+    assert TrainSpec(optimizer="adam").as_method("smgd", optimizer="madam").optimizer == "madam"
+
+
+def test_from_flat_refuses_an_options_object_instead_of_dropping_it():
+    from paretoprune.methods.gmp import GmpOptions
+
+    with pytest.raises(InputError, match="options"):
+        TrainSpec.from_flat({"method": "gmp", "options": GmpOptions(gmp_scope="layer")})
 
 
 def test_each_method_defaults_to_its_first_optimizer_and_refuses_the_others():
