@@ -420,7 +420,7 @@ def job_optuna(s: Settings, seed: int, sampler_name: str) -> dict:
 def job_single(s: Settings, seed: int, variant: str, lr: float) -> dict:
     """Measure 5: one multiobjective run (no lambda: it finds its own trade-off)."""
     optimizer, changes = next((o, c) for v, o, c, _ in SINGLE_VARIANTS if v == variant)
-    spec = lenet_spec(seed, s.epochs).as_method("smgd", optimizer=optimizer, lr=lr, **changes)
+    spec = lenet_spec(seed, s.epochs, method="smgd", optimizer=optimizer, lr=lr, **changes)
     metrics = CACHE.run_point(spec)
     log(f"{variant}/s{seed} lr {lr:g}: {metrics['status']} val {number(metrics['val_acc']):.4f} "
         f"dense sparsity {number(metrics['sparsity_dense']):.4f} ({CACHE.last})")

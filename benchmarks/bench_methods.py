@@ -70,7 +70,7 @@ from benchmarks.common import (
 )
 
 LEVELS = (0.90, 0.95, 0.98, 0.99)
-#: label -> the TrainSpec fields of the method
+#: label -> the method and its options, as the command line gives them (flat)
 METHODS = {
     "weighted-sum": {"method": "weighted-sum"},
     "epsilon": {"method": "epsilon"},

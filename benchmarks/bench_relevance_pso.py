@@ -45,6 +45,7 @@ from benchmarks.common import (
     SEEDS,
     accuracy_at_levels,
     command_line,
+    dense_spec,
     digits_spec,
     lenet_spec,
     level_table,
@@ -171,7 +172,7 @@ def pso_scaling(quick: bool, log) -> dict:
 
     torch.set_num_threads(1)
     defaults = TrainSpec(method="pso")
-    iterations = defaults.epochs * defaults.swarm_iterations
+    iterations = defaults.epochs * defaults.options.swarm_iterations
     rows = []
     for model, dataset in SCALING:
         spec = TrainSpec(method="pso", model=model, dataset=dataset, data_dir=str(mnist_dir()),
@@ -180,8 +181,9 @@ def pso_scaling(quick: bool, log) -> dict:
         with seeded(0, torch.device("cpu")):
             net = make_model(spec, data, torch.device("cpu"))
         shape = mlp_shape(net)
-        x, y = data.x_train[:spec.fitness_samples], data.y_train[:spec.fitness_samples]
-        swarms = CooperativeSwarms(shape, x, y, weight=0.2, particles=spec.swarm_size,
+        options = spec.options
+        x, y = data.x_train[:options.fitness_samples], data.y_train[:options.fitness_samples]
+        swarms = CooperativeSwarms(shape, x, y, weight=0.2, particles=options.swarm_size,
                                    generator=torch.Generator().manual_seed(0),
                                    start=shape_vector(shape))
         swarms.iterate(2)  # both swarms started
@@ -189,20 +191,19 @@ def pso_scaling(quick: bool, log) -> dict:
         began = time.process_time()
         swarms.iterate(count)
         per_iteration = (time.process_time() - began) / count
-        floats = 6 * spec.swarm_size * (shape.dim_a + shape.dim_b)  # positions, velocities, bests
+        floats = 6 * options.swarm_size * (shape.dim_a + shape.dim_b)  # positions, velocities, bests
         rows.append({"model": model, "dataset": dataset, "connections": shape.n_connections,
                      "cpu_s_per_iteration": per_iteration,
                      "default_run_cpu_min": per_iteration * iterations / 60,
                      "swarm_state_mb": 4 * floats / 2**20})
         log(f"scaling: {model} on {dataset}: {1000 * per_iteration:.0f} ms per iteration")
     changes = ({"epochs": 1, "swarm_iterations": 2, "max_train_samples": 500} if quick else {})
-    spec = TrainSpec(method="pso", model="lenet-300-100", dataset="mnist",
-                     data_dir=str(mnist_dir()), device="cpu", seed=0, **changes)
+    spec = TrainSpec.from_flat(dict(method="pso", model="lenet-300-100", dataset="mnist",
+                                    data_dir=str(mnist_dir()), device="cpu", seed=0, **changes))
     runs = {"pso": train_run(spec).metrics}
     log(f"scaling: pso lenet-300-100 on mnist-5k: test acc {pct(runs['pso']['test_acc'])}, "
         f"{runs['pso']['wall_time']:.0f} s")
-    runs["weighted-sum dense (λ 0, no pruning)"] = train_run(
-        spec.as_method(BASE, weight=0.0, threshold=0.0)).metrics
+    runs["weighted-sum dense (λ 0, no pruning)"] = train_run(dense_spec(spec)).metrics
     runs["weighted-sum λ 0.5"] = train_run(spec.as_method(BASE, weight=0.5)).metrics
     keep = ("test_acc", "val_acc", "density", "sparsity", "loss", "wall_time", "train_cpu_time",
             "epochs")

@@ -88,13 +88,15 @@ def main(argv=None) -> int:
 
     base = TrainSpec(model="lenet5", dataset="mnist", data_dir=str(args.data_dir), optimizer="adam",
                      epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, device="cpu")
+    # replace(method=..., optimizer=...), not as_method: as_method also resets an optimizer the
+    # new method does not take (adam), and passes optimizer twice when one is given
     specs = {
         "wsum": base,
         "wsum-unfused": base.replace(fused=False),
-        "madam": base.as_method("smgd", optimizer="madam", mo_l1_scale="init"),
-        "smgd": base.as_method("smgd", optimizer="smgd", mo_l1_scale="init"),
-        "madam-raw": base.as_method("smgd", optimizer="madam", mo_l1_scale="raw"),
-        "smgd-raw": base.as_method("smgd", optimizer="smgd", mo_l1_scale="raw"),
+        "madam": base.replace(method="smgd", optimizer="madam", mo_l1_scale="init"),
+        "smgd": base.replace(method="smgd", optimizer="smgd", mo_l1_scale="init"),
+        "madam-raw": base.replace(method="smgd", optimizer="madam", mo_l1_scale="raw"),
+        "smgd-raw": base.replace(method="smgd", optimizer="smgd", mo_l1_scale="raw"),
     }
     data = load_data(base)
     device = torch.device("cpu")

@@ -90,27 +90,36 @@ def lenet_spec(seed: int, epochs: int, *, val_split: str = "test", **changes):
     torch thread. Validation is ``val_split="test"`` by default: a seeded half of the 10,000
     test images validates and the other half tests; 10 % of the 5,000 training images would be
     500 images, where one point is 5 images -- too noisy to resolve a 1-point constraint.
-    ``changes``: any other :class:`~paretoprune.config.TrainSpec` field (method, its options)."""
-    from paretoprune.config import TrainSpec
-
+    ``changes``: other settings as the command line gives them -- common
+    :class:`~paretoprune.config.TrainSpec` fields and the method's options side by side
+    (``method="gmp", gmp_scope="layer"``), or ``options=`` an object of its options class."""
     settings = dict(model="lenet5", dataset="mnist", data_dir=str(mnist_dir()), epochs=epochs,
                     batch_size=32, lr=1e-3, optimizer="adam", device="cpu", seed=seed,
                     val_split=val_split, threads=1)
     settings.update(changes)
-    return TrainSpec(**settings)
+    return _spec(settings)
 
 
 def digits_spec(seed: int, **changes):
-    """``paretoprune sweep``'s defaults (mlp on the bundled digits), on the CPU, one thread."""
+    """``paretoprune sweep``'s defaults (mlp on the bundled digits), on the CPU, one thread;
+    ``changes`` as for :func:`lenet_spec`."""
+    return _spec({"seed": seed, "device": "cpu", "threads": 1, **changes})
+
+
+def _spec(settings: dict):
+    """A spec from flat settings (:meth:`~paretoprune.config.TrainSpec.from_flat`), or from
+    common fields plus a typed ``options`` object (``from_flat`` does not take one)."""
     from paretoprune.config import TrainSpec
 
-    return TrainSpec(**{"seed": seed, "device": "cpu", "threads": 1, **changes})
+    if "options" in settings:
+        return TrainSpec(**settings)
+    return TrainSpec.from_flat(settings)
 
 
 def dense_spec(spec):
-    """The dense reference of ``spec``: λ = 0 with pruning off, as a sweep of ``spec`` trains
-    it (role ``dense``)."""
-    return spec.as_method("weighted-sum", weight=0.0, threshold=0.0)
+    """The dense reference of ``spec`` as a sweep of it trains it (role ``dense``: λ = 0 with
+    pruning off): its method's ``dense_reference``."""
+    return spec.method_info.dense_reference(spec)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,7 +172,7 @@ def sweep_trials(spec, folder: Path, budget: int, workers: int) -> tuple[list[di
 #: Files of paretoprune/training whose code decides what a weighted-sum or smgd run returns:
 #: part of every cache key, so that a changed training loop trains again.
 TRAINING_CODE = ("loop.py", "optim.py", "pruning.py", "datasets.py", "models.py", "schedules.py",
-                 "cost.py", "structures.py")
+                 "cost.py", "structures.py", "smgd.py")
 #: Methods whose runner reads only the epochs it trains, never ``spec.epochs``: a 10-epoch trial
 #: of an epochs=30 sweep is then the same run as one of an epochs=10 sweep.
 EPOCHS_BY_ARGUMENT = ("weighted-sum", "smgd")
