@@ -54,15 +54,24 @@ def _load_config(ctx: click.Context, _param, value):
     return value
 
 
-def sweep_config(options: dict) -> SweepConfig:
-    """The SweepConfig of the ``sweep`` command's options (checked, torch not imported)."""
-    spec = TrainSpec(**given(options, TrainSpec))
+def sweep_config(options: dict, stored: dict | None = None) -> SweepConfig:
+    """The SweepConfig of the ``sweep`` command's options (checked, torch not imported).
+
+    ``stored``: the config of the sweep being resumed. Options not given keep its values, so
+    ``sweep OUT --resume`` resumes with the stored settings and a default changed by a later
+    release never blocks resuming; a given option that differs is refused by the store.
+    """
+    base = None if stored is None else SweepConfig.from_dict(stored)
+    train_given = given(options, TrainSpec)
+    spec = TrainSpec(**train_given) if base is None else base.train.replace(**train_given)
     check_one_budget(spec.method, options, sweep=True)
     parameter = spec.method_info.parameter
     if parameter and options.get(parameter) is not None:
         raise InputError(f"the sweep chooses --{parameter.replace('_', '-')} for each run; "
                          "give its range with --range LO:HI")
-    return SweepConfig(train=spec, **given(options, SweepConfig))
+    if base is None:
+        return SweepConfig(train=spec, **given(options, SweepConfig))
+    return base.replace(train=spec, **given(options, SweepConfig))
 
 
 @click.command("sweep", epilog=methods_epilog())
@@ -74,8 +83,9 @@ def sweep_config(options: dict) -> SweepConfig:
 @click.option("--force", is_flag=True, help="Use OUT even if it holds a different sweep (the old "
               "one is moved aside, never deleted).")
 @click.option("--resume", is_flag=True,
-              help="Require OUT to hold a sweep to continue (running the same command again "
-                   "resumes anyway).")
+              help="Require OUT to hold a sweep and continue it with its stored settings "
+                   "(options not given keep them; running the same command again resumes "
+                   "anyway).")
 @click.option("--quiet", "-q", is_flag=True, help="No live display: one plain line per finished run.")
 @click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain",
               show_default=True, help="Format of the per-run lines on stderr when not live.")
@@ -90,15 +100,21 @@ def sweep_command(out, force, resume, quiet, log_format, fmt, **options):
     running the same command again (or with --resume) continues a killed sweep and retries its
     failed runs. At the end it prints the front and the selected network.
 
+    Resuming (with --resume or not), options not given keep the values stored in OUT; given
+    ones that define the runs must match them.
+
     Exit codes: 0 ok, 1 no run succeeded, 2 bad input, 130 interrupted.
     """
-    config = sweep_config(options)  # every check before torch is imported
+    from paretoprune.store import META_FILE, SweepStore
+
+    exists = (Path(out) / META_FILE).exists()
+    if resume and not exists:
+        raise InputError(f"nothing to resume: {out} holds no sweep")  # a broken one: see below
+    stored = SweepStore.open(out).config if exists and not force else None
+    config = sweep_config(options, stored)  # every check before torch is imported
     from paretoprune.presentation.progress import SweepReporter
-    from paretoprune.store import META_FILE
     from paretoprune.sweep import run_sweep
 
-    if resume and not (Path(out) / META_FILE).exists():
-        raise InputError(f"nothing to resume: {out} holds no sweep")  # a broken one: see below
     reporter = SweepReporter(live=False if quiet else None, log_format=log_format)
     try:
         frame = run_sweep(out, config, force=force, reporter=reporter)
