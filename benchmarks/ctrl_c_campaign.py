@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
     opts = parser.parse_args()
+    # a shell that starts this in the background ignores SIGINT, and the sweeps would inherit it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = random.Random(opts.seed)
     work = Path(tempfile.mkdtemp(prefix="ctrl-c-"))
     full = run(command(work / "full", *SWEEP))  # how long an uninterrupted sweep takes here

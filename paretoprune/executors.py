@@ -27,7 +27,7 @@ worker.
   loads torch and data once; later jobs reuse them), fed through a pipe on which it also reports
   progress and outcomes. A dead worker fails only its own job; the slot gets a fresh worker.
   ``fn`` must be importable by name (workers see the driver's ``sys.path``). Workers are born
-  with SIGINT blocked (Ctrl-C is the driver's to handle, even while a worker still imports) and
+  ignoring SIGINT (Ctrl-C is the driver's to handle, even while a worker still imports) and
   exit when the driver dies, even by SIGKILL.
 * :class:`RayExecutor` -- each job a Ray task on a local runtime it starts (and shuts down), on
   the cluster at ``ray_address``, or on the runtime already running. The item travels in the
@@ -236,7 +236,7 @@ def _unpack(ok: bool, data: bytes) -> Any:
 def _worker_main(conn: Any, threads: int | None, preload: tuple[str, ...]) -> None:
     """A process worker: die with the driver, import what its jobs need, then run the jobs
     ``(job, pickled (fn, item))`` that arrive on ``conn`` until it closes or sends None."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's (it was blocked)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's
     parent = multiprocessing.parent_process()
     if parent is not None:  # a busy worker would not notice otherwise that the driver died
 
@@ -269,6 +269,24 @@ def _worker_main(conn: Any, threads: int | None, preload: tuple[str, ...]) -> No
 # -- processes ------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _sigint_ignored_by_children():
+    """Processes started in this block are born ignoring SIGINT (an ignored signal stays
+    ignored across exec): a Ctrl-C while a worker starts and imports would otherwise print its
+    traceback. This process blocks SIGINT meanwhile rather than ignore it, so a Ctrl-C that
+    arrives now is delivered afterwards, not lost. Only the main thread may do this."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 class _Worker:
     """One spawned worker process and its duplex pipe."""
 
@@ -276,13 +294,10 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, threads, preload),
                                    name="paretoprune-worker", daemon=True)
-        # born with SIGINT blocked (a mask survives exec, and any thread may set it): a Ctrl-C
-        # while the worker starts and imports would otherwise print its traceback
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            self.process.start()
+            with _sigint_ignored_by_children():
+                self.process.start()
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             child.close()  # the worker has its copy: EOF here once it exits
 
     def exit_text(self) -> str:
@@ -306,9 +321,10 @@ class _Worker:
         self.process.join(_PATIENCE_S)
 
 
-class _Stopped(Exception):
+class _Stopped(BaseException):
     """Raised in a job of the inline slot when the executor closes (a thread cannot be
-    killed, but it can be made to raise)."""
+    killed, but it can be made to raise); a BaseException, so that no ``except Exception`` in
+    the job's code swallows it."""
 
 
 class ProcessExecutor(Executor):

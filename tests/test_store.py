@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -689,6 +690,24 @@ def test_second_writer_is_refused_and_a_killed_holders_lock_is_free(tmp_path):
         st.append(ok_row(1))
         st.close()
     assert (out / ".lock").read_bytes() == b""  # the holder's details went with the lock
+
+
+def test_a_refusal_names_the_holder_even_while_it_writes_its_details(tmp_path):
+    """The holder writes its pid just after it locks: a writer refused in between waits for
+    the details instead of saying "another process"."""
+    out = tmp_path / "out"
+    first = make(out)
+    details = (out / ".lock").read_bytes()
+    (out / ".lock").write_bytes(b"")  # as if the holder had locked and not yet written
+    writer = threading.Timer(0.1, lambda: (out / ".lock").write_bytes(details))
+    writer.start()
+    try:
+        with pytest.raises(LockHeldError) as info:
+            make(out)
+    finally:
+        writer.join()
+    assert f"locked by pid {os.getpid()} on host {socket.gethostname()} since " in one_line(info)
+    first.close()
 
 
 def test_second_writer_in_the_same_process_is_refused(tmp_path):

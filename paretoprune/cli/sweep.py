@@ -124,8 +124,10 @@ def sweep_command(out, force, resume, quiet, log_format, fmt, **options):
 
 
 def _print_result(frame, out, config, fmt) -> None:
-    x = config.method.objectives[0]
-    front = frame[frame["pareto"]].sort_values(x)
+    from paretoprune.points import best_first, with_pareto
+
+    x, y = config.method.objectives
+    front = best_first(with_pareto(frame, x, y), x, y)  # as `show OUT --front` lists it
     if fmt != "table":
         emit(front, fmt)
         return
@@ -314,12 +316,37 @@ def check_command(out, run, knee_method, metric, fmt, **bounds):
     except CheckFailed as err:
         emit([{"bound": "--max-acc-drop", "limit": drop, "value": None, "ok": False}], fmt)
         raise CheckFailed(str(err)) from None
-    results = [_check_bound(name, limit, row, frame, metric) for name, limit in given_bounds.items()]
-    emit(results, fmt, title=f"check of run {int(row['run'])} of {out}")
+    run_id = int(row["run"])
+    why = _why_checked(frame, config, run_id, run=run, knee_method=knee_method, drop=drop,
+                       metric=metric)
+    results = [{"run": run_id, **_check_bound(name, limit, row, frame, metric), "chosen": why}
+               for name, limit in given_bounds.items()]
+    emit(results, fmt, title=f"check of run {run_id} of {out}: {why}")
     failed = [r for r in results if not r["ok"]]
     if failed:
         raise CheckFailed("; ".join(f"{r['bound']} {r['limit']:g} not met (value {r['value']:.6g})"
                                     for r in failed))
+
+
+def _why_checked(frame, config, run_id, *, run, knee_method, drop, metric) -> str:
+    """Why ``check`` checked run ``run_id``, and which run the sweep itself selected when that
+    is another one."""
+    if run is not None:
+        return "--run"
+    if knee_method is not None:
+        why = f"the knee by {knee_method}"
+    elif drop is not None:
+        from paretoprune.selection import selection_metric
+
+        why = (f"the sparsest within --max-acc-drop {drop:g} of the dense "
+               f"{selection_metric(frame, metric)}")
+    else:
+        return "the sweep's selected network"
+    try:
+        selected = int(chosen_row(frame, config)["run"])
+    except CheckFailed:
+        return why
+    return why if selected == run_id else f"{why} (the sweep selected run {selected})"
 
 
 def _check_bound(name, limit, row, frame, metric) -> dict:
