@@ -17,10 +17,8 @@ every record of a job has been handled when ``wait()`` returns that job. Ctrl-C 
 propagates; ``close()`` (or leaving the ``with`` block) stops the running jobs, and no thread or
 process of the executor is left running after it.
 
-The calls are ids and ``wait()`` rather than :class:`concurrent.futures.Future`\\ s because a
-sweep must react to whichever job ends first while it also handles progress records and Ctrl-C
-in one thread; a ``wait()`` that multiplexes the workers' pipes does both without a thread per
-worker.
+Not :class:`concurrent.futures.Future`\\ s: one ``wait()`` that watches every worker's pipe
+handles outcomes, progress and Ctrl-C in the caller's thread, with no thread per worker.
 
 * :class:`SerialExecutor` -- ``wait`` runs the oldest submitted job in the calling thread.
 * :class:`ProcessExecutor` -- per slot one spawned worker process kept across jobs (a worker
@@ -369,17 +367,11 @@ class ProcessExecutor(Executor):
             return job
         try:
             message = (job, pickle.dumps((fn, item), pickle.HIGHEST_PROTOCOL))
-            for attempt in range(2):
-                try:
-                    if not self._workers[slot].process.is_alive():
-                        raise BrokenPipeError
-                    self._workers[slot].conn.send(message)
-                    break
-                except OSError:  # its worker died while idle: a fresh one takes the job
-                    self._workers[slot].stop()
-                    self._workers[slot] = self._start()
-                    if attempt:
-                        raise
+            worker = self._workers[slot]
+            if not worker.process.is_alive():  # it died while idle: a fresh one takes the job
+                worker.stop()
+                worker = self._workers[slot] = self._start()
+            worker.conn.send(message)
         except Exception as err:  # fn or item cannot be pickled, no worker could start
             self._finish(slot, job, err)
         return job
