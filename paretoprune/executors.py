@@ -382,12 +382,14 @@ class ProcessExecutor(Executor):
                 raise _Stopped(f"job {job} stopped: the executor closed")
             self._inline_writer.send(("record", job, record))
 
-        try:
-            _set_torch_threads(self.threads)  # torch loads with the first job, not before
-            self._inline_outcome[job] = fn(item, progress)
-        except BaseException as err:  # noqa: BLE001 - the job's outcome, like a worker's
-            self._inline_outcome[job] = err
-        with contextlib.suppress(OSError):  # closed: nobody waits for it any more
+        # close() raises _Stopped here once, at any line: within the job it is the job's
+        # outcome; after it (close() raced with the job's end) nobody waits for the end
+        with contextlib.suppress(_Stopped, OSError):  # OSError: the pipe closed
+            try:
+                _set_torch_threads(self.threads)  # torch loads with the first job, not before
+                self._inline_outcome[job] = fn(item, progress)
+            except BaseException as err:  # noqa: BLE001 - the job's outcome, like a worker's
+                self._inline_outcome[job] = err
             self._inline_writer.send(("end", job))
 
     def wait(self) -> tuple[int, Any]:
