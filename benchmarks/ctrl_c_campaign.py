@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import random
@@ -44,10 +45,8 @@ def run(args: list[str], *, interrupt_after: float | None = None) -> dict:
                             start_new_session=True)
     if interrupt_after is not None:
         time.sleep(interrupt_after)
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it may have ended already
             os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: every process
-        except ProcessLookupError:
-            pass
     try:
         out, err = proc.communicate(timeout=PATIENCE_S)
     except subprocess.TimeoutExpired:
