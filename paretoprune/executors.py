@@ -272,8 +272,10 @@ def _sigint_ignored_by_children():
     """Processes started in this block are born ignoring SIGINT (an ignored signal stays
     ignored across exec): a Ctrl-C while a worker starts and imports would otherwise print its
     traceback. This process blocks SIGINT meanwhile rather than ignore it, so a Ctrl-C that
-    arrives now is delivered afterwards, not lost. Only the main thread may do this."""
-    if threading.current_thread() is not threading.main_thread():
+    arrives now is delivered afterwards, not lost. Only the main thread of a POSIX process
+    may do this."""
+    if threading.current_thread() is not threading.main_thread() or \
+            not hasattr(signal, "pthread_sigmask"):  # Windows has no signal masks
         yield
         return
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -281,7 +283,7 @@ def _sigint_ignored_by_children():
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGINT, signal.SIG_DFL if handler is None else handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
