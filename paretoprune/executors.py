@@ -12,20 +12,25 @@ An executor has ``slots`` places for jobs and three calls::
 waits for a job. ``wait()`` blocks until a job finishes and returns ``(job id, outcome)``: what
 ``fn`` returned, the exception it raised, or :class:`WorkerDied` when its process died. A failing
 job never breaks the executor. ``progress(record)`` sends a small dict (an epoch record) to the
-driver, where ``on_progress(job id, record)`` is called, one call at a time; every record of a
-job that returned or raised has been handled when ``wait()`` returns that job. Ctrl-C in
-``wait()`` propagates; ``close()`` (or leaving the ``with`` block) stops the running jobs.
+driver, where ``on_progress(job id, record)`` is called in the thread that calls ``wait()``;
+every record of a job has been handled when ``wait()`` returns that job. Ctrl-C in ``wait()``
+propagates; ``close()`` (or leaving the ``with`` block) stops the running jobs, and no thread or
+process of the executor is left running after it.
+
+Not :class:`concurrent.futures.Future`\\ s: one ``wait()`` that watches every worker's pipe
+handles outcomes, progress and Ctrl-C in the caller's thread, with no thread per worker.
 
 * :class:`SerialExecutor` -- ``wait`` runs the oldest submitted job in the calling thread.
-* :class:`ProcessExecutor` -- per slot, a ``ProcessPoolExecutor`` of one spawned process kept
-  across jobs (a worker loads torch and data once; later jobs reuse them). A dead worker breaks
-  only its own pool: its job becomes WorkerDied and the slot gets a fresh worker. ``fn`` must be
-  importable by name (workers see the driver's ``sys.path``). Workers ignore SIGINT and exit
-  when the driver dies, even by SIGKILL. Progress: one pipe per worker, read by a driver thread.
+* :class:`ProcessExecutor` -- per slot one spawned worker process kept across jobs (a worker
+  loads torch and data once; later jobs reuse them), fed through a pipe on which it also reports
+  progress and outcomes. A dead worker fails only its own job; the slot gets a fresh worker.
+  ``fn`` must be importable by name (workers see the driver's ``sys.path``). Workers are born
+  ignoring SIGINT (Ctrl-C is the driver's to handle, even while a worker still imports) and
+  exit when the driver dies, even by SIGKILL.
 * :class:`RayExecutor` -- each job a Ray task on a local runtime it starts (and shuts down), on
   the cluster at ``ray_address``, or on the runtime already running. The item travels in the
   task arguments, so no file system is shared with the driver. Progress: a
-  ``ray.util.queue.Queue`` actor drained by a driver thread. Optional: ``paretoprune[ray]``.
+  ``ray.util.queue.Queue`` actor that ``wait()`` drains.
 
 Outcomes come back from workers pickled; one that cannot travel becomes a :class:`RemoteError`
 saying so. A worker's exception carries its traceback text in ``remote_traceback``.
@@ -34,6 +39,7 @@ saying so. A worker's exception carries its traceback text in ``remote_traceback
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import itertools
 import math
@@ -41,7 +47,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
-import queue
 import signal
 import sys
 import threading
@@ -49,8 +54,6 @@ import traceback
 import warnings
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from paretoprune.errors import InputError, first_line
@@ -60,6 +63,9 @@ __all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayExecutor", "RemoteErr
 
 EXECUTORS: tuple[str, ...] = ("serial", "process", "ray")
 _PATIENCE_S = 60.0  # for what takes milliseconds: a safety net, never a deadline
+# How soon wait() notices Ctrl-C: the kernel may hand SIGINT to any thread, and Python raises
+# KeyboardInterrupt in the main thread only once it runs bytecode again.
+_POLL_S = 0.2
 
 
 class WorkerDied(Exception):
@@ -109,9 +115,6 @@ class Executor:
         self._ids = itertools.count()
         self._jobs: set[int] = set()
         self._closed = False
-        self._record_lock = threading.Lock()
-        self._ended: set[int] = set()  # jobs whose records have all been handled; -1: all
-        self._ended_cond = threading.Condition()
 
     @property
     def running(self) -> int:
@@ -160,26 +163,10 @@ class Executor:
     def _record(self, job: int, record: Any) -> None:
         if self.on_progress is not None:
             try:
-                with self._record_lock:
-                    self.on_progress(job, record)
+                self.on_progress(job, record)
             except Exception as err:  # a display problem must not fail a training run
                 warnings.warn(f"on_progress failed for job {job}: {first_line(err)}",
                               RuntimeWarning, stacklevel=2)
-
-    def _handle(self, message: tuple | None) -> None:
-        """A worker's ``("record", job, record)`` or ``("end", job, None)``; None when the
-        channel has gone (so that nobody waits for its "end" notes)."""
-        if message is not None and message[0] == "record":
-            return self._record(message[1], message[2])
-        with self._ended_cond:
-            self._ended.add(-1 if message is None else message[1])
-            self._ended_cond.notify_all()
-
-    def _wait_end(self, job: int) -> None:
-        with self._ended_cond:
-            self._ended_cond.wait_for(lambda: job in self._ended or -1 in self._ended,
-                                      timeout=_PATIENCE_S)
-            self._ended.discard(job)
 
 
 class SerialExecutor(Executor):
@@ -188,7 +175,6 @@ class SerialExecutor(Executor):
     def __init__(self, slots: int = 1, *, on_progress=None, threads: int | None = None) -> None:
         super().__init__(slots, on_progress=on_progress, threads=threads)
         self._queue: deque[tuple[int, Callable, Any]] = deque()
-        _set_torch_threads(self.threads)
 
     def submit(self, fn, item) -> int:
         self._queue.append((self._new_job(), fn, item))
@@ -197,6 +183,7 @@ class SerialExecutor(Executor):
     def wait(self) -> tuple[int, Any]:
         self._check_running()
         job, fn, item = self._queue.popleft()
+        _set_torch_threads(self.threads)  # here, not at creation: torch loads with the first job
         try:
             outcome = fn(item, lambda record: self._record(job, record))
         except (KeyboardInterrupt, SystemExit):
@@ -214,14 +201,11 @@ class SerialExecutor(Executor):
 
 # -- in a worker (a process slot or a Ray task) ---------------------------------------------
 
-_CHANNEL: Any = None  # in a process worker: the write end of its pipe to the driver
-_CHANNEL_LOCK = threading.Lock()
 
-
-def _run(job: int, fn: Callable, item: Any, send: Callable | None) -> tuple[bool, bytes, bool]:
-    """Run ``fn(item, progress)``: (it returned, its pickled outcome, "end" note sent)."""
+def _run(fn: Callable, item: Any, progress: Callable[[dict], Any]) -> tuple[bool, bytes]:
+    """Run ``fn(item, progress)``: (it returned, its pickled outcome)."""
     try:
-        ok, value = True, fn(item, lambda record: send and send(("record", job, record)))
+        ok, value = True, fn(item, progress)
     except BaseException as err:
         ok, value = False, err
         with contextlib.suppress(Exception):  # pickling drops the traceback: keep its text
@@ -236,13 +220,7 @@ def _run(job: int, fn: Callable, item: Any, send: Callable | None) -> tuple[bool
                    f"it cannot be pickled back: {first_line(err)})")
         tb = "" if ok else getattr(value, "remote_traceback", "")
         ok, data = False, pickle.dumps(RemoteError(message, tb))
-    try:
-        if send is not None:
-            send(("end", job, None))  # after every record: the driver waits for it
-            return ok, data, True
-    except Exception:  # the channel broke
-        pass
-    return ok, data, False
+    return ok, data
 
 
 def _unpack(ok: bool, data: bytes) -> Any:
@@ -253,20 +231,12 @@ def _unpack(ok: bool, data: bytes) -> Any:
         return RemoteError(f"cannot read back the {what} from the worker: {first_line(err)}")
 
 
-def _send(message: tuple) -> None:
-    with _CHANNEL_LOCK:
-        _CHANNEL.send(message)
-
-
-def _worker_init(channel: Any, threads: int | None, preload: tuple[str, ...] = ()) -> None:
-    """Start a process worker: report its pid, leave Ctrl-C to the driver, die with it, import
-    what its jobs will need."""
-    global _CHANNEL
-    _CHANNEL = channel
-    _send(("pid", None, os.getpid()))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_main(conn: Any, threads: int | None, preload: tuple[str, ...]) -> None:
+    """A process worker: die with the driver, import what its jobs need, then run the jobs
+    ``(job, pickled (fn, item))`` that arrive on ``conn`` until it closes or sends None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's
     parent = multiprocessing.parent_process()
-    if parent is not None:  # the pool's queues never tell a busy worker that the driver died
+    if parent is not None:  # a busy worker would not notice otherwise that the driver died
 
         def exit_with_parent() -> None:
             multiprocessing.connection.wait([parent.sentinel])
@@ -277,114 +247,84 @@ def _worker_init(channel: Any, threads: int | None, preload: tuple[str, ...] = (
     for module in preload:
         with contextlib.suppress(ImportError):  # a job that needs it will say why
             importlib.import_module(module)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        job, payload = message
 
+        def call(_: Any, progress: Callable, payload: bytes = payload) -> Any:
+            fn, item = pickle.loads(payload)
+            return fn(item, progress)
 
-def _process_job(job: int, payload: bytes) -> tuple[bool, bytes, bool]:
-    def call(_: Any, progress: Callable) -> Any:
-        fn, item = pickle.loads(payload)
-        return fn(item, progress)
-
-    return _run(job, call, None, _send)
+        outcome = _run(call, None, lambda record, job=job: conn.send(("record", job, record)))
+        conn.send(("end", job, *outcome))  # after every record of the job
 
 
 # -- processes ------------------------------------------------------------------------------
 
 
-def _start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker with its own UserWarnings ignored.
-
-    If the driver dies without cleaning up (SIGKILL, the OOM killer), the tracker unlinks the
-    semaphores of the pools' queues and warns about "leaked semaphore objects": noise, since
-    that clean-up is what we want. The filter reaches the tracker, and nothing else, through
-    the environment it inherits. A tracker that is already running is left as it is.
-    """
-    if sys.platform == "win32":
+@contextlib.contextmanager
+def _sigint_ignored_by_children():
+    """Processes started in this block are born ignoring SIGINT (an ignored signal stays
+    ignored across exec): a Ctrl-C while a worker starts and imports would otherwise print its
+    traceback. This process blocks SIGINT meanwhile rather than ignore it, so a Ctrl-C that
+    arrives now is delivered afterwards, not lost. Only the main thread of a POSIX process
+    may do this."""
+    if threading.current_thread() is not threading.main_thread() or \
+            not hasattr(signal, "pthread_sigmask"):  # Windows has no signal masks
+        yield
         return
-    from multiprocessing import resource_tracker
-
-    before = os.environ.get("PYTHONWARNINGS")
-    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
-    os.environ["PYTHONWARNINGS"] = f"{before},{quiet}" if before else quiet
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        resource_tracker.ensure_running()
+        yield
     finally:
-        if before is None:
-            del os.environ["PYTHONWARNINGS"]
-        else:
-            os.environ["PYTHONWARNINGS"] = before
+        signal.signal(signal.SIGINT, signal.SIG_DFL if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 class _Worker:
-    """One process slot: a pool of one process, and the pipe on which that process reports."""
+    """One spawned worker process and its duplex pipe."""
 
-    def __init__(self, ctx: Any, threads: int | None, handle: Callable,
-                 preload: tuple[str, ...] = ()) -> None:
-        reader, self._writer = ctx.Pipe(duplex=False)
-        self._writer_lock = threading.Lock()
-        self.pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
-                                        initargs=(self._writer, threads, preload))
-        self.pid: int | None = None
-        self._process: Any = None
-        self.started = threading.Event()  # its pid has arrived, or its pipe closed
-        threading.Thread(target=self._read, args=(reader, handle), daemon=True).start()
-
-    def _read(self, reader: Any, handle: Callable) -> None:
-        while True:
-            try:
-                message = reader.recv()
-            except (EOFError, OSError):
-                break
-            except Exception as err:  # a record that cannot be unpickled here
-                warnings.warn(f"unreadable progress record: {first_line(err)}", RuntimeWarning,
-                              stacklevel=1)
-                continue
-            if message[0] != "pid":
-                handle(message)
-                continue
-            self.pid = message[2]
-            self.process()
-            self.close_writer()  # the worker has its own copy: EOF when it exits
-            self.started.set()
-        reader.close()
-        self.started.set()
-
-    def close_writer(self) -> None:
-        with self._writer_lock:
-            self._writer.close()
-
-    def process(self) -> Any:
-        """The pool's ``multiprocessing.Process`` for this worker, once its pid is known."""
-        if self._process is None and self.pid is not None:
-            found = [p for p in multiprocessing.active_children() if p.pid == self.pid]
-            self._process = found[0] if found else None
-        return self._process
+    def __init__(self, ctx: Any, threads: int | None, preload: tuple[str, ...]) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, threads, preload),
+                                   name="paretoprune-worker", daemon=True)
+        try:
+            with _sigint_ignored_by_children():
+                self.process.start()
+        finally:
+            child.close()  # the worker has its copy: EOF here once it exits
 
     def exit_text(self) -> str:
         """How the dead worker ended: "exit code 3", "killed by SIGKILL"."""
-        process = self.process()
-        if process is not None:
-            process.join(5.0)  # dead already: wait for the kernel to say how it ended
-        code = None if process is None else process.exitcode
+        self.process.join(_PATIENCE_S)  # dead already: wait for the kernel to say how
+        code = self.process.exitcode
         if code is None:
             return "exit code unknown"
         with contextlib.suppress(ValueError):
             return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         return f"killed by signal {-code}"
 
-    def alive(self) -> bool:
-        return self.process() is None or self.process().is_alive()
+    def stop(self) -> None:
+        """Stop the process (its job, if any, is lost) and reap it."""
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(_PATIENCE_S)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(_PATIENCE_S)
 
 
-def _ready() -> None:
-    """A no-op job that makes a pool start its process now (pools start them on demand)."""
-
-
-_POLL_S = 0.2  # how soon wait() notices Ctrl-C
-
-
-class _Stopped(Exception):
-    """Raised in a job of the inline slot at its next progress record once the executor
-    closes (a thread cannot be killed)."""
+class _Stopped(BaseException):
+    """Raised in a job of the inline slot when the executor closes (a thread cannot be
+    killed, but it can be made to raise); a BaseException, so that no ``except Exception`` in
+    the job's code swallows it."""
 
 
 class ProcessExecutor(Executor):
@@ -395,9 +335,10 @@ class ProcessExecutor(Executor):
     ``inline=True``: slot 0 is a thread of this process instead, which needs no start-up: the
     first job trains at once while the processes start, so a small sweep with two workers is
     not slower than one with a single worker. A job in that slot shares this process (if it
-    crashes the process, the driver goes with it, as in a serial sweep); on :meth:`close` it
-    stops at its next progress record. The thread is a daemon, so that an interrupted program
-    exits at once instead of waiting for the epoch to end.
+    crashes the process, the driver goes with it, as in a serial sweep). :meth:`close` stops it
+    (it raises in the thread, which then ends at its next line of Python) and joins it: a
+    thread still inside torch when the interpreter exits makes torch abort the process
+    ("terminate called without an active exception").
     """
 
     def __init__(self, slots: int = 1, *, on_progress=None, threads: int | None = None,
@@ -406,124 +347,117 @@ class ProcessExecutor(Executor):
         self._ctx = multiprocessing.get_context("spawn")  # fork is unsafe with torch, threads
         self._preload = tuple(preload)
         self._busy: dict[int, int] = {}  # slot -> job
-        # (job, slot, its Future, or its outcome if it could not start or its worker died)
-        self._done: queue.SimpleQueue[tuple[int, int, Any]] = queue.SimpleQueue()
-        _start_resource_tracker()
-        self._inline = inline
-        if inline:
-            _set_torch_threads(self.threads)  # the inline slot trains in this process
+        self._outcomes: deque[tuple[int, Any]] = deque()  # finished, not yet returned
+        self._inline: threading.Thread | None = None  # the inline slot's running job
+        self._inline_outcome: dict[int, Any] = {}
+        # the inline job reports on a pipe too, so that wait() has one thing to watch
+        self._inline_reader, self._inline_writer = self._ctx.Pipe(duplex=False)
         self._workers: list[_Worker | None] = [
             None if inline and slot == 0 else self._start() for slot in range(self.slots)]
 
     def _start(self) -> _Worker:
-        worker = _Worker(self._ctx, self.threads, self._handle, self._preload)
-        worker.pool.submit(_ready)  # start its process (and the imports) while the driver works
-        return worker
+        return _Worker(self._ctx, self.threads, self._preload)
 
     def submit(self, fn, item) -> int:
         job = self._new_job()
         slot = next(s for s in range(self.slots) if s not in self._busy)
         self._busy[slot] = job
-        if self._inline and slot == 0:
-            future: Future = Future()
-            future.add_done_callback(lambda f: self._done.put((job, slot, f)))
-            threading.Thread(target=self._run_inline, args=(future, job, fn, item),
-                             name=f"paretoprune-inline-{job}", daemon=True).start()
+        if self._workers[slot] is None:
+            self._inline = threading.Thread(target=self._run_inline, args=(job, fn, item),
+                                            name=f"paretoprune-inline-{job}", daemon=True)
+            self._inline.start()
             return job
         try:
-            payload = pickle.dumps((fn, item), pickle.HIGHEST_PROTOCOL)
-            for attempt in range(2):
-                worker = self._workers[slot]
-                if worker is None or not worker.alive():
-                    self._discard(slot)
-                    worker = self._workers[slot] = self._start()
-                try:
-                    future = worker.pool.submit(_process_job, job, payload)
-                    break
-                except BrokenProcessPool:  # its worker died while idle, just now
-                    self._discard(slot)
-                    if attempt:
-                        raise
-            future.add_done_callback(lambda f, w=worker: self._finished(job, slot, w, f))
+            message = (job, pickle.dumps((fn, item), pickle.HIGHEST_PROTOCOL))
+            worker = self._workers[slot]
+            if not worker.process.is_alive():  # it died while idle: a fresh one takes the job
+                worker.stop()
+                worker = self._workers[slot] = self._start()
+            worker.conn.send(message)
         except Exception as err:  # fn or item cannot be pickled, no worker could start
-            self._done.put((job, slot, err))
+            self._finish(slot, job, err)
         return job
 
-    def _run_inline(self, future: Future, job: int, fn: Callable, item: Any) -> None:
+    def _run_inline(self, job: int, fn: Callable, item: Any) -> None:
         def progress(record: dict) -> None:
             if self._closed:
                 raise _Stopped(f"job {job} stopped: the executor closed")
-            self._record(job, record)
+            self._inline_writer.send(("record", job, record))
 
-        future.set_running_or_notify_cancel()
-        try:
-            future.set_result(fn(item, progress))
-        except BaseException as err:  # noqa: BLE001 - the job's outcome, like a worker's
-            future.set_exception(err)
-
-    def _finished(self, job: int, slot: int, worker: _Worker, future: Future) -> None:
-        # in the pool's thread; a dead worker breaks its pool, which fails its one job
-        if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
-            worker.close_writer()  # EOF now, even if it died before sending its pid
-            worker.started.wait(_PATIENCE_S)
-            pid = f" (pid {worker.pid})" if worker.pid else ""
-            future = WorkerDied(f"its worker process{pid} died ({worker.exit_text()}) while "
-                                f"running job {job}")
-        self._done.put((job, slot, future))
+        # close() raises _Stopped here once, at any line: within the job it is the job's
+        # outcome; after it (close() raced with the job's end) nobody waits for the end
+        with contextlib.suppress(_Stopped, OSError):  # OSError: the pipe closed
+            try:
+                _set_torch_threads(self.threads)  # torch loads with the first job, not before
+                self._inline_outcome[job] = fn(item, progress)
+            except BaseException as err:  # noqa: BLE001 - the job's outcome, like a worker's
+                self._inline_outcome[job] = err
+            self._inline_writer.send(("end", job))
 
     def wait(self) -> tuple[int, Any]:
         self._check_running()
-        # Short waits, not one long one: the kernel may hand Ctrl-C's SIGINT to any thread,
-        # and Python raises KeyboardInterrupt in this (the main) thread only once it runs
-        # bytecode again, which a blocked get() would not do until a job ends.
-        while True:
-            try:
-                job, slot, result = self._done.get(timeout=_POLL_S)
-                break
-            except queue.Empty:
-                continue
-        del self._busy[slot]
+        while not self._outcomes:
+            sources: dict[Any, int] = {}
+            for slot in self._busy:
+                worker = self._workers[slot]
+                if worker is None:
+                    sources[self._inline_reader] = slot
+                else:
+                    sources[worker.conn] = sources[worker.process.sentinel] = slot
+            for ready in multiprocessing.connection.wait(list(sources), timeout=_POLL_S):
+                if sources[ready] in self._busy:  # not finished by its other source just now
+                    self._read(sources[ready])
+        job, outcome = self._outcomes.popleft()
         self._jobs.discard(job)
-        if isinstance(result, WorkerDied):
-            self._discard(slot)
-        if not isinstance(result, Future):
-            return job, result
-        if result.exception() is not None:
-            return job, result.exception()
-        if self._inline and slot == 0:
-            return job, result.result()  # the outcome itself: it never left this process
-        ok, data, synced = result.result()
-        if synced:
-            self._wait_end(job)
-        return job, _unpack(ok, data)
+        return job, outcome
 
-    def _discard(self, slot: int) -> None:
-        worker, self._workers[slot] = self._workers[slot], None
-        if worker is not None:
-            worker.pool.shutdown(wait=False, cancel_futures=True)
-            worker.close_writer()
+    def _read(self, slot: int) -> None:
+        """Handle what the job of ``slot`` sent: records, then its end; or its worker's death."""
+        worker, job = self._workers[slot], self._busy[slot]
+        conn = self._inline_reader if worker is None else worker.conn
+        with contextlib.suppress(EOFError, OSError):  # OSError: the pipe broke as it died
+            while conn.poll():
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    raise
+                except Exception as err:  # a record that cannot be unpickled here
+                    warnings.warn(f"unreadable progress record: {first_line(err)}",
+                                  RuntimeWarning, stacklevel=1)
+                    continue
+                if message[0] == "record":
+                    self._record(message[1], message[2])
+                elif worker is None:
+                    return self._finish(slot, job, self._inline_outcome.pop(job))
+                else:
+                    return self._finish(slot, job, _unpack(*message[2:]))
+        if worker is not None and not worker.process.is_alive():
+            pid = worker.process.pid
+            self._finish(slot, job, WorkerDied(
+                f"its worker process (pid {pid}) died ({worker.exit_text()})"))
+            worker.stop()
+            self._workers[slot] = self._start()
+
+    def _finish(self, slot: int, job: int, outcome: Any) -> None:
+        del self._busy[slot]
+        self._outcomes.append((job, outcome))
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True  # before anything: an inline job sees it at its next record
-        busy = [self._workers[slot] for slot in self._busy if self._workers[slot] is not None]
-        for worker in busy:
-            worker.started.wait(_PATIENCE_S)  # it was spawned: its pid is on the way
-            if worker.process() is not None:
-                worker.process().terminate()
-        idle = [w for slot, w in enumerate(self._workers) if w is not None and slot not in self._busy]
-        for slot in range(self.slots):
-            self._discard(slot)
-        for worker in idle:  # no job to lose: stopped now rather than after their own clean-up
-            if worker.started.is_set() and worker.process() is not None:
-                worker.process().terminate()
-        for worker in busy:
-            if worker.process() is not None:
-                worker.process().join(5.0)
-                if worker.process().exitcode is None:
-                    worker.process().kill()
+        inline = self._inline
+        if inline is not None and inline.is_alive():
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(inline.ident),
+                                                       ctypes.py_object(_Stopped))
+            inline.join(_PATIENCE_S)
+        for worker in self._workers:
+            if worker is not None:
+                worker.stop()
+        self._inline_reader.close()
+        self._inline_writer.close()
         self._busy.clear()
+        self._outcomes.clear()
         super().close()
 
 
@@ -542,7 +476,8 @@ def _local_runtime_env() -> dict[str, Any]:
 
 def _ray_job(job: int, fn: Callable, item: Any, channel: Any, threads: int | None):
     _set_torch_threads(threads)
-    return _run(job, fn, item, None if channel is None else channel.put)
+    # Queue.put returns once the record is in the queue: all are there when the task ends
+    return _run(fn, item, lambda record: channel is not None and channel.put((job, record)))
 
 
 class RayExecutor(Executor):
@@ -583,20 +518,16 @@ class RayExecutor(Executor):
             from ray.util.queue import Queue
 
             self._channel = Queue(actor_options={"num_cpus": 0})
-            self._stop = threading.Event()
-            self._drainer = threading.Thread(target=self._drain, daemon=True)
-            self._drainer.start()
 
     def _drain(self) -> None:
         from ray.util.queue import Empty
 
-        try:
-            while not self._stop.is_set():
-                with contextlib.suppress(Empty):
-                    self._handle(self._channel.get(timeout=0.5))
-        except Exception:  # the runtime went away
-            pass
-        self._handle(None)
+        while self._channel is not None:
+            try:
+                job, record = self._channel.get_nowait()
+            except Empty:
+                return
+            self._record(job, record)
 
     def submit(self, fn, item) -> int:
         job = self._new_job()
@@ -612,27 +543,26 @@ class RayExecutor(Executor):
             job, outcome = self._failed.popleft()
         else:
             ready: list = []
-            while not ready:  # a timeout keeps Ctrl-C prompt
-                ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=1.0)
+            while not ready:  # a timeout keeps Ctrl-C prompt and the progress flowing
+                self._drain()
+                ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=_POLL_S)
+            self._drain()
             job = self._refs.pop(ready[0])
-            outcome = self._outcome(job, ready[0])
+            outcome = self._outcome(ready[0])
         self._jobs.discard(job)
         return job, outcome
 
-    def _outcome(self, job: int, ref: Any) -> Any:
+    def _outcome(self, ref: Any) -> Any:
         exc = self._ray.exceptions
         try:
-            ok, data, synced = self._ray.get(ref)
+            return _unpack(*self._ray.get(ref))
         except exc.RayTaskError as err:  # the task failed before fn ran (arguments, imports)
             return err.cause if isinstance(err.cause, BaseException) else err
         except (exc.WorkerCrashedError, exc.OutOfMemoryError, exc.NodeDiedError,
                 exc.LocalRayletDiedError) as err:
-            return WorkerDied(f"its Ray worker died ({type(err).__name__}) while running job {job}")
+            return WorkerDied(f"its Ray worker died ({type(err).__name__})")
         except exc.RayError as err:
             return err
-        if synced:
-            self._wait_end(job)
-        return _unpack(ok, data)
 
     def close(self) -> None:
         if self._closed:
@@ -643,8 +573,6 @@ class RayExecutor(Executor):
         self._refs.clear()
         self._failed.clear()
         if self._channel is not None:
-            self._stop.set()
-            self._drainer.join(_PATIENCE_S)
             with contextlib.suppress(Exception):
                 self._channel.shutdown(force=True)
         if self._owns_runtime:

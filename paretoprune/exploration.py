@@ -152,12 +152,9 @@ def _table(rows: list[dict], x: str, y: str, param: str) -> pd.DataFrame:
     for r in rows:
         extras += [k for k in r if k not in head and k not in tail and k not in extras]
     columns = head + extras + tail
-    df = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
-    df["run"] = df["run"].astype("int64")
-    for c in (param, x, y, "gap_lo", "gap_hi"):
-        df[c] = df[c].astype("float64")
-    for c in ("status", "error"):
-        df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)
+    df = pd.DataFrame.from_records(rows, columns=columns).astype(  # the rest: pandas' own
+        {"run": "int64", param: "float64", x: "float64", y: "float64", "gap_lo": "float64",
+         "gap_hi": "float64"})
     usable = usable_mask(df)
     pareto = np.zeros(len(df), dtype=bool)
     if usable.any():

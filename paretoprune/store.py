@@ -11,7 +11,6 @@ A sweep directory ``OUT`` holds::
                                  test examples, in their fixed order (``numpy.load``)
     OUT/.lock                    the writer's OS lock; its JSON (pid, hostname, started, argv)
                                  only serves error messages
-    OUT/points.schema1.csv       in a sweep converted from schema 1 only: its original table
 
 ``sweep.json`` is ``{"schema_version": 2, "kind": "paretoprune-sweep", "created", "updated",
 "fingerprint", "identity", "config", "versions"}``. ``identity`` is the part of the config that
@@ -25,13 +24,15 @@ Rows. A journal line is a flat object of scalars (text, numbers, booleans, null;
 infinities become null) with ``run`` (an integer >= 0, unique; it names the run's checkpoint
 and log) and ``status`` (``ok`` or ``failed``); ``error`` holds why a run failed. The table
 (:meth:`SweepStore.points`, ``points.csv``) has the columns ``run``, ``role``, ``method``, then
-the others in order of first appearance, then ``status``, ``error``. ``run`` is int64; ``role``,
-``method``, ``status`` and ``error`` are text, ``""`` for none; a column of numbers is float64
-(NaN for none), int64 when every row has an integer; a column of booleans in every row is bool.
+the others in order of first appearance, then ``status``, ``error``. ``role``, ``method``,
+``status`` and ``error`` are text, ``""`` for none; the other dtypes are pandas' own inference
+(``run`` and a column of integers in every row int64, numbers with gaps float64 with NaN, a
+column of booleans in every row bool; a column with no value yet float64).
 
-Durability. A run is recorded in this order: its checkpoint, predictions and log (each written to a
-temporary file, fsynced and renamed into place), its journal line (one ``os.write`` of the
-whole line, then ``fsync``), then ``points.csv`` (atomically). The run is finished once its
+Durability. A run is recorded in this order: its checkpoint (serialized in memory first, so
+that a full disk is an ``OSError`` naming the file rather than torch's own error),
+predictions and log (each written to a temporary file, fsynced and renamed into place), its
+journal line (one ``os.write`` of the whole line, then ``fsync``), then ``points.csv`` (atomically). The run is finished once its
 journal line is durable, so every row has its checkpoint and log whenever the writer is
 killed; ``points.csv`` is exported again each time a writer opens the sweep. A last line
 without its newline (or that is not JSON) is an append that never finished: readers ignore it,
@@ -44,16 +45,12 @@ Locking. One process writes a sweep: :meth:`SweepStore.create_or_open` takes an 
 lock (``flock``, so writing needs POSIX: Linux, macOS) on ``OUT/.lock`` before writing
 anything, and holds it until :meth:`SweepStore.close` or the end of the process, however it
 ends: the kernel frees the lock of a killed process, so no lock is ever stale. A second writer
-gets :class:`~paretoprune.errors.LockHeldError` naming the holder's pid and host. Readers
-(:meth:`SweepStore.open`) take no lock.
+gets :class:`~paretoprune.errors.LockHeldError` naming the holder's pid, host and start.
+Readers (:meth:`SweepStore.open`) take no lock.
 
-Migration. Schema 1 (paretoprune 0.1) kept its rows in ``points.csv`` only (run, weight, loss,
-l1, sparsity, accuracy, status, error, gap, pareto, extras). :meth:`SweepStore.open` reads it
-as it is, writing nothing. :meth:`SweepStore.create_or_open` converts it when its identity
-matches: it keeps the original table as ``points.schema1.csv``, writes the rows to the journal
-(``pareto`` and an empty ``accuracy`` dropped; ``role`` "trial"; ``method`` "smgd" for
-smgd/madam/mrmsprop runs, else "weighted-sum"; ``gap`` "wa:wb" as ``gap_lo`` and ``gap_hi``),
-and rewrites ``sweep.json`` as schema 2 last, so an interrupted conversion is simply redone.
+Settings added later. ``identity`` keys that a sweep's writer did not know (settings added
+by a later release) are not differences: the sweep was made with that release's behaviour,
+and a resumed sweep records the current identity.
 """
 
 from __future__ import annotations
@@ -69,7 +66,6 @@ import numbers
 import os
 import pickle
 import platform
-import re
 import socket
 import stat
 import sys
@@ -83,14 +79,12 @@ import pandas as pd
 
 from paretoprune import fileio
 from paretoprune.errors import InputError, LockHeldError, StoreError, first_line
-from paretoprune.methods import method_of_optimizer
 
 __all__ = ["SCHEMA_VERSION", "StoreWarning", "SweepStore", "fingerprint"]
 
 SCHEMA_VERSION = 2
 KIND = "paretoprune-sweep"
 META_FILE, JOURNAL_FILE, POINTS_FILE = "sweep.json", "journal.jsonl", "points.csv"
-SCHEMA1_POINTS_FILE = "points.schema1.csv"
 CHECKPOINTS_DIR, LOGS_DIR, LOCK_FILE = "checkpoints", "logs", ".lock"
 PREDICTIONS_DIR = "predictions"
 
@@ -101,10 +95,7 @@ TEXT_COLUMNS: tuple[str, ...] = ("role", "method", "status", "error")  # "" for 
 STATUSES: tuple[str, ...] = ("ok", "failed")
 _MAX_INT = 2**63 - 1  # run ids and int columns must fit int64
 _MAX_NAMED = 12  # differing settings named in a message
-# pandas < 3 parses floats with a fast, slightly lossy parser unless asked; pandas 3 round-trips
-# by default and deprecates the option
-_EXACT_FLOATS: dict[str, Any] = (
-    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {})
+_HOLDER_TRIES = 50  # reads of a lock file whose new holder is writing it (never a deadline)
 
 
 class StoreWarning(UserWarning):
@@ -133,23 +124,13 @@ def fingerprint(identity: Mapping[str, Any]) -> str:
     return hashlib.sha256(_key(dict(identity)).encode("utf-8")).hexdigest()[:16]
 
 
-def _same_sweep(stored: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
-    """Whether two identities are the same sweep: a setting that is None is the same as one not
-    there (an identity of the previous version listed every method's options, None where they
-    were another method's)."""
-    def set_only(ident: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in ident.items() if v is not None}
-
-    return fingerprint(set_only(stored)) == fingerprint(set_only(identity))
-
-
 def _flat(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"train": {"epochs": 5}}`` as ``{"train.epochs": 5}``, to name settings in messages."""
     out: dict[str, Any] = {}
     for key, value in mapping.items():
         if isinstance(value, dict) and value:
             out.update(_flat(value, f"{prefix}{key}."))
-        elif value is not None:  # None: not set (see _same_sweep)
+        elif value is not None:  # None: not set (an older identity listed every method's options)
             out[f"{prefix}{key}"] = value
     return out
 
@@ -170,6 +151,13 @@ def _difference(path: Path, stored: Mapping[str, Any], given: Mapping[str, Any])
     return (f"{path} holds a different sweep: {', '.join(parts) or 'its fingerprint differs'}; "
             "rerun with the stored settings to resume it, use --force to move it aside, "
             "or pick another directory")
+
+
+def _differing(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The flat keys whose values differ; a key only in ``new`` is a setting added since the
+    sweep was made, not a difference (see the module docstring)."""
+    return [k for k in dict.fromkeys([*old, *new])
+            if k not in new or k in old and _key(old[k]) != _key(new[k])]
 
 
 def _versions() -> dict[str, str]:
@@ -259,7 +247,9 @@ def _read_meta(directory: Path) -> dict[str, Any]:
         raise bad("has no valid schema_version")
     if version > SCHEMA_VERSION:
         raise StoreError(f"{path} was written by a newer paretoprune (schema {version}); this "
-                         f"version reads schema 1 and {SCHEMA_VERSION}: upgrade paretoprune")
+                         f"version reads schema {SCHEMA_VERSION}: upgrade paretoprune")
+    if version < SCHEMA_VERSION:  # 0.1's format, never released
+        raise bad(f"has schema {version}, a development format this version does not read")
     for key, kind in (("fingerprint", str), ("identity", dict), ("config", dict)):
         if not isinstance(meta.get(key), kind):
             raise bad(f"is missing {key!r}")
@@ -314,68 +304,12 @@ def _read_journal(directory: Path) -> tuple[list[dict[str, Any]], int]:
     return rows, len(raw) - end
 
 
-def _read_schema1(directory: Path) -> list[dict[str, Any]]:
-    """The rows of a schema-1 ``points.csv`` as journal rows (see the module docstring)."""
-    path = directory / POINTS_FILE
-
-    def bad(why: str) -> StoreError:
-        return StoreError(f"{path} is corrupted ({why}); nothing was changed")
-
-    raw = _read(path)
-    if raw is None:
-        return []  # schema 1 wrote sweep.json first: killed before its first table
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise bad(f"not UTF-8 text at byte {err.start}") from None
-    if "\x00" in text:
-        raise bad("it holds NUL bytes")
-    if not text.strip():
-        raise bad("it is empty")
-    if not text.endswith("\n"):
-        raise bad("the last row is cut short")
-    try:  # typed as schema 1 itself read it; run and gap as text, to check them
-        table = pd.read_csv(io.StringIO(text), dtype={"run": str, "gap": str}, **_EXACT_FLOATS)
-    except ValueError as err:  # pandas' ParserError and EmptyDataError are ValueErrors
-        raise bad(first_line(err)) from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
-    if missing or any(str(c).startswith("Unnamed:") for c in table.columns):
-        raise bad(f"missing column {missing[0]}" if missing else "a column has no name")
-    rows: list[dict[str, Any]] = []
-    runs: set[int] = set()
-    for number, record in enumerate(table.to_dict("records"), start=1):
-        cells = {str(k): None if pd.isna(v) else v for k, v in record.items()}
-        run = cells.pop("run") or ""
-        if not re.fullmatch(r"\d+", run.strip()) or int(run) > _MAX_INT:
-            raise bad(f"row {number}: run {run!r} is not a non-negative integer")
-        row: dict[str, Any] = {"run": int(run), "role": "trial", "method": None}
-        for column, value in cells.items():
-            if column == "gap" and value is not None:
-                try:
-                    row["gap_lo"], row["gap_hi"] = sorted(map(float, value.split(":")))
-                except ValueError:
-                    raise bad(f"row {number}: gap {value!r} is not 'wa:wb'") from None
-            elif column not in ("gap", "pareto", "role", "method") and not (
-                    column == "accuracy" and value is None):
-                row[column] = value
-        row["method"] = method_of_optimizer(row.get("optimizer")).name  # 0.1: told by it
-        problem = _row_problem(row, runs)
-        if problem:
-            raise bad(f"row {number}: {problem}")
-        rows.append(json.loads(_line(row)))  # as the journal will hold it: NaN as null
-        runs.add(row["run"])
-    return rows
-
-
 def _load(directory: Path) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-    """sweep.json, the rows, and the size of the journal's unfinished append (0 for schema 1)."""
-    meta = _read_meta(directory)
-    if meta["schema_version"] == 1:
-        return meta, _read_schema1(directory), 0
-    return (meta, *_read_journal(directory))
+    """sweep.json, the rows, and the size of the journal's unfinished append."""
+    return (_read_meta(directory), *_read_journal(directory))
 
 
-def _found(path: Path, identity: dict[str, Any], migrate: Callable | None
+def _found(path: Path, identity: dict[str, Any]
            ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
     """:func:`_load` of the folder of the sweep of ``identity``, (None, [], 0) if it has none
     yet; StoreError when it holds another sweep, or what is no sweep (put there since we looked)."""
@@ -385,9 +319,8 @@ def _found(path: Path, identity: dict[str, Any], migrate: Callable | None
         return None, [], 0
     meta, rows, torn = _load(path)
     stored = meta["identity"]
-    if meta["schema_version"] == 1 and migrate is not None:
-        stored = migrate(copy.deepcopy(meta))[1]
-    if not _same_sweep(stored, identity):
+    if fingerprint(stored) != fingerprint(identity) and _differing(
+            _flat(fileio.jsonable(stored)), _flat(fileio.jsonable(identity))):
         raise StoreError(_difference(path, stored, identity))
     return meta, rows, torn
 
@@ -411,26 +344,18 @@ def _foreign(path: Path) -> str | None:
     return None
 
 
-def _column(name: str, values: list[Any]) -> pd.Series:
-    if name in TEXT_COLUMNS:
-        return pd.Series(["" if v is None else str(v) for v in values], dtype=str)
-    known = [v for v in values if v is not None]
-    complete = len(known) == len(values)
-    if known and all(isinstance(v, bool) for v in known):
-        return pd.Series(values, dtype=bool if complete else object)
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in known):
-        if complete and all(isinstance(v, int) and abs(v) <= _MAX_INT for v in known):
-            return pd.Series(values, dtype="int64")
-        return pd.Series(values, dtype="float64")
-    return pd.Series(values)
-
-
 def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     present = dict.fromkeys([*REQUIRED_COLUMNS, *(key for row in rows for key in row)])
     lead = [c for c in LEADING_COLUMNS if c in present]
     names = [*lead, *(c for c in present if c not in lead and c not in TRAILING_COLUMNS),
              *TRAILING_COLUMNS]
-    return pd.DataFrame({c: _column(c, [row.get(c) for row in rows]) for c in names}, columns=names)
+    frame = pd.DataFrame.from_records(rows, columns=names)
+    for column in names:
+        if column in TEXT_COLUMNS:
+            frame[column] = frame[column].astype(object).fillna("").astype(str)
+        elif frame[column].isna().all():  # no value yet: a column of numbers to be
+            frame[column] = frame[column].astype("float64")
+    return frame.astype({"run": "int64"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,11 +400,15 @@ def _lock(directory: Path) -> int:
 
 
 def _holder(directory: Path) -> str:
-    try:
-        info = json.loads((directory / LOCK_FILE).read_bytes())
-    except (OSError, ValueError, RecursionError):
-        info = None
-    if not isinstance(info, dict) or "pid" not in info:  # the holder is writing it now
+    for _ in range(_HOLDER_TRIES):  # a new holder writes its details just after locking
+        try:
+            info = json.loads((directory / LOCK_FILE).read_bytes())
+        except (OSError, ValueError, RecursionError):
+            info = None
+        if isinstance(info, dict) and "pid" in info:
+            break
+        time.sleep(0.02)
+    else:
         return f"sweep {directory} is locked by another process; wait for it or stop it"
     return (f"sweep {directory} is locked by pid {info['pid']} on host "
             f"{info.get('hostname', '?')} since {info.get('started', '?')}; wait for it or stop it")
@@ -530,7 +459,7 @@ class SweepStore:
 
     @staticmethod
     def is_sweep_dir(path: str | os.PathLike[str]) -> bool:
-        """True when ``path`` holds a usable ``sweep.json`` (schema 1 or 2)."""
+        """True when ``path`` holds a usable ``sweep.json``."""
         try:
             _read_meta(Path(path))
         except (StoreError, OSError):
@@ -539,7 +468,7 @@ class SweepStore:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> SweepStore:
-        """Open a sweep to read it (schema 1 or 2): takes no lock, writes nothing."""
+        """Open a sweep to read it: takes no lock, writes nothing."""
         path = Path(path)
         if not path.is_dir():
             raise StoreError(f"{path} is not a directory" if path.exists()
@@ -550,14 +479,15 @@ class SweepStore:
     @classmethod
     def create_or_open(cls, path: str | os.PathLike[str], config: Mapping[str, Any], *,
                        identity: Mapping[str, Any], force: bool = False,
-                       migrate: Callable[[dict], tuple[dict, dict]] | None = None) -> SweepStore:
+                       before_writing: Callable[[], object] | None = None) -> SweepStore:
         """Create the sweep ``path`` for ``config``, or open it to resume it, and lock it.
 
-        An existing sweep must have the fingerprint of ``identity``; a schema-1 sweep is
-        compared through ``migrate(old_meta) -> (config, identity)`` when given, then
-        converted. StoreError otherwise, and for a folder that is not a sweep or is damaged;
-        with ``force`` the old folder is moved aside instead. LockHeldError when another
-        process writes the sweep.
+        An existing sweep must have the fingerprint of ``identity``: StoreError otherwise, and
+        for a folder that is not a sweep or is damaged; with ``force`` the old folder is moved
+        aside instead. LockHeldError when another process writes the sweep.
+        ``before_writing()`` runs once the lock is held and the sweep checked, before anything
+        else is written; if it raises, the lock is released and a folder this call created is
+        removed again.
         """
         path = Path(path)
         for what, value in (("config", config), ("identity", identity)):
@@ -571,6 +501,7 @@ class SweepStore:
             raise StoreError(foreign)
         if foreign:
             _move_aside(path)
+        created = not path.exists()
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -579,13 +510,24 @@ class SweepStore:
         store = cls(path, {}, [], _lock(path))
         try:
             try:
-                found = _found(path, identity, migrate)
+                found = _found(path, identity)
             except StoreError:
                 if not force:
                     raise
                 _move_aside(path)  # while we hold its lock: nobody writes it meanwhile
                 store.close()
-                return cls.create_or_open(path, config, identity=identity, migrate=migrate)
+                return cls.create_or_open(path, config, identity=identity,
+                                          before_writing=before_writing)
+            if before_writing is not None:
+                try:
+                    before_writing()
+                except BaseException:
+                    store.close()
+                    if created:  # what the lock left: the folder and .lock
+                        with contextlib.suppress(OSError):
+                            (path / LOCK_FILE).unlink()
+                            path.rmdir()
+                    raise
             store._begin(*found, config, identity)
             return store
         except BaseException:
@@ -594,7 +536,7 @@ class SweepStore:
 
     def _begin(self, meta: dict[str, Any] | None, rows: list[dict[str, Any]], torn: int,
                config: dict[str, Any], identity: dict[str, Any]) -> None:
-        """Write what a new, resumed or converted sweep needs, sweep.json last."""
+        """Write what a new or resumed sweep needs, sweep.json last."""
         path, journal = self._path, self._path / JOURNAL_FILE
         for folder in (path, path / CHECKPOINTS_DIR, path / LOGS_DIR):
             try:
@@ -606,11 +548,6 @@ class SweepStore:
         fileio.fsync_dir(path)
         if meta is None:
             _write(journal, "journal", b"")
-        elif meta["schema_version"] == 1:
-            if (path / POINTS_FILE).exists():
-                _write(path / SCHEMA1_POINTS_FILE, "schema-1 table",
-                       (path / POINTS_FILE).read_bytes())
-            _write(journal, "journal", "".join(map(_line, rows)))
         elif torn:
             warnings.warn(f"{JOURNAL_FILE} of {path} ended with an unfinished append "
                           f"({torn} bytes, left by a writer that was killed); removed it",
@@ -655,7 +592,6 @@ class SweepStore:
 
     @property
     def schema_version(self) -> int:
-        """1 for a schema-1 sweep opened to read, else 2."""
         return self._meta["schema_version"]
 
     @property
@@ -706,12 +642,13 @@ class SweepStore:
         if checkpoint is not None:
             import torch  # here: reading a sweep needs no torch
 
+            buffer = io.BytesIO()  # torch turns a full disk into its own RuntimeError
             try:
-                _write(self.checkpoint_path(run), "checkpoint",
-                       lambda fh: torch.save(dict(checkpoint), fh))
+                torch.save(dict(checkpoint), buffer)
             except (pickle.PicklingError, TypeError, AttributeError) as err:
                 raise InputError(f"the checkpoint of run {run} cannot be saved: "
                                  f"{first_line(err)}") from None
+            _write(self.checkpoint_path(run), "checkpoint", buffer.getvalue())
         if predictions:
             _write(self.predictions_path(run), "predictions",
                    lambda fh: _save_predictions(fh, predictions))

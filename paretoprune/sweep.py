@@ -52,8 +52,8 @@ from paretoprune.selection import (
 )
 from paretoprune.store import StoreWarning, SweepStore
 
-__all__ = ["Job", "SweepFailed", "answer_fields", "answer_line", "check_job", "migrate_meta",
-           "run_job", "run_sweep"]
+__all__ = ["Job", "SweepFailed", "answer_fields", "answer_line", "check_job", "run_job",
+           "run_sweep"]
 
 #: Two trials whose accuracies are shown equal within this share of --max-drop are the same
 #: for the boundary search: the planner stops splitting a bracket between them.
@@ -137,13 +137,6 @@ def warn_small_validation(config: SweepConfig, n_val: int,
     return True
 
 
-def migrate_meta(meta: Mapping) -> tuple[dict, dict]:
-    """(config, identity) of a sweep written by paretoprune 0.1, in today's form (the store
-    calls it when it opens an old sweep directory)."""
-    config = SweepConfig.from_dict(meta.get("config") or {})
-    return config.to_dict(), config.identity()
-
-
 # ----------------------------------------------------------------------------------------------
 
 
@@ -168,6 +161,7 @@ class _Sweep:
             parameter_for_bound=method.parameter_for_bound,
             indistinguishable=self.indistinguishable)
         rows = store.rows()
+        _report_missing_checkpoints(store, rows)
         # the dense references, by epochs: one as long as the trials, one as long as --epochs
         self.trial_epochs = config.trial_epochs or config.train.epochs
         self.dense_epochs = sorted({self.trial_epochs, config.train.epochs}) if config.dense \
@@ -339,6 +333,19 @@ class _Sweep:
         return Job(spec, epochs=epochs), -1
 
 
+def _report_missing_checkpoints(store, rows: list[dict]) -> None:
+    """A finished run whose checkpoint was deleted keeps its row, without weights: say so."""
+    missing = [r["run"] for r in rows if r.get("status") == "ok"
+               and not store.checkpoint_path(r["run"]).exists()]
+    if missing:
+        names = ", ".join(store.checkpoint_path(run).name for run in missing[:5])
+        warnings.warn(
+            f"{len(missing)} finished run(s) of {store.path} have no checkpoint ({names}"
+            f"{', ...' if len(missing) > 5 else ''} missing): their rows are kept without "
+            "weights, so export cannot use them and runs that would start from them train cold",
+            StoreWarning, stacklevel=3)
+
+
 # ----------------------------------------------------------------------------------------------
 
 
@@ -346,8 +353,10 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
               reporter=None) -> pd.DataFrame:
     """Run (or resume) the sweep ``config`` in the directory ``out`` and return its table.
 
-    Before anything is written, a worker checks one run's inputs (device, dataset, model), so
-    an input that would fail every run ends the command with one line and no sweep directory.
+    The sweep's lock is taken first (a second sweep on ``out`` is refused before torch is
+    imported); then, before anything is written, one run's inputs are checked (device,
+    dataset, model), so an input that would fail every run ends the command with one line and
+    no sweep directory.
     ``reporter`` (optional) receives ``start(config, rows)``, ``epoch(job, label, record)``,
     ``finished(row, hypervolume)`` and ``end(frame, summary)``.
 
@@ -369,16 +378,21 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
                        threads=config.run_threads, ray_address=config.ray_address,
                        gpus_per_run=config.gpus_per_run, cpus_per_run=config.cpus_per_run,
                        preload=("paretoprune.training",), inline=True) as executor:
-        executor.submit(check_job, config.train)  # in the first free slot: this process
-        _job, problem = executor.wait()
-        if isinstance(problem, ParetoPruneError):
-            raise problem
-        if isinstance(problem, BaseException):
-            raise InputError(f"a run of this sweep cannot start: {type(problem).__name__}: "
-                             f"{first_line(problem)}")
-        sizes = problem if isinstance(problem, Mapping) else {}
+        sizes: dict = {}
+
+        def preflight() -> None:
+            executor.submit(check_job, config.train)  # in the first free slot: this process
+            _job, problem = executor.wait()
+            if isinstance(problem, ParetoPruneError):
+                raise problem
+            if isinstance(problem, BaseException):
+                raise InputError(f"a run of this sweep cannot start: {type(problem).__name__}: "
+                                 f"{first_line(problem)}")
+            if isinstance(problem, Mapping):  # the split sizes, for the validation check
+                sizes.update(problem)
+
         with SweepStore.create_or_open(out, config.to_dict(), identity=config.identity(),
-                                       force=force, migrate=migrate_meta) as store:
+                                       force=force, before_writing=preflight) as store:
             sweep = _Sweep(config, store, reporter)
             if "val" in sizes:  # before training: from the dense run when it is there
                 sweep.n_val = int(sizes["val"])

@@ -7,6 +7,8 @@ bad input is one :class:`~paretoprune.errors.InputError` line.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import io
 import sys
 from pathlib import Path
@@ -22,14 +24,14 @@ def load_table(source: str | Path) -> pd.DataFrame:
     """Read a table of points from a CSV, TSV, Parquet, JSON or JSON-lines file, a sweep directory,
     or ``"-"`` (CSV on standard input).
 
-    Raises :class:`InputError` with one line for a missing file, an unreadable file or an empty
-    table.
+    Raises :class:`InputError` with one line for a missing file, an unreadable file, an empty
+    table, or a CSV/TSV row with fewer fields than the header (a file cut short), naming its
+    line: such a row is never read half-filled.
     """
     text = str(source)
     if text == "-":
-        data = sys.stdin.read()
-        frame = _parse(lambda: pd.read_csv(io.StringIO(data)), "standard input", "CSV")
-        return _non_empty(frame, "standard input")
+        return _non_empty(_delimited(sys.stdin.read(), ",", "standard input", "CSV"),
+                          "standard input")
     path = Path(text)
     if path.is_dir():
         return _non_empty(load_sweep_table(path), f"sweep {path}")
@@ -42,11 +44,25 @@ def load_table(source: str | Path) -> pd.DataFrame:
         frame = _parse(lambda: pd.read_json(path, lines=True), path, "JSON lines")
     elif suffix == ".json":
         frame = _parse(lambda: pd.read_json(path), path, "JSON")
-    elif suffix == ".tsv":
-        frame = _parse(lambda: pd.read_csv(path, sep="\t"), path, "TSV")
     else:
-        frame = _parse(lambda: pd.read_csv(path), path, "CSV")
+        kind, sep = ("TSV", "\t") if suffix == ".tsv" else ("CSV", ",")
+        try:
+            data = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"cannot read {path} as {kind}: {first_line(err)}") from None
+        frame = _delimited(data, sep, path, kind)
     return _non_empty(frame, path)
+
+
+def _delimited(data: str, sep: str, where, kind: str) -> pd.DataFrame:
+    frame = _parse(lambda: pd.read_csv(io.StringIO(data), sep=sep), where, kind)
+    width = len(frame.columns)
+    with contextlib.suppress(csv.Error):  # pandas has read it: only the widths
+        for row in (reader := csv.reader(io.StringIO(data), delimiter=sep)):
+            if row and len(row) < width and reader.line_num > 1:
+                raise InputError(f"line {reader.line_num} of {where} has {len(row)} of {width} "
+                                 "fields: the table is cut short or damaged")
+    return frame
 
 
 def load_sweep_table(path: str | Path) -> pd.DataFrame:

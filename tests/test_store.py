@@ -8,12 +8,12 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -26,9 +26,6 @@ from paretoprune.errors import InputError, LockHeldError, StoreError
 from paretoprune.store import SCHEMA_VERSION, StoreWarning, SweepStore, fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
-# A sweep written by paretoprune 0.1 (once runs/mnist5k-lenet5, kept here so that re-running the
-# reference sweep with a newer version cannot change what these tests read).
-SCHEMA1_SWEEP = ROOT / "tests" / "data" / "sweep-schema1"
 CONFIG = {"model": "lenet5", "epochs": 3, "lr": 0.01, "rule": "normal", "budget": 10}
 IDENTITY = {"model": "lenet5", "epochs": 3, "lr": 0.01, "rule": "normal"}
 WAIT_S = 60.0  # patience for subprocesses, never a pass/fail criterion
@@ -602,7 +599,7 @@ def test_disk_full_while_writing_sweep_json_releases_the_lock(tmp_path, monkeypa
         (b'{"schema_version": 2, "kind": "something-else"}', "is not a paretoprune sweep file"),
         (b'{"schema_version": "2", "kind": "paretoprune-sweep"}', "has no valid schema_version"),
         (b'{"schema_version": 3, "kind": "paretoprune-sweep"}',
-         r"was written by a newer paretoprune \(schema 3\); this version reads schema 1 and 2: "
+         r"was written by a newer paretoprune \(schema 3\); this version reads schema 2: "
          "upgrade paretoprune"),
         (b'{"schema_version": 2, "kind": "paretoprune-sweep", "config": {}, "identity": {}}',
          "is missing 'fingerprint'"),
@@ -695,6 +692,24 @@ def test_second_writer_is_refused_and_a_killed_holders_lock_is_free(tmp_path):
     assert (out / ".lock").read_bytes() == b""  # the holder's details went with the lock
 
 
+def test_a_refusal_names_the_holder_even_while_it_writes_its_details(tmp_path):
+    """The holder writes its pid just after it locks: a writer refused in between waits for
+    the details instead of saying "another process"."""
+    out = tmp_path / "out"
+    first = make(out)
+    details = (out / ".lock").read_bytes()
+    (out / ".lock").write_bytes(b"")  # as if the holder had locked and not yet written
+    writer = threading.Timer(0.1, lambda: (out / ".lock").write_bytes(details))
+    writer.start()
+    try:
+        with pytest.raises(LockHeldError) as info:
+            make(out)
+    finally:
+        writer.join()
+    assert f"locked by pid {os.getpid()} on host {socket.gethostname()} since " in one_line(info)
+    first.close()
+
+
 def test_second_writer_in_the_same_process_is_refused(tmp_path):
     out = tmp_path / "out"
     first = make(out)
@@ -737,134 +752,47 @@ def test_unusable_lock_file_is_a_store_error(tmp_path, kind):
 
 
 # --------------------------------------------------------------------------------------------
-# schema 1
+# 0.1's development format, settings added later
 
 
-def flat_identity(meta: dict) -> tuple[dict, dict]:
-    """A ``migrate`` for the committed sweep: its nested identity, flat."""
-    identity = dict(meta["identity"])
-    return meta["config"], {**identity.pop("train"), **identity}
-
-
-@pytest.fixture
-def schema1(tmp_path) -> Path:
+def test_a_development_schema_1_sweep_is_refused_untouched(tmp_path):
+    """0.1's format was never released: it is named in one line, not read or converted."""
     out = tmp_path / "old"
-    shutil.copytree(SCHEMA1_SWEEP, out)
-    return out
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps(
+        {"schema_version": 1, "kind": "paretoprune-sweep", "fingerprint": fingerprint(IDENTITY),
+         "identity": IDENTITY, "config": CONFIG}))
+    (out / "points.csv").write_text("run,weight,status\n0,0.5,ok\n")
+    before = snapshot(out)
+    for attempt in (lambda: SweepStore.open(out), lambda: make(out)):
+        with pytest.raises(StoreError) as info:
+            attempt()
+        assert "has schema 1, a development format this version does not read" in one_line(info)
+    assert snapshot(out) == before and not SweepStore.is_sweep_dir(out)
 
 
-def _expected_rows(points_csv: Path) -> list[dict]:
-    """The committed table read as schema 1 did (plain pandas), mapped by hand."""
-    rows = []
-    for record in pd.read_csv(points_csv).to_dict("records"):
-        row = {k: None if pd.isna(v) else v for k, v in record.items()}
-        del row["pareto"]
-        if row["accuracy"] is None:
-            del row["accuracy"]
-        gap = row.pop("gap")
-        if gap is not None:
-            row["gap_lo"], row["gap_hi"] = sorted(float(x) for x in gap.split(":"))
-        row["role"] = "trial"
-        row["method"] = "smgd" if row["optimizer"] in ("smgd", "madam", "mrmsprop") \
-            else "weighted-sum"
-        rows.append(row)
-    return rows
+def test_settings_added_since_a_sweep_was_made_are_no_difference(tmp_path):
+    out = tmp_path / "out"
+    make(out).close()
+    newer = {**IDENTITY, "added_later": 3}
+    with make(out, identity=newer) as st:  # resumes, and records today's identity
+        assert st.identity == newer and st.fingerprint == fingerprint(newer)
+    with pytest.raises(StoreError, match="added_later is 3 there, 4 here"):
+        make(out, identity={**IDENTITY, "added_later": 4})
 
 
-def test_schema1_sweep_is_read_in_place(schema1):
-    before = snapshot(schema1)
-    st = SweepStore.open(schema1)
-    assert st.schema_version == 1 and not st.locked
-    assert st.fingerprint == fingerprint(st.identity)  # the hash is the same as 0.1's
-    assert st.rows() == _expected_rows(schema1 / "points.csv")
-    assert len(st.rows()) == 16 and st.next_run() == 16
-    pts = st.points()
-    assert list(pts.columns[:3]) == ["run", "role", "method"]
-    assert list(pts.columns[-2:]) == ["status", "error"]
-    assert "pareto" not in pts.columns and "gap" not in pts.columns
-    assert snapshot(schema1) == before and sorted(p.name for p in schema1.iterdir()) == [
-        "points.csv", "sweep.json"]
+def test_before_writing_runs_under_the_lock_and_a_failure_leaves_nothing(tmp_path):
+    out = tmp_path / "new"
+    seen = []
 
+    def check():
+        seen.append(sorted(p.name for p in out.iterdir()))
+        with pytest.raises(LockHeldError):  # the lock is held while it runs
+            make(out)
+        raise InputError("the dataset is missing")
 
-def test_schema1_sweep_is_converted_when_its_identity_matches(schema1):
-    old_meta = json.loads((schema1 / "sweep.json").read_text())
-    old_table = (schema1 / "points.csv").read_bytes()
-    expected = _expected_rows(schema1 / "points.csv")
-    config, identity = flat_identity(old_meta)
-    with make(schema1, {**config, "budget": 32}, identity, migrate=flat_identity) as st:
-        assert st.schema_version == 2 and st.rows() == expected
-        meta = json.loads((schema1 / "sweep.json").read_text())
-        assert meta["schema_version"] == 2 and meta["identity"] == identity
-        assert meta["created"] == old_meta["created"] and meta["config"]["budget"] == 32
-        assert journal_lines(schema1) == expected  # not one old value lost or altered
-        assert (schema1 / "points.schema1.csv").read_bytes() == old_table
-        assert list(pd.read_csv(schema1 / "points.csv")["run"]) == list(range(16))
-        st.append(ok_row(16))
-    assert SweepStore.open(schema1).rows() == [*expected, ok_row(16)]
-
-
-def test_schema1_without_migrate_compares_the_stored_identity(schema1):
-    meta = json.loads((schema1 / "sweep.json").read_text())
-    before = snapshot(schema1)
-    with pytest.raises(StoreError) as info:
-        make(schema1, meta["config"], flat_identity(meta)[1])
-    assert "holds a different sweep: train.model is lenet5 there, unset here, " in one_line(info)
-    assert re.search(r", and \d+ more settings; rerun with the stored settings", str(info.value))
-    assert snapshot(schema1) == before
-    make(schema1, meta["config"], meta["identity"]).close()
-    assert SweepStore.open(schema1).schema_version == 2
-
-
-def test_schema1_sweep_of_another_identity_is_left_alone(schema1):
-    meta = json.loads((schema1 / "sweep.json").read_text())
-    before = snapshot(schema1)
-    config, identity = flat_identity(meta)
-    with pytest.raises(StoreError, match=f"{schema1} holds a different sweep: epochs is 30 "
-                                         "there, 5 here; rerun with the stored settings"):
-        make(schema1, config, {**identity, "epochs": 5}, migrate=flat_identity)
-    assert snapshot(schema1) == before
-
-
-def test_interrupted_conversion_is_done_again(schema1, monkeypatch):
-    meta = json.loads((schema1 / "sweep.json").read_text())
-    old_meta = (schema1 / "sweep.json").read_bytes()
-    config, identity = flat_identity(meta)
-    with disk_full(monkeypatch, "sweep.json"), pytest.raises(StoreError, match="sweep file"):
-        make(schema1, config, identity, migrate=flat_identity)
-    assert (schema1 / "sweep.json").read_bytes() == old_meta  # still a schema-1 sweep
-    assert SweepStore.open(schema1).schema_version == 1
-    make(schema1, config, identity, migrate=flat_identity).close()
-    assert journal_lines(schema1) == _expected_rows(schema1 / "points.schema1.csv")
-
-
-@pytest.mark.parametrize(
-    ("damage", "message"),
-    [
-        (lambda raw: b"\x89PNG\r\n\x1a\n\x00garbage", "not UTF-8"),
-        (lambda raw: raw.replace(b"\n", b"\x00\n", 1), "NUL bytes"),
-        (lambda raw: raw[:-7], "the last row is cut short"),
-        (lambda raw: b"", "it is empty"),
-        (lambda raw: b"run,weight\n0,1.0\n", "missing column status"),
-        (lambda raw: raw + b"99,0.5,1,2,3,4,ok,,,False" + b",x" * 40 + b"\n", "Expected"),
-        (lambda raw: raw + b"1e300,0.5,,,,,ok,,,False\n", "row 17: run '1e300' is not a non-neg"),
-        (lambda raw: raw + b"-1,0.5,,,,,ok,,,False\n", "row 17: run '-1' is not"),
-        (lambda raw: raw + b"2.5,0.5,,,,,ok,,,False\n", "row 17: run '2.5' is not"),
-        (lambda raw: raw + b"abc,0.5,,,,,ok,,,False\n", "row 17: run 'abc' is not"),
-        (lambda raw: raw + b",0.5,,,,,ok,,,False\n", "row 17: run '' is not"),
-        (lambda raw: raw + b"1,0.5,,,,,ok,,,False\n", "row 17: run 1 is already in"),
-        (lambda raw: raw + b"99,0.5,,,,,done,,,False\n", "row 17: status 'done' is not"),
-        (lambda raw: raw + b"99,0.5,,,,,ok,,0.5-0.7,False\n", "row 17: gap '0.5-0.7' is not"),
-    ],
-    ids=["binary", "nul", "half-row", "empty", "no-status", "extra-fields", "run-1e300",
-         "run-negative", "run-fraction", "run-text", "run-empty", "run-twice", "status", "gap"],
-)
-def test_corrupted_schema1_table_is_a_store_error(schema1, damage, message):
-    path = schema1 / "points.csv"
-    path.write_bytes(damage(path.read_bytes()))
-    before = snapshot(schema1)
-    with pytest.raises(StoreError, match=message) as info:
-        SweepStore.open(schema1)
-    assert f"{path} is corrupted" in one_line(info)
-    with pytest.raises(StoreError, match=message):
-        make(schema1, identity=json.loads((schema1 / "sweep.json").read_text())["identity"])
-    assert snapshot(schema1) == before
+    with pytest.raises(InputError, match="dataset is missing"):
+        make(out, before_writing=check)
+    assert seen == [[".lock"]] and not out.exists()  # a folder it created is gone again
+    with make(out, before_writing=lambda: seen.append("ok")) as st:
+        assert seen[-1] == "ok" and st.locked and (out / "sweep.json").exists()

@@ -8,15 +8,35 @@ check failed, a run failed or nothing was found; 2 bad input; 130 interrupted.
 
 from __future__ import annotations
 
-import difflib
-import importlib
+import os
+import signal
 import sys
+import threading
 
-import click
 
-from paretoprune import __version__
-from paretoprune.cli.common import error_line, run_cli
-from paretoprune.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+def _interrupted_while_starting(_signum, _frame):
+    """Ctrl-C during the imports below: one line and exit 130, not their traceback."""
+    os.write(2, b"paretoprune: interrupted\n")
+    os._exit(130)  # EXIT_INTERRUPTED (not imported yet); nothing has begun
+
+
+# a Ctrl-C during the imports below would print their traceback; click takes over in main()
+_STARTING = threading.current_thread() is threading.main_thread() and \
+    signal.getsignal(signal.SIGINT) is signal.default_int_handler
+if _STARTING:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import difflib  # noqa: E402
+import importlib  # noqa: E402
+
+import click  # noqa: E402
+
+from paretoprune import __version__  # noqa: E402
+from paretoprune.cli.common import error_line, run_cli  # noqa: E402
+from paretoprune.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED  # noqa: E402
+
+if _STARTING:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: name -> "module:attribute" of each subcommand.
 COMMANDS = {
@@ -57,6 +77,16 @@ class LazyGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         """Run the command line; usage errors become one line and exit code 2."""
+        try:
+            return self._main(args, prog_name, **extra)
+        finally:
+            if args is None and threading.current_thread() is threading.main_thread():
+                # the program itself (not a test runner) has its exit code and has printed
+                # its output: a Ctrl-C while the interpreter exits leaves them as they are
+                # (Python's own handler is gone by then and would kill it with SIGINT)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _main(self, args, prog_name, **extra):
         try:
             code = super().main(args, prog_name or "paretoprune", standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as err:  # bare "paretoprune": the help

@@ -130,12 +130,14 @@ def given(values: Mapping[str, Any], cls) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in names and v is not None}
 
 
-def train_spec(values: Mapping[str, Any], *, sweep: bool = False) -> TrainSpec:
+def train_spec(values: Mapping[str, Any], *, sweep: bool = False,
+               base: TrainSpec | None = None) -> TrainSpec:
     """The :class:`TrainSpec` of a command's option values (those given), checked -- with the
-    checks its method makes of the options as given (``sweep``: for a sweep)."""
+    checks its method makes of the options as given (``sweep``: for a sweep). ``base``: the
+    spec whose values the options not given keep (a resumed sweep's)."""
     names = set(settings_of(TrainSpec)) | set(option_owners())
     given_values = {k: v for k, v in values.items() if k in names and v is not None}
-    spec = TrainSpec.from_flat(given_values)
+    spec = TrainSpec.from_flat(given_values) if base is None else base.replace(**given_values)
     check = spec.method_info.check_given
     if check is not None:
         check(given_values, sweep)

@@ -55,14 +55,22 @@ def _load_config(ctx: click.Context, _param, value):
     return value
 
 
-def sweep_config(options: dict) -> SweepConfig:
-    """The SweepConfig of the ``sweep`` command's options (checked, torch not imported)."""
-    spec = train_spec(options, sweep=True)
+def sweep_config(options: dict, stored: dict | None = None) -> SweepConfig:
+    """The SweepConfig of the ``sweep`` command's options (checked, torch not imported).
+
+    ``stored``: the config of the sweep being resumed. Options not given keep its values, so
+    ``sweep OUT --resume`` resumes with the stored settings and a default changed by a later
+    release never blocks resuming; a given option that differs is refused by the store.
+    """
+    base = None if stored is None else SweepConfig.from_dict(stored)
+    spec = train_spec(options, sweep=True, base=None if base is None else base.train)
     parameter = spec.method_info.parameter
     if parameter and options.get(parameter) is not None:
         raise InputError(f"the sweep chooses --{parameter.replace('_', '-')} for each run; "
                          "give its range with --range LO:HI")
-    return SweepConfig(train=spec, **given(options, SweepConfig))
+    if base is None:
+        return SweepConfig(train=spec, **given(options, SweepConfig))
+    return base.replace(train=spec, **given(options, SweepConfig))
 
 
 @click.command("sweep", cls=GroupedCommand, epilog=methods_epilog())
@@ -74,8 +82,9 @@ def sweep_config(options: dict) -> SweepConfig:
 @click.option("--force", is_flag=True, help="Use OUT even if it holds a different sweep (the old "
               "one is moved aside, never deleted).")
 @click.option("--resume", is_flag=True,
-              help="Require OUT to hold a sweep to continue (running the same command again "
-                   "resumes anyway).")
+              help="Require OUT to hold a sweep and continue it with its stored settings "
+                   "(options not given keep them; running the same command again resumes "
+                   "anyway).")
 @click.option("--quiet", "-q", is_flag=True, help="No live display: one plain line per finished run.")
 @click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain",
               show_default=True, help="Format of the per-run lines on stderr when not live.")
@@ -90,15 +99,21 @@ def sweep_command(out, force, resume, quiet, log_format, fmt, **options):
     running the same command again (or with --resume) continues a killed sweep and retries its
     failed runs. At the end it prints the front and the selected network.
 
+    Resuming (with --resume or not), options not given keep the values stored in OUT; given
+    ones that define the runs must match them.
+
     Exit codes: 0 ok, 1 no run succeeded, 2 bad input, 130 interrupted.
     """
-    config = sweep_config(options)  # every check before torch is imported
+    from paretoprune.store import META_FILE, SweepStore
+
+    exists = (Path(out) / META_FILE).exists()
+    if resume and not exists:
+        raise InputError(f"nothing to resume: {out} holds no sweep")  # a broken one: see below
+    stored = SweepStore.open(out).config if exists and not force else None
+    config = sweep_config(options, stored)  # every check before torch is imported
     from paretoprune.presentation.progress import SweepReporter
-    from paretoprune.store import META_FILE
     from paretoprune.sweep import run_sweep
 
-    if resume and not (Path(out) / META_FILE).exists():
-        raise InputError(f"nothing to resume: {out} holds no sweep")  # a broken one: see below
     reporter = SweepReporter(live=False if quiet else None, log_format=log_format)
     try:
         frame = run_sweep(out, config, force=force, reporter=reporter)
@@ -109,9 +124,10 @@ def sweep_command(out, force, resume, quiet, log_format, fmt, **options):
 
 def _print_result(frame, out, config, fmt) -> None:
     from paretoprune.sweep import answer_line
+    from paretoprune.table_analysis import best_first, with_pareto
 
-    x = config.method.objectives[0]
-    front = frame[frame["pareto"]].sort_values(x)
+    x, y = config.method.objectives
+    front = best_first(with_pareto(frame, x, y), x, y)  # as `show OUT --front` lists it
     answer = frame.attrs.get("answer")
     if fmt == "json":
         from paretoprune.fileio import dumps
@@ -297,12 +313,39 @@ def check_command(out, run, knee_method, metric, fmt, **bounds):
     except CheckFailed as err:
         emit([{"bound": "--max-acc-drop", "limit": drop, "value": None, "ok": False}], fmt)
         raise CheckFailed(str(err)) from None
-    results = [_check_bound(name, limit, row, frame, metric) for name, limit in given_bounds.items()]
-    emit(results, fmt, title=f"check of run {int(row['run'])} of {out}")
+    run_id = int(row["run"])
+    why = _why_checked(frame, config, run_id, run=run, knee_method=knee_method, drop=drop,
+                       metric=metric)
+    results = [{"run": run_id, **_check_bound(name, limit, row, frame, metric), "chosen": why}
+               for name, limit in given_bounds.items()]
+    emit(results, fmt, title=f"check of run {run_id} of {out}: {why}")
     failed = [r for r in results if not r["ok"]]
     if failed:
         raise CheckFailed("; ".join(f"{r['bound']} {r['limit']:g} not met (value {r['value']:.6g})"
                                     for r in failed))
+
+
+def _why_checked(frame, config, run_id, *, run, knee_method, drop, metric) -> str:
+    """Why ``check`` checked run ``run_id``, and which run the sweep itself selected when that
+    is another one."""
+    if run is not None:
+        return "--run"
+    if knee_method is not None:
+        why = f"the knee by {knee_method}"
+    elif drop is not None:
+        from paretoprune.selection import selection_metric
+
+        why = (f"the sparsest within --max-acc-drop {drop:g} of the dense "
+               f"{selection_metric(frame, metric)}")
+    else:
+        return "the sweep's selected network"
+    from paretoprune.selection import chosen_row
+
+    try:
+        selected = int(chosen_row(frame, config)["run"])
+    except CheckFailed:
+        return why
+    return why if selected == run_id else f"{why} (the sweep selected run {selected})"
 
 
 def _check_bound(name, limit, row, frame, metric) -> dict:

@@ -20,6 +20,7 @@ is only rebuilt when the caller passes the factory (or opts in with ``trust_impo
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def save_torch(obj, path: str | os.PathLike, what: str = "checkpoint") -> Path:
     path = Path(path).expanduser()
     if not path.parent.is_dir():
         raise InputError(f"cannot write {what} {path}: folder {path.parent} does not exist")
-    return atomic_write(path, lambda fh: torch.save(obj, fh), what=what)
+    buffer = io.BytesIO()  # torch turns a full disk into its own RuntimeError: write it here
+    torch.save(obj, buffer)
+    return atomic_write(path, lambda fh: fh.write(buffer.getbuffer()), what=what)
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict, *, spec=None,

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from paretoprune.errors import InputError
+from paretoprune.errors import InputError, first_line
 from paretoprune.training._imports import is_import_path, load_object
 
 #: torchvision datasets: name -> (torchvision class name, scale of raw pixel values).
@@ -249,7 +249,8 @@ def _load_user(name: str):
     except InputError:
         raise
     except Exception as err:
-        raise InputError(f"dataset factory {name!r} failed: {type(err).__name__}: {err}") from None
+        raise InputError(f"dataset factory {name!r} failed: {type(err).__name__}: "
+                         f"{first_line(err)}") from None
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise InputError(f"dataset factory {name!r} must return (train, test)")
     x_tr, y_tr = _as_tensors(result[0], name, "train")

@@ -255,7 +255,9 @@ def train_run(
       reports), ``nnz``, ``n_prunable``, ``nnz.<layer>`` per prunable layer;
     * ``test_acc``, ``test_loss``, ``val_acc``, ``val_loss`` (NaN without a validation split),
       ``train_acc``, ``num_classes``;
-    * ``epochs`` (trained), ``wall_time`` (whole call, s), ``train_time`` (the loop, s),
+    * ``epochs`` (trained), ``wall_time`` (the run's own time, s: model, training,
+      evaluation), ``load_time`` (loading the data before it, s: the first load in a process
+      also imports and reads the dataset), ``train_time`` (the loop, s),
       ``train_cpu_time`` (CPU seconds of this process during the loop), ``seed``, ``model``,
       ``dataset``, ``optimizer``;
     * ``status`` ("ok" or "failed") and ``error`` ("" or the one-line reason). A run that
@@ -339,12 +341,13 @@ class GradientRun:
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        started = time.perf_counter()
+        loading = time.perf_counter()
         spec = self.spec
         self.device = device = resolve_device(spec.device)
         self.data = load_data(spec).to(device)
+        self.load_time = time.perf_counter() - loading
         with seeded(spec.seed, device):
-            return self._run(started)
+            return self._run(time.perf_counter())
 
     def _run(self, started: float) -> RunResult:
         spec, data, device = self.spec, self.data, self.device
@@ -434,7 +437,7 @@ class GradientRun:
                     metrics[key] = math.nan
                 metrics.pop(PREDICTIONS, None)
         metrics.update(epochs=trained, wall_time=time.perf_counter() - started,
-                       train_time=train_time, train_cpu_time=train_cpu_time, seed=spec.seed,
+                       load_time=self.load_time, train_time=train_time, train_cpu_time=train_cpu_time, seed=spec.seed,
                        model=spec.model, dataset=spec.dataset, method=spec.method,
                        optimizer=spec.optimizer, status=status, error=error)
         predictions = metrics.pop(PREDICTIONS, {})

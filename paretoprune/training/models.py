@@ -45,7 +45,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from paretoprune.errors import InputError
+from paretoprune.errors import InputError, first_line
 from paretoprune.training._imports import is_import_path, load_object
 
 Shape = tuple[int, ...]
@@ -323,7 +323,11 @@ def build_model(name: str, num_classes: int, input_shape: Sequence[int]) -> nn.M
         model = torchvision_model(name.split(":", 1)[1], int(num_classes), shape)
     else:
         factory = load_object(name, "model factory")
-        model = factory(int(num_classes), shape)
+        try:
+            model = factory(int(num_classes), shape)
+        except Exception as err:  # the user's code: its failure is their input, in one line
+            raise InputError(f"model factory {name!r} failed: {type(err).__name__}: "
+                             f"{first_line(err)}") from None
         if not isinstance(model, nn.Module):
             raise InputError(f"model factory {name!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model

@@ -399,9 +399,10 @@ def run_pso(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | No
     epochs = spec.epochs if epochs is None else int(epochs)
     if epochs < 1:
         raise InputError(f"epochs must be at least 1, got {epochs}")
-    started = time.perf_counter()
+    loading = time.perf_counter()
     device = resolve_device(spec.device)
     data = load_data(spec).to(device)
+    started = time.perf_counter()  # the run's own time starts once its data is loaded
     with seeded(spec.seed, device):
         model = make_model(spec, data, device)
     shape = mlp_shape(model, spec.prune, spec.prune_bias, sample=data.x_train[:4])
@@ -453,7 +454,8 @@ def run_pso(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | No
     metrics = {"zero_norm_weight": options.zero_norm_weight, "fitness": swarms.best,
                **run_metrics(spec, model, pruner, data, l1_init, status == "ok")}
     metrics.update(epochs=len(history), wall_time=time.perf_counter() - started,
-                   train_time=train_time, train_cpu_time=train_cpu_time, seed=spec.seed,
+                   load_time=started - loading, train_time=train_time,
+                   train_cpu_time=train_cpu_time, seed=spec.seed,
                    model=spec.model, dataset=spec.dataset, method=spec.method,
                    optimizer=spec.optimizer, status=status, error=error)
     predictions = metrics.pop(PREDICTIONS, {})

@@ -27,6 +27,7 @@ that plain PyTorch loads without paretoprune (``paretoprune export --shrink``)::
 from __future__ import annotations
 
 import copy
+import io
 import os
 from collections.abc import Sequence
 
@@ -180,7 +181,9 @@ def export_shrunk(checkpoint: dict, path: str | os.PathLike) -> dict:
     example = torch.zeros(2, *shape)
     batch = torch.export.Dim("batch", min=1)
     program = torch.export.export(small, (example,), dynamic_shapes=({0: batch},))
-    atomic_write(path, lambda fh: torch.export.save(program, fh), what="model")
+    buffer = io.BytesIO()  # a full disk: one OSError line naming the file, not torch's error
+    torch.export.save(program, buffer)
+    atomic_write(path, lambda fh: fh.write(buffer.getbuffer()), what="model")
     return {
         "model": state.get("model_name"), "num_classes": state.get("num_classes"),
         "input_shape": list(shape), "architecture": architecture(small),

@@ -7,6 +7,7 @@ import math
 import pickle
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -39,7 +40,7 @@ QUICK = {"epochs": 2, "max_train_samples": 300, "device": "cpu", "val_fraction":
 CONTRACT = [
     "method", "weight", "loss", "l1", "l1_raw", "l1_init", "sparsity", "density",
     "sparsity_dense", "nnz", "n_prunable", "num_classes", "test_acc", "test_loss", "val_acc",
-    "val_loss", "train_acc", "epochs", "wall_time", "train_time", "train_cpu_time", "seed",
+    "val_loss", "train_acc", "epochs", "wall_time", "load_time", "train_time", "train_cpu_time", "seed",
     "model", "dataset", "optimizer", "status", "error",
 ]
 
@@ -60,7 +61,9 @@ def same(a, b) -> bool:
 
 
 def test_metrics_contract_is_flat_and_consistent():
+    started = time.perf_counter()
     result = train_run(quick(val_fraction=0.2, weight=0.5))
+    elapsed = time.perf_counter() - started
     m = result.metrics
     for key in CONTRACT:
         assert key in m, key
@@ -78,6 +81,8 @@ def test_metrics_contract_is_flat_and_consistent():
     assert 0 <= m["test_acc"] <= 1 and not math.isnan(m["val_acc"]) and m["loss"] > 0
     assert m["epochs"] == 2 and m["seed"] == 0 and m["optimizer"] == "adam"
     assert 0 <= m["train_time"] <= m["wall_time"] and m["train_cpu_time"] >= 0
+    # wall_time is the run's own time; loading the data before it is load_time
+    assert m["load_time"] >= 0 and m["wall_time"] + m["load_time"] <= elapsed
     # the state holds the same weights the metrics describe
     nnz = sum(int(torch.count_nonzero(result.state["model"][n])) for n in result.state["prunable"])
     assert nnz == m["nnz"]
