@@ -192,7 +192,7 @@ def test_check_names_the_run_and_why_and_the_summary_front_matches_show(tmp_path
     swept = run("sweep", out, "--budget", "4", *FAST, "--max-drop", "0.05", "--format", "json")
     assert swept.exit_code == 0, swept.output
     front = run("show", out, "--front", "--format", "json")
-    assert [r["run"] for r in json.loads(swept.stdout)] == [
+    assert [r["run"] for r in json.loads(swept.stdout)["front"]] == [
         r["run"] for r in json.loads(front.stdout)]  # the dense run included, or not, in both
     checked = run("check", out, "--max-acc-drop", "0.2", "--format", "json")
     assert checked.exit_code in (0, 1), checked.output

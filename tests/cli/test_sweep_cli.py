@@ -289,13 +289,13 @@ def test_a_sweep_of_the_previous_version_is_read_and_resumed(tmp_path):
     shown = json.loads(run("show", out, "--format", "json").stdout)
     assert [r["run"] for r in shown] == [0, 1, 2]
     # the same command with a larger budget resumes it: the finished runs are kept. The default
-    # --val-fraction changed since (0.1 -> 0.35, to certify answers): the refusal names it, and
-    # the stored value resumes it
+    # --val-fraction changed since (0.1 -> 0.35, to certify answers); not given, the stored 0.1
+    # stands, while a differing value given explicitly is refused, naming it
     command = ["sweep", out, "--method", "epsilon", "--epochs", "2", "--budget", "3",
                "--max-train-samples", "300", "--quiet"]
-    refused = run(*command)
+    refused = run(*command, "--val-fraction", "0.35")
     assert refused.exit_code == 2 and "val_fraction is 0.1 there, 0.35 here" in refused.stderr
-    result = run(*command, "--val-fraction", "0.1")
+    result = run(*command)
     assert result.exit_code == 0, result.output
     assert "resuming: 3 finished run(s) kept" in result.stderr
     after = pd.read_csv(out / "points.csv")
