@@ -260,14 +260,20 @@ def _from_mapping(cls, data: Mapping, what: str):
 # ----------------------------------------------------------------------------------------------
 
 
+#: The weighted sum's recipes (paretoprune/training/weighted_sum.py): the default first; the
+#: authors' recipe is "original" (only it reads --threshold).
+WEIGHTED_SUM_RECIPES = ("gradual", "original")
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """Every setting of one training run (see :func:`paretoprune.training.train_run`).
 
     The method (``--method``) decides what is trained; the default, the weighted sum, minimizes
     ``(1 - weight)·CE + weight·l1`` with ``l1 = l1_raw / l1_init`` (the l1 norm of the prunable
-    weights relative to the dense, seeded initialization) and prunes weights below
-    ``threshold`` after every step. Fields and their checks are listed with ``--help``; invalid
+    weights relative to the dense, seeded initialization) with the ``recipe`` of
+    :mod:`paretoprune.training.weighted_sum` (``original``: pruning weights below ``threshold``
+    after every step). Fields and their checks are listed with ``--help``; invalid
     values raise :class:`~paretoprune.errors.InputError` on construction.
     """
 
@@ -339,6 +345,14 @@ class TrainSpec:
     weight: float | None = setting(
         0.5, "λ in [0, 1]: minimize (1-λ)·CE + λ·l1 (smgd: only with --fixed-weights).",
         number(0, 1), methods=("weighted-sum", "smgd"))
+    recipe: str | None = setting(
+        "gradual", "weighted sum: gradual (the default; departs from the authors' code: the l1 "
+        "term ramped in along a cubic schedule, ProxGen's Adam-preconditioned proximal l1 step, "
+        "which makes exact zeros -- they are pruned, no threshold -- and the last 30 % of "
+        "training on CE only with the masks fixed) or original (the authors' recipe: the l1 "
+        "subgradient at full strength from the first step, weights below --threshold pruned "
+        "after every step).",
+        choice(*WEIGHTED_SUM_RECIPES), methods=("weighted-sum",))
     fixed_weights: bool | None = setting(
         False, "smgd: combine the two gradients with (1-λ, λ) instead of the min-norm weights.",
         boolean, methods=("smgd",))
@@ -496,9 +510,15 @@ class TrainSpec:
         return _from_mapping(cls, values, "training setting")
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define which runs a sweep makes (runtime settings left out)."""
+        """The fields that define which runs a sweep makes (runtime settings left out). The
+        original weighted-sum recipe leaves ``recipe`` out, so a sweep written before recipes
+        existed keeps its fingerprint: it resumes with ``--recipe original`` and is refused
+        with the default recipe."""
         settings = settings_of(self)
-        return {n: v for n, v in self.to_dict().items() if settings[n].identity}
+        ident = {n: v for n, v in self.to_dict().items() if settings[n].identity}
+        if ident.get("recipe") == "original":
+            del ident["recipe"]
+        return ident
 
     def with_parameter(self, value: float) -> TrainSpec:
         """A copy whose method parameter (λ, ε, target sparsity, ...) is ``value``."""
@@ -524,7 +544,8 @@ def _check_budget(spec: TrainSpec, method: str) -> None:
 
 
 def _upgrade_train(values: dict) -> dict:
-    """Training settings written by paretoprune 0.1 (schema 1) in today's form."""
+    """Training settings written by paretoprune 0.1 (schema 1), or before the weighted sum had
+    recipes (those runs used the original recipe), in today's form."""
     values = dict(values)
     if "method" not in values:
         if values.get("optimizer") in ("smgd", "madam", "mrmsprop"):
@@ -534,6 +555,8 @@ def _upgrade_train(values: dict) -> dict:
             values.pop("fixed_weights", None)
             values.pop("mo_l1_scale", None)
     values.setdefault("val_split", "train")
+    if values["method"] == "weighted-sum" and "recipe" not in values:
+        values["recipe"] = "original"  # written before the recipes existed
     return values
 
 

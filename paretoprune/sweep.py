@@ -117,7 +117,7 @@ class _Sweep:
             scalarization=method.scalarization, dense_end=method.dense_end,
             sparse_end_known=method.sparse_end_known and sparse in (lo, hi),
             target=config.max_drop is not None,
-            parameter_for_bound=method.parameter_for_bound)
+            parameter_for_bound=method.parameter_for_bound, scale=method.scale)
         rows = store.rows()
         # the dense references, by epochs: one as long as the trials, one as long as --epochs
         self.trial_epochs = config.trial_epochs or config.train.epochs

@@ -100,6 +100,7 @@ GOOD = [
     ("weight", 1, {}, 1.0),
     ("weight", 0.25, SMGD, 0.25),
     ("fixed_weights", True, SMGD, True),
+    ("recipe", "original", {}, "original"),
     ("mo_l1_scale", "init", SMGD, "init"),
     ("epsilon", 2, {"method": "epsilon"}, 2.0),
     ("target_sparsity", 0, {"method": "gmp"}, 0.0),
@@ -197,6 +198,8 @@ BAD = [
     ("weight", "x", {}, "--weight must be a number in [0, 1]"),
     ("weight", 2.0, SMGD, "--weight must be a number in [0, 1]"),
     ("fixed_weights", 1, SMGD, "--fixed-weights must be true or false"),
+    ("recipe", "prox", {}, "--recipe must be one of gradual, original"),
+    ("recipe", "original", {"method": "gmp"}, "--recipe is an option of --method weighted-sum"),
     ("mo_l1_scale", "log", SMGD, "--mo-l1-scale must be one of raw, init"),
     ("epsilon", 0, {"method": "epsilon"}, "--epsilon must be a number > 0, got 0"),
     ("epsilon", 0.5, {}, "--epsilon is an option of --method epsilon, not of --method weighted"),
@@ -354,6 +357,21 @@ def test_from_dict_reads_a_paretoprune_0_1_train_dict():
     assert spec.model == "lenet5" and spec.data_dir == "../shared/datasets/mnist-5k"
     assert TrainSpec.from_dict(spec.to_dict()) == spec
     assert OLD_TRAIN["optimizer"] == "adam" and "method" not in OLD_TRAIN  # not mutated
+
+
+def test_settings_written_before_recipes_read_as_the_original_recipe_and_keep_their_identity():
+    spec = TrainSpec.from_dict(json.loads(json.dumps(OLD_TRAIN)))
+    assert spec.recipe == "original"  # what every run before the recipes trained with
+    today = spec.to_dict()
+    assert TrainSpec.from_dict(today).recipe == "original"
+    # the identity (fingerprint) of the original recipe is what it was before recipes existed
+    old_identity = {k: v for k, v in today.items() if k != "recipe"}
+    assert spec.identity() == {k: v for k, v in old_identity.items()
+                               if k in spec.identity()} and "recipe" not in spec.identity()
+    default = spec.replace(recipe="gradual")
+    assert default.identity()["recipe"] == "gradual" and default.identity() != spec.identity()
+    assert TrainSpec().recipe == "gradual"  # the default recipe
+    assert TrainSpec(method="gmp").recipe is None
 
 
 @pytest.mark.parametrize("optimizer", ["smgd", "madam", "mrmsprop"])

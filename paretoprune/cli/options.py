@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from paretoprune.config import Setting, settings_of
+from paretoprune.config import WEIGHTED_SUM_RECIPES, Setting, settings_of
 from paretoprune.errors import InputError
 
 
@@ -95,6 +95,20 @@ def check_one_budget(method: str, values: Mapping[str, Any], *, sweep: bool = Fa
     if values.get("epsilon") is not None:
         raise InputError("--method epsilon takes an l1 budget (--epsilon) or an exact sparsity "
                          "(--target-sparsity), not both")
+
+
+def check_recipe(method: str, values: Mapping[str, Any]) -> None:
+    """``--threshold`` belongs to the weighted sum's original recipe: given with another
+    recipe of ``--method weighted-sum`` (which prunes only the weights its proximal step makes
+    exactly zero) it is an :class:`~paretoprune.errors.InputError` (the spec cannot tell it
+    from the default)."""
+    if method != "weighted-sum" or values.get("threshold") is None:
+        return
+    recipe = values.get("recipe") or WEIGHTED_SUM_RECIPES[0]
+    if recipe != "original":
+        raise InputError(f"--threshold is an option of --recipe original, not of --recipe "
+                         f"{recipe} (it prunes the weights its proximal l1 step makes exactly "
+                         "zero); add --recipe original or drop --threshold")
 
 
 def methods_epilog() -> str:

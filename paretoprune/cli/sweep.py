@@ -15,6 +15,7 @@ from paretoprune.cli.common import emit, format_option
 from paretoprune.cli.options import (
     add_options,
     check_one_budget,
+    check_recipe,
     given,
     methods_epilog,
     options_of,
@@ -58,6 +59,7 @@ def sweep_config(options: dict) -> SweepConfig:
     """The SweepConfig of the ``sweep`` command's options (checked, torch not imported)."""
     spec = TrainSpec(**given(options, TrainSpec))
     check_one_budget(spec.method, options, sweep=True)
+    check_recipe(spec.method, options)
     parameter = spec.method_info.parameter
     if parameter and options.get(parameter) is not None:
         raise InputError(f"the sweep chooses --{parameter.replace('_', '-')} for each run; "

@@ -14,6 +14,7 @@ from paretoprune.cli.common import emit, format_option
 from paretoprune.cli.options import (
     add_options,
     check_one_budget,
+    check_recipe,
     given,
     methods_epilog,
     options_of,
@@ -75,12 +76,14 @@ def train_command(output, fmt, quiet, **options):
     """Train one network with intra-training pruning and print its metrics.
 
     The default method, the weighted sum, minimizes (1-λ)·cross-entropy + λ·l1, where l1 is the
-    l1 norm of the prunable weights divided by its value at the dense initialization; weights
-    below --threshold are zeroed after every step. Defaults train a small MLP on the bundled
+    l1 norm of the prunable weights divided by its value at the dense initialization; its
+    default recipe prunes the weights its proximal l1 step makes exactly zero (--recipe
+    original, the authors': weights below --threshold are zeroed after every step). Defaults train a small MLP on the bundled
     digits in a few seconds. Exit codes: 0 ok, 1 the run failed (diverged), 2 bad input.
     """
     spec = TrainSpec(**given(options, TrainSpec))  # checked here, before torch is imported
     check_one_budget(spec.method, options)
+    check_recipe(spec.method, options)
     import torch
 
     from paretoprune.training import save_checkpoint, train_run

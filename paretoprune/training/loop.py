@@ -516,11 +516,6 @@ class MultiGradientRun(GradientRun):
         return {"weight": getattr(self, "c2_last_epoch", math.nan)}
 
 
-def run_weighted_sum(spec: TrainSpec, **kwargs) -> RunResult:
-    """Runner of ``--method weighted-sum``."""
-    return GradientRun(spec, **kwargs).run()
-
-
 def run_multi_gradient(spec: TrainSpec, **kwargs) -> RunResult:
     """Runner of ``--method smgd``."""
     return MultiGradientRun(spec, **kwargs).run()
