@@ -100,7 +100,7 @@ def run_task(task: dict) -> dict:
         return json.loads(path.read_text())
     from paretoprune.config import TrainSpec
     from paretoprune.training import train_run
-    from paretoprune.training.weighted_sum import Recipe, run_weighted_sum
+    from paretoprune.training.weighted_sum import Recipe, run_recipe
 
     spec = TrainSpec(model=task["model"], dataset="mnist", data_dir=str(data_dir()),
                      epochs=task["epochs"], batch_size=32, lr=task["lr"], optimizer="adam",
@@ -114,8 +114,7 @@ def run_task(task: dict) -> dict:
         recipe = dict(task["recipe"])
         if recipe.get("ramp") is not None:
             recipe["ramp"] = tuple(recipe["ramp"])
-        metrics = run_weighted_sum(spec.replace(weight=task["param"]),
-                                   recipe=Recipe(**recipe)).metrics
+        metrics = run_recipe(spec.replace(weight=task["param"]), Recipe(**recipe)).metrics
     row = {k: metrics.get(k) for k in KEEP}
     row["task"] = task
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -335,8 +334,9 @@ LRS = (5e-4, 1e-3, 2e-3)
 FINAL_GRIDS = {
     "lenet5": {DEFAULT: VARIANTS[DEFAULT]["logit"], BASELINE: VARIANTS[BASELINE]["targets"],
                ORIGINAL: VARIANTS[ORIGINAL]["logit"]},
-    "lenet-300-100": {DEFAULT: (1.0, 2.0, 3.0, 4.0, 5.0), BASELINE: (0.9, 0.95, 0.98, 0.99, 0.995),
-                      ORIGINAL: (0.0, 1.0, 2.0, 3.0)},
+    "lenet-300-100": {DEFAULT: (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0),
+                      BASELINE: (0.9, 0.95, 0.98, 0.99, 0.995),
+                      ORIGINAL: (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0)},
 }
 
 

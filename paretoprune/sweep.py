@@ -55,11 +55,6 @@ from paretoprune.store import StoreWarning, SweepStore
 
 __all__ = ["Job", "SweepFailed", "check_job", "migrate_meta", "run_job", "run_sweep"]
 
-#: Threshold of a fine-tuning run: weights already pruned (exactly zero) stay masked, no other
-#: weight is small enough to be pruned (its masks are fixed).
-FROZEN_MASK_THRESHOLD = 1e-30
-
-
 class SweepFailed(ParetoPruneError):
     """No run of the sweep succeeded."""
 
@@ -181,8 +176,7 @@ class _Sweep:
     # -- jobs --------------------------------------------------------------------------------
 
     def dense_job(self, epochs: int) -> Job:
-        spec = self.config.train.as_method("weighted-sum", weight=0.0, threshold=0.0)
-        return Job(spec, epochs=epochs)
+        return Job(self.config.method.dense_reference(self.config.train), epochs=epochs)
 
     def trial_job(self, proposal: Proposal) -> tuple[Job, int]:
         """The job of a trial, warm-started from the nearest denser finished run when
@@ -335,8 +329,7 @@ def _retrain(sweep: _Sweep, executor, labels, selected: pd.Series) -> None:
         if not any(r.get("role") == FINETUNED and r.get("parent") == parent
                    and r.get("status") == "ok" for r in rows):
             state = store.load_checkpoint(parent).get("state")
-            spec = config.train.as_method("weighted-sum", weight=0.0, regrow=False,
-                                          threshold=FROZEN_MASK_THRESHOLD)
+            spec = config.method.finetune(config.train)
             job_id = executor.submit(run_job, Job(spec, init_state=state,
                                                   epochs=config.finetune_epochs))
             labels[job_id] = f"fine-tuning run {parent}"

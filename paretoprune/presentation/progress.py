@@ -18,6 +18,10 @@ import threading
 import time
 
 from paretoprune.fileio import dumps
+from paretoprune.methods import METHODS
+
+#: The parameter columns of every method (a row's label names the first it has).
+PARAMETERS = tuple(dict.fromkeys(m.parameter for m in METHODS.values() if m.parameter))
 
 LINE_FIELDS = ("loss", "l1", "sparsity", "val_acc", "test_acc")
 
@@ -102,8 +106,7 @@ class SweepReporter:
         role = row.get("role", "trial")
         if role == "dense":
             return "dense reference"
-        params = [k for k in (self.parameter, "weight", "epsilon", "target_sparsity")
-                  if k and k in row]
+        params = [k for k in (self.parameter, *PARAMETERS) if k and k in row]
         value = row.get(params[0]) if params else math.nan
         return f"{params[0] if params else 'param'} {_fmt(value)}"
 

@@ -38,6 +38,7 @@ unless ``--regrow``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -48,7 +49,8 @@ from paretoprune.errors import InputError
 from paretoprune.training.gmp import EXACT_THRESHOLD, Ramp, prune_smallest_, steps_per_epoch
 from paretoprune.training.loop import GradientRun, RunResult
 
-__all__ = ["GRADUAL", "L1_STEPS", "ORIGINAL", "PRUNE_RULES", "RECIPES", "Recipe", "WeightedSumRun", "run_weighted_sum"]
+__all__ = ["GRADUAL", "L1_STEPS", "ORIGINAL", "PRUNE_RULES", "RECIPES", "Recipe", "WeightedSumRun", "run_recipe",
+           "run_weighted_sum"]
 
 L1_STEPS = ("subgradient", "prox", "proxgen")
 PRUNE_RULES = ("threshold", "zeros", "magnitude", "magnitude-layer")
@@ -100,7 +102,9 @@ class WeightedSumRun(GradientRun):
 
     def setup(self) -> None:
         spec, recipe = self.spec, self.recipe
-        weight = float(spec.weight)
+        if recipe.prune.startswith("magnitude") and "betas" not in self.optimizer.param_groups[0]:
+            raise InputError("the magnitude rules read Adam's first moment (--optimizer adam)")
+        weight = float(spec.options.weight)
         total = self.epochs * steps_per_epoch(self.data.x_train.shape[0], spec.batch_size)
         start, end = recipe.ramp if recipe.ramp is not None else (0.0, 0.0)
         self.ramp = Ramp.of_run(start, end, 1, total)
@@ -124,7 +128,7 @@ class WeightedSumRun(GradientRun):
             self.pruner.fix_masks()  # recovery: no weight is pruned any more
         ce = F.cross_entropy(self.model(xb), yb)
         if self.ce_weight is None:
-            self.ce_weight = torch.full_like(ce, 1.0 - self.spec.weight)
+            self.ce_weight = torch.full_like(ce, 1.0 - self.spec.options.weight)
         ce.backward(self.ce_weight)
         self.strength = strength = self.strength_at(step)
         l1_step = self.recipe.l1_step
@@ -135,7 +139,7 @@ class WeightedSumRun(GradientRun):
         if by_magnitude:
             if strength > 0.0 and step % self.mask_every == 0 and step < self.recovery_start:
                 self._mask_by_count(strength, step + 1)
-        elif strength > 0.0 and self.spec.weight > 0.0:
+        elif strength > 0.0 and self.spec.options.weight > 0.0:
             if l1_step == "prox":
                 self._soft_threshold(strength)
             elif l1_step == "proxgen":
@@ -153,30 +157,40 @@ class WeightedSumRun(GradientRun):
 
     @torch.no_grad()
     def _preconditioned_soft_threshold(self, strength: float, adam_step: int) -> None:
+        """ProxGen's step: ``w <- S(w, lr·λ/(l1_init·d))`` with the optimizer's denominator
+        ``d`` (Adam: ``sqrt(v̂) + eps``; RMSprop: ``sqrt(v) + eps``; SGD: 1, the plain
+        proximal gradient step), coordinate-wise, in a few foreach operations."""
         group = self.optimizer.param_groups[0]
-        if "betas" not in group:
-            raise InputError("the proxgen l1 step needs an Adam optimizer (--optimizer adam)")
-        beta2, eps = group["betas"][1], group["eps"]
-        scale = group["lr"] * self.spec.weight / self.l1_init * strength
-        correction = math.sqrt(1.0 - beta2 ** adam_step)
-        for p in self.pruner.params:
-            v = self.optimizer.state[p]["exp_avg_sq"]
-            cut = (v.sqrt() / correction).add_(eps).reciprocal_().mul_(scale)
-            p.sub_(torch.minimum(torch.maximum(p, -cut), cut))
+        scale = group["lr"] * self.spec.options.weight / self.l1_init * strength
+        params = self.pruner.params
+        state = [self.optimizer.state.get(p, {}) for p in params]
+        key = "exp_avg_sq" if "betas" in group else "square_avg"
+        if not all(key in st for st in state):  # SGD: no preconditioner
+            flat = self.pruner.flat
+            flat.sub_(flat.clamp(-scale, scale))
+            return
+        cuts = torch._foreach_sqrt([st[key] for st in state])
+        if key == "exp_avg_sq":  # Adam's bias correction of v
+            torch._foreach_div_(cuts, math.sqrt(1.0 - group["betas"][1] ** adam_step))
+        torch._foreach_add_(cuts, group["eps"])
+        torch._foreach_reciprocal_(cuts)
+        torch._foreach_mul_(cuts, scale)
+        clamped = torch._foreach_maximum(params, torch._foreach_neg(cuts))
+        torch._foreach_minimum_(clamped, cuts)
+        torch._foreach_sub_(params, clamped)  # w - clamp(w, -cut, cut) = S(w, cut)
 
     @torch.no_grad()
     def _mask_by_count(self, strength: float, adam_step: int) -> None:
         """Mask the smallest weights (globally or per layer) to the count of weights whose
         weighted-sum optimality condition for zero holds (see the module docstring)."""
         group = self.optimizer.param_groups[0]
-        if "betas" not in group:
-            raise InputError("the magnitude rules need an Adam optimizer (--optimizer adam)")
-        if self.spec.weight >= 1.0:
+        if self.spec.options.weight >= 1.0:
             self.pruner.flat.zero_()
             self.pruner.prune_()
             return
         # |m̂| <= c with m̂ = m / (1 - β1^t): compare m with c·(1 - β1^t)
-        limit = strength * self.spec.weight / self.l1_init * (1.0 - group["betas"][0] ** adam_step)
+        weight, beta1 = self.spec.options.weight, group["betas"][0]
+        limit = strength * weight / self.l1_init * (1.0 - beta1 ** adam_step)
         pruner = self.pruner
         counts = [int((self.optimizer.state[p]["exp_avg"].abs() <= limit).sum())
                   if p in self.optimizer.state else 0 for p in pruner.params]
@@ -197,12 +211,18 @@ class WeightedSumRun(GradientRun):
         record["l1_strength"] = self.strength
 
     def extra_metrics(self) -> dict:
-        return {"weight": self.spec.weight}
+        return {"weight": self.spec.options.weight}
 
 
-def run_weighted_sum(spec: TrainSpec, *, recipe: Recipe | None = None, **kwargs) -> RunResult:
-    """Runner of ``--method weighted-sum``: the spec's ``recipe`` (``recipe``: another
-    :class:`Recipe`, e.g. one row of the ablation)."""
-    if recipe is None:
-        recipe = RECIPES[spec.recipe or "gradual"]
+def run_weighted_sum(spec: TrainSpec, *, init_state: dict | None = None,
+                     epochs: int | None = None,
+                     on_epoch: Callable[[dict], None] | None = None) -> RunResult:
+    """Runner of ``--method weighted-sum``, with the spec's ``--recipe``."""
+    return run_recipe(spec, RECIPES[spec.options.recipe], init_state=init_state, epochs=epochs,
+                      on_epoch=on_epoch)
+
+
+def run_recipe(spec: TrainSpec, recipe: Recipe, **kwargs) -> RunResult:
+    """One weighted-sum run of ``spec`` with any :class:`Recipe` (the ablation's rows);
+    ``kwargs`` as :func:`run_weighted_sum`'s."""
     return WeightedSumRun(spec, recipe=recipe, **kwargs).run()

@@ -156,7 +156,7 @@ def lenet(seed: int, epochs: int, **changes):
                     batch_size=32, lr=1e-3, optimizer="adam", device="cpu", seed=seed,
                     val_split="test", threads=1)
     settings.update(changes)
-    return TrainSpec(**settings)
+    return TrainSpec.from_flat(settings)
 
 
 def digits_spec(seed: int):

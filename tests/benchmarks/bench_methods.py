@@ -78,9 +78,9 @@ def lenet(seed: int, epochs: int, val_split: str, **changes):
     """The training spec of every run: lenet5 on mnist-5k, Adam 1e-3, batch 32, CPU."""
     from paretoprune.config import TrainSpec
 
-    return TrainSpec(**{"model": "lenet5", "dataset": "mnist", "data_dir": str(data_dir()),
-                        "epochs": epochs, "batch_size": 32, "lr": 1e-3, "device": "cpu",
-                        "seed": seed, "val_split": val_split, **changes})
+    return TrainSpec.from_flat({"model": "lenet5", "dataset": "mnist", "data_dir": str(data_dir()),
+                                "epochs": epochs, "batch_size": 32, "lr": 1e-3, "device": "cpu",
+                                "seed": seed, "val_split": val_split, **changes})
 
 
 def dense_run(spec, folder: Path) -> dict:

@@ -79,7 +79,7 @@ def digits_spec(seed: int, method: str, quick: bool):
     changes = {"epochs": 2} if quick else {}
     if quick and method == "pso":
         changes["swarm_iterations"] = 5
-    return TrainSpec(method=method, seed=seed, device="cpu", **changes)
+    return TrainSpec.from_flat(dict(method=method, seed=seed, device="cpu", **changes))
 
 
 # --- the fronts ---------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def pso_scaling(quick: bool, log) -> dict:
 
     torch.set_num_threads(1)
     defaults = TrainSpec(method="pso")
-    iterations = defaults.epochs * defaults.swarm_iterations
+    iterations = defaults.epochs * defaults.options.swarm_iterations
     rows = []
     for model, dataset in SCALING:
         spec = TrainSpec(method="pso", model=model, dataset=dataset, data_dir=str(data_dir()),
@@ -185,8 +185,9 @@ def pso_scaling(quick: bool, log) -> dict:
         with seeded(0, torch.device("cpu")):
             net = make_model(spec, data, torch.device("cpu"))
         shape = mlp_shape(net)
-        x, y = data.x_train[:spec.fitness_samples], data.y_train[:spec.fitness_samples]
-        swarms = CooperativeSwarms(shape, x, y, weight=0.2, particles=spec.swarm_size,
+        n = spec.options.fitness_samples
+        x, y = data.x_train[:n], data.y_train[:n]
+        swarms = CooperativeSwarms(shape, x, y, weight=0.2, particles=spec.options.swarm_size,
                                    generator=torch.Generator().manual_seed(0),
                                    start=shape_vector(shape))
         swarms.iterate(2)  # both swarms started
@@ -194,7 +195,7 @@ def pso_scaling(quick: bool, log) -> dict:
         began = time.process_time()
         swarms.iterate(count)
         per_iteration = (time.process_time() - began) / count
-        floats = 6 * spec.swarm_size * (shape.dim_a + shape.dim_b)  # positions, velocities, bests
+        floats = 6 * spec.options.swarm_size * (shape.dim_a + shape.dim_b)  # positions, velocities, bests
         rows.append({"model": model, "dataset": dataset, "connections": shape.n_connections,
                      "cpu_s_per_iteration": per_iteration,
                      "default_run_cpu_min": per_iteration * iterations / 60,

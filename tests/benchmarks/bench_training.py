@@ -91,8 +91,9 @@ def plain_loop(spec: TrainSpec, data, device, fused: bool = False) -> dict:
 
 
 def paretoprune_run(spec: TrainSpec, weight: float, weight_original: float) -> dict:
-    if spec.method == "weighted-sum" or spec.fixed_weights:
-        spec = spec.with_parameter(weight_original if spec.recipe == "original" else weight)
+    if spec.method == "weighted-sum" or getattr(spec.options, "fixed_weights", False):
+        original = getattr(spec.options, "recipe", None) == "original"
+        spec = spec.with_parameter(weight_original if original else weight)
     m = train_run(spec).metrics
     if m["status"] != "ok":
         raise SystemExit(f"run failed: {m['error']}")
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
     specs = {
         "wsum": base,
         "wsum-original": base.replace(recipe="original"),
-        "wsum-unfused": TrainSpec(**{**base.to_dict(), "fused": False}),
+        "wsum-unfused": base.replace(fused=False),
         "madam": base.as_method("smgd", optimizer="madam", mo_l1_scale="init"),
         "smgd": base.as_method("smgd", optimizer="smgd", mo_l1_scale="init"),
         "madam-raw": base.as_method("smgd", optimizer="madam", mo_l1_scale="raw"),

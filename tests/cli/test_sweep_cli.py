@@ -216,3 +216,32 @@ def test_sigkill_mid_sweep_then_resume_loses_and_repeats_nothing(tmp_path):
     kept = after[after["run"].isin(before["run"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept[before.columns], before, check_dtype=False)
     assert after["status"].eq("ok").all()
+
+
+def test_a_sweep_of_the_previous_version_is_read_and_resumed(tmp_path):
+    """tests/data/sweep-flat-options: an epsilon sweep written by the previous version (main at
+    a68f98f: every method's options flat in sweep.json, None where another method's; its
+    checkpoints left out to keep the repository small) by ``paretoprune sweep OUT --method
+    epsilon --epochs 2 --budget 2 --max-train-samples 300``."""
+    import shutil
+
+    out = tmp_path / "old"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "sweep-flat-options", out)
+    before = pd.read_csv(out / "points.csv")
+    shown = json.loads(run("show", out, "--format", "json").stdout)
+    assert [r["run"] for r in shown] == [0, 1, 2]
+    # the same command with a larger budget resumes it: the finished runs are kept
+    result = run("sweep", out, "--method", "epsilon", "--epochs", "2", "--budget", "3",
+                 "--max-train-samples", "300", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "resuming: 3 finished run(s) kept" in result.stderr
+    after = pd.read_csv(out / "points.csv")
+    assert after["run"].tolist() == [0, 1, 2, 3] and after["role"].tolist()[-1] == "trial"
+    pd.testing.assert_series_equal(after["loss"][:3], before["loss"])
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["config"]["train"]["options"]["ramp_every"] == 10  # rewritten, nested
+    # another setting is still another sweep
+    other = run("sweep", out, "--method", "epsilon", "--epochs", "3", "--budget", "3",
+                "--max-train-samples", "300", "--quiet")
+    assert other.exit_code == 2 and "holds a different sweep: epochs is 2 there, 3 here" \
+        in other.stderr

@@ -10,7 +10,13 @@ from click.testing import CliRunner
 
 from paretoprune.cli import main
 from paretoprune.training import TrainSpec, train_run
-from paretoprune.training.weighted_sum import GRADUAL, ORIGINAL, Recipe, run_weighted_sum
+from paretoprune.training.weighted_sum import (
+    GRADUAL,
+    ORIGINAL,
+    Recipe,
+    run_recipe,
+    run_weighted_sum,
+)
 
 QUICK = {"epochs": 4, "max_train_samples": 400, "device": "cpu"}
 
@@ -18,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def quick(**kw) -> TrainSpec:
-    return TrainSpec(**{**QUICK, **kw})
+    return TrainSpec.from_flat({**QUICK, **kw})
 
 
 def logit_weight(t: float) -> float:
@@ -26,7 +32,7 @@ def logit_weight(t: float) -> float:
 
 
 def test_weight_zero_prunes_nothing_with_the_default_recipe():
-    assert quick().recipe == "gradual"
+    assert quick().options.recipe == "gradual"
     m = train_run(quick(weight=0.0)).metrics
     assert m["status"] == "ok" and m["sparsity"] == 0.0 and m["nnz"] == m["n_prunable"]
     # the authors' threshold, about one Adam step, prunes weights even without any l1 pull
@@ -53,7 +59,7 @@ def test_recovery_trains_the_final_mask_without_pruning_and_the_ramp_rises():
 
 def test_without_recovery_and_ramp_the_l1_term_pulls_to_the_end():
     recipe = Recipe(l1_step="prox", prune="zeros")
-    history = run_weighted_sum(quick(weight=logit_weight(7.0)), recipe=recipe).history
+    history = run_recipe(quick(weight=logit_weight(7.0)), recipe).history
     assert all(h["l1_strength"] == 1.0 for h in history)
     assert history[-1]["sparsity"] >= history[0]["sparsity"] > 0
 
@@ -64,7 +70,7 @@ def test_without_recovery_and_ramp_the_l1_term_pulls_to_the_end():
     Recipe(ramp=(0.1, 0.7), recovery=0.3, prune="magnitude-layer"),
 ], ids=["proxgen", "magnitude", "magnitude-layer"])
 def test_ablation_ingredients_prune_more_with_a_larger_weight(recipe):
-    low, high = (run_weighted_sum(quick(weight=w), recipe=recipe).metrics for w in (0.2, 0.6))
+    low, high = (run_recipe(quick(weight=w), recipe).metrics for w in (0.2, 0.6))
     assert low["status"] == high["status"] == "ok"
     assert low["sparsity"] < high["sparsity"]
 
@@ -96,5 +102,13 @@ def test_threshold_belongs_to_the_original_recipe_on_the_command_line():
 def test_the_original_recipe_is_the_authors_subgradient_and_threshold():
     spec = quick(weight=0.5, recipe="original")
     m = run_weighted_sum(spec).metrics
-    again = run_weighted_sum(spec.replace(recipe="gradual"), recipe=ORIGINAL).metrics
+    again = run_recipe(spec.replace(recipe="gradual"), ORIGINAL).metrics
     assert m["sparsity"] == again["sparsity"] and m["val_acc"] == again["val_acc"]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_the_default_recipe_takes_every_gradient_optimizer(optimizer):
+    """ProxGen's denominator is the optimizer's own: RMSprop's sqrt(v) + eps, none for SGD
+    (the plain proximal gradient step); both make exact zeros at a large weight."""
+    m = train_run(quick(optimizer=optimizer, weight=logit_weight(6.0), lr=0.05)).metrics
+    assert m["status"] == "ok" and m["sparsity"] > 0.0
