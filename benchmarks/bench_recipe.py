@@ -175,6 +175,7 @@ def at_nnz(rows: list[dict], nnz: float) -> dict | None:
     f = front(rows)
     if not f or nnz < f[0]["nnz"] * (1 - 1e-9) or nnz > f[-1]["nnz"] * (1 + 1e-9):
         return None
+    nnz = min(max(nnz, f[0]["nnz"]), f[-1]["nnz"])  # a level at an end, up to rounding
     for a, b in zip(f, f[1:], strict=False):
         if a["nnz"] <= nnz <= b["nnz"]:
             w = (math.log(nnz) - math.log(a["nnz"])) / (math.log(b["nnz"]) - math.log(a["nnz"]))
@@ -332,16 +333,21 @@ LRS = (5e-4, 1e-3, 2e-3)
 #: per model and variant: λ log-odds (or GMP targets) spanning about 90-99.5 % dense-layer
 #: sparsity (pilot runs on seed 0)
 FINAL_GRIDS = {
-    "lenet5": {DEFAULT: VARIANTS[DEFAULT]["logit"], BASELINE: VARIANTS[BASELINE]["targets"],
+    "lenet5": {DEFAULT: (2.0, 3.0, 3.5, 4.0, 4.5), BASELINE: (0.95, 0.98, 0.99),
                ORIGINAL: VARIANTS[ORIGINAL]["logit"]},
-    "lenet-300-100": {DEFAULT: (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0),
-                      BASELINE: (0.9, 0.95, 0.98, 0.99, 0.995),
+    "lenet-300-100": {DEFAULT: (-1.0, 0.0, 1.0, 2.0), BASELINE: (0.95, 0.98, 0.99),
                       ORIGINAL: (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0)},
 }
 
 
-def params_of(model: str, variant: str) -> list[float]:
+#: LeNet-5 trained 30 epochs prunes more at the same λ than in 10 (the ablation's length)
+LONG_GRIDS = {"lenet5": {DEFAULT: (1.0, 2.0, 3.0, 3.5, 4.0)}}
+
+
+def params_of(model: str, variant: str, epochs: int = 10) -> list[float]:
     values = FINAL_GRIDS[model][variant]
+    if epochs >= 30:
+        values = LONG_GRIDS.get(model, {}).get(variant, values)
     if VARIANTS[variant]["method"] == "gmp":
         return list(values)
     return [round(expit(t), 8) for t in values]
@@ -362,7 +368,8 @@ def lr_mode(args) -> int:
     chosen = json.loads(path.read_text()) if path.exists() else {}
     for model in args.models:
         tasks = [t for v in FINAL_METHODS[:2] for lr in LRS
-                 for t in tasks_for(model, v, [0], args.epochs, lr, params_of(model, v))]
+                 for t in tasks_for(model, v, [0], args.epochs, lr,
+                                    params_of(model, v, args.epochs))]
         rows = run_all(tasks, args.workers)
         chosen[f"{model}/{args.epochs}"] = entry = {}
         for v in FINAL_METHODS[:2]:
@@ -401,7 +408,7 @@ def final(args) -> int:
         lrs[ORIGINAL] = lrs[DEFAULT]  # the authors' recipe shares the weighted sum's lr
         tasks = dense_tasks(model, seeds, epochs, 1e-3)
         for v in methods:
-            tasks += tasks_for(model, v, seeds, epochs, lrs[v], params_of(model, v))
+            tasks += tasks_for(model, v, seeds, epochs, lrs[v], params_of(model, v, epochs))
         rows = run_all(tasks, args.workers)
         dense = {r["task"]["seed"]: r for r in rows if r["task"]["method"] == "dense"}
         by = {v: of_variant(rows, v) for v in methods}
@@ -469,7 +476,7 @@ def final(args) -> int:
             report["models"][model]["answer_gap"] = g
         lines.append("")
     report["settings"]["wall_s"] = time.perf_counter() - began
-    stem = "recipe" if epochs == 30 else f"recipe-{epochs}ep"
+    stem = f"recipe-{'-'.join(args.models)}-{epochs}ep"
     (OUT_DIR / f"{stem}.json").write_text(json.dumps(report, indent=1, default=float))
     (OUT_DIR / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

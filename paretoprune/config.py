@@ -235,7 +235,7 @@ class TrainSpec:
         optimizer it does not accept becomes its default (e.g. the dense reference of a sweep,
         :func:`paretoprune.methods.weighted_sum.dense_reference`)."""
         reset = {} if self.optimizer in get_method(name).optimizers else {"optimizer": None}
-        return self.replace(method=name, **reset, **changes)
+        return self.replace(method=name, **{**reset, **changes})  # a given optimizer wins
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of every field, the options as a dict under ``options``;

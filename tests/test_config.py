@@ -674,3 +674,8 @@ def test_option_types_parse_to_what_the_checks_accept():
         3, 0.5, True, "smgd", 2, False)
     assert spec.options.fixed_weights is True
     assert math.isclose(spec.momentum, 0.9)
+
+
+def test_as_method_keeps_a_given_optimizer():
+    assert TrainSpec().as_method("smgd", optimizer="madam").optimizer == "madam"
+    assert TrainSpec().as_method("smgd").optimizer == "smgd"  # adam is not smgd's: its default
