@@ -258,12 +258,14 @@ class TrainSpec:
         if nested is None:
             if "method" not in values:
                 values = _upgrade_train(values)
+            values = get_method(values["method"]).options.from_older(values)
             owners = option_owners()
             return cls.from_flat({k: v for k, v in values.items()
                                   if not (k in owners and v is None)})
         if not isinstance(nested, Mapping):
             raise InputError(f"options must be a mapping, got {type(nested).__name__}")
         method = get_method(values.get("method", DEFAULT_METHOD))
+        nested = method.options.from_older(dict(nested))
         unknown = sorted(set(values) - set(_FIELDS))
         if unknown:
             raise InputError(f"unknown training setting {unknown[0]!r}; known: "
@@ -288,9 +290,7 @@ class TrainSpec:
         settings left out; the method's options next to the common ones)."""
         settings = settings_of(self)
         ident = {n: v for n, v in self.to_dict().items() if n in settings and settings[n].identity}
-        option_settings = settings_of(self.options)
-        ident.update((n, v) for n, v in self.options.to_dict().items()
-                     if option_settings[n].identity)
+        ident.update(self.options.identity())
         return ident
 
     def with_parameter(self, value: float) -> TrainSpec:

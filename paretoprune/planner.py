@@ -64,6 +64,13 @@ from paretoprune.rows import flag, number
 __all__ = ["PLANNER_RULES", "Planner", "Proposal"]
 
 PLANNER_RULES = ("normal", "bound", "midpoint", "grid", "random")
+#: How the planner bisects the parameter (collapse edge, boundary, the midpoint rule, retries,
+#: busy gaps):
+#: ``linear`` in the parameter, or ``sparse-log``, in u = -ln(1 - λ) for a weight λ in [0, 1]
+#: whose sparse end is 1 -- linear near λ = 0, logarithmic in 1 - λ near the sparse end, where
+#: the weighted sum's useful λ crowd (the sparse end λ = 1 counts as 1 - λ = SPARSE_LOG_FLOOR).
+SCALES = ("linear", "sparse-log")
+SPARSE_LOG_FLOOR = 1e-3
 #: Gaps whose proposals missed get this many parameter-space bisections before they close.
 RETRIES_PER_GAP = 3
 #: Two parameters closer than this are the same (never evaluated twice).
@@ -121,6 +128,8 @@ class Planner:
         dense_end_known: the dense end's result comes from elsewhere (a sweep's dense
             reference, told as an ordinary row): never propose it.
         target: bracket the ``within`` boundary (``--max-drop``).
+        scale: ``linear`` or ``sparse-log`` (see :data:`SCALES`; ``sparse-log`` applies to a
+            range inside [0, 1] whose dense end is ``lo``, else the scale is linear).
         parameter_for_bound: for ``constraint``: the parameter that bounds ``y`` by a value.
         indistinguishable: optional ``f(param_a, param_b) -> bool``, True when the evaluated
             results of the two parameters are statistically the same (a sweep: their networks'
@@ -136,8 +145,8 @@ class Planner:
                  x: str = "loss", y: str = "l1", param: str = "weight",
                  scalarization: str = "weighted-sum", dense_end: str = "lo",
                  sparse_end_known: bool = False, dense_end_known: bool = False,
-                 target: bool = False,
-                 parameter_for_bound=None, indistinguishable=None) -> None:
+                 target: bool = False, parameter_for_bound=None,
+                 indistinguishable=None, scale: str = "linear") -> None:
         if rule not in PLANNER_RULES:
             raise InputError(f"unknown rule {rule!r}; choose one of {', '.join(PLANNER_RULES)}")
         if rule == "normal" and scalarization != "weighted-sum":
@@ -149,7 +158,11 @@ class Planner:
         self.lo, self.hi = (float(v) for v in range)
         self.scalarization, self.target = scalarization, target
         self.sparse_end_known, self.dense_end_known = sparse_end_known, dense_end_known
-        # orientation: s = sign * param grows towards the sparse end
+        if scale not in SCALES:
+            raise InputError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+        self.log_scale = (scale == "sparse-log" and dense_end == "lo"
+                          and 0.0 <= self.lo < self.hi <= 1.0)
+        # orientation: s = sign * param (in bisection units) grows towards the sparse end
         self.sign = 1.0 if dense_end == "lo" else -1.0
         self.dense_param, self.sparse_param = (
             (self.lo, self.hi) if dense_end == "lo" else (self.hi, self.lo))
@@ -157,6 +170,7 @@ class Planner:
         self.indistinguishable = indistinguishable
         # brackets tested so far: True when their ends were indistinguishable
         self.settled: dict[tuple[float, float], bool] = {}
+        self.span = self._u(self.hi) - self._u(self.lo)  # the range in bisection units
         self.rows: list[_Row] = []
         self.norm: Normalization | None = None
         # Gaps are remembered by their two end points (normalized), matched within tol: a noisy
@@ -205,8 +219,30 @@ class Planner:
 
     # -- derived state ----------------------------------------------------------------------
 
+    def _u(self, param: float) -> float:
+        """The parameter in bisection units (see :data:`SCALES`)."""
+        if not self.log_scale:
+            return float(param)
+        return -math.log(max(1.0 - float(param), SPARSE_LOG_FLOOR))
+
+    def _param(self, u: float) -> float:
+        """The inverse of :meth:`_u` (the floor maps back to the range's end)."""
+        if not self.log_scale:
+            return float(u)
+        return min(1.0 - math.exp(-u), self.hi) if u < -math.log(SPARSE_LOG_FLOOR) else self.hi
+
+    def _mid(self, a: float, b: float) -> float:
+        """The middle of parameters ``a`` and ``b`` in bisection units."""
+        return self._param(0.5 * (self._u(a) + self._u(b)))
+
     def _s(self, param: float) -> float:
-        return self.sign * param
+        return self.sign * self._u(param)
+
+    def _s_of(self, params) -> np.ndarray:
+        return np.array([self._s(p) for p in params], dtype=np.float64)
+
+    def _param_of_s(self, s: float) -> float:
+        return self._param(self.sign * s)
 
     def _usable(self) -> list[_Row]:
         return [r for r in self.rows if r.point is not None]
@@ -234,14 +270,13 @@ class Planner:
             return False
         if self.target:
             bracket = self._boundary_bracket()
-            return bracket is not None and bracket[1] - bracket[0] > BRACKET_SPAN * (
-                self.hi - self.lo)
+            return bracket is not None and bracket[1] - bracket[0] > BRACKET_SPAN * self.span
         bracket = self._edge_bracket()
         if bracket is None:
             return False
         if self._collapsed_trials() >= 1:
             return False
-        return bracket[1] - bracket[0] > BRACKET_SPAN * (self.hi - self.lo)
+        return bracket[1] - bracket[0] > BRACKET_SPAN * self.span
 
     def _normalization(self) -> Normalization | None:
         """Ideal and nadir of the dense-end point and the sparsest usable point."""
@@ -400,17 +435,17 @@ class Planner:
         if bracket is None:
             return None
         lo, hi = bracket
-        if hi - lo <= BRACKET_SPAN * (self.hi - self.lo):
+        if hi - lo <= BRACKET_SPAN * self.span:
             return None
-        inside = sorted(s for s in (self.sign * taken) if lo < s < hi)
+        inside = sorted(s for s in self._s_of(taken) if lo < s < hi)
         if inside and not speculate:
             return None
         cuts = [lo, *inside, hi]
         widths = np.diff(cuts)
         k = int(np.argmax(widths))
-        if widths[k] <= BRACKET_SPAN * (self.hi - self.lo):
+        if widths[k] <= BRACKET_SPAN * self.span:
             return None
-        return Proposal(self.sign * (cuts[k] + 0.5 * widths[k]), None, purpose)
+        return Proposal(self._param_of_s(cuts[k] + 0.5 * widths[k]), None, purpose)
 
     def _bisect_range(self, taken) -> Proposal | None:
         """While fewer than two points are usable there is no front: bisect the widest stretch
@@ -418,14 +453,15 @@ class Planner:
         bracket = self._edge_bracket()
         top = bracket[1] if bracket else self._s(self.sparse_param)
         ss = sorted({self._s(self.dense_param), top,
-                     *[s for s in self.sign * taken if self._s(self.dense_param) <= s <= top]})
-        spans = [(b - a, a) for a, b in zip(ss[:-1], ss[1:], strict=True) if b - a >= MIN_SPAN]
+                     *[s for s in self._s_of(taken) if self._s(self.dense_param) <= s <= top]})
+        spans = [(b - a, a) for a, b in zip(ss[:-1], ss[1:], strict=True)
+                 if abs(self._param_of_s(b) - self._param_of_s(a)) >= MIN_SPAN]
         if not spans:
             self.stop, self.stop_reason = "exhausted", \
                 "fewer than two evaluations succeeded and the range is exhausted"
             return None
         width, start = max(spans, key=lambda t: (t[0], -t[1]))
-        return Proposal(self.sign * (start + width / 2), None, "bisect")
+        return Proposal(self._param_of_s(start + width / 2), None, "bisect")
 
     # baselines ---------------------------------------------------------------------------
 
@@ -484,12 +520,9 @@ class Planner:
             if p is not None:
                 return Proposal(p, (lo, hi), "gap")
         for lo, hi in busy_open:  # every open gap is busy: split the widest free stretch
-            inside = sorted(t for t in taken if lo < t < hi)
-            cuts = np.array([lo, *inside, hi])
-            widths = np.diff(cuts)
-            k = int(np.argmax(widths))
-            if widths[k] >= 2 * MIN_SPAN:
-                return Proposal(float(cuts[k] + widths[k] / 2), (lo, hi), "gap")
+            p = self._widest_middle(lo, hi, taken, 2 * MIN_SPAN)
+            if p is not None:
+                return Proposal(p, (lo, hi), "gap")
         if busy:
             return None
         if not any_gap:
@@ -523,6 +556,8 @@ class Planner:
         if self.rule == "bound":
             p = self.parameter_for_bound(0.5 * (a[1] + b[1]))
             p = p if lo < p < hi else 0.5 * (lo + hi)
+        elif self.rule == "midpoint":
+            p = self._mid(lo, hi)
         else:
             p = next_weight(self.rule, a, b, pa, pb)
         if self._new(p, taken) and not missed:
@@ -539,15 +574,21 @@ class Planner:
             elif np.max(np.abs(q - n_lo)) <= self.tol:
                 left = max(left, r.param)
         if (left, right) != (lo, hi) and right - left >= MIN_SPAN:
-            p = 0.5 * (left + right)
+            p = self._mid(left, right)
             if self._new(p, taken):
                 return p
+        return self._widest_middle(lo, hi, taken, MIN_SPAN)
+
+    def _widest_middle(self, lo: float, hi: float, taken: np.ndarray,
+                       min_width: float) -> float | None:
+        """The middle (in bisection units) of the widest stretch of (lo, hi) between taken
+        parameters, or None when it is narrower than ``min_width`` (in the parameter)."""
         cuts = np.unique(np.concatenate(([lo, hi], taken[(taken > lo) & (taken < hi)])))
-        widths = np.diff(cuts)
-        k = int(np.argmax(widths))
-        if widths[k] < MIN_SPAN:
+        units = np.array([self._u(c) for c in cuts])
+        k = int(np.argmax(np.diff(units)))
+        if cuts[k + 1] - cuts[k] < min_width:
             return None
-        return float(cuts[k] + 0.5 * widths[k])
+        return self._mid(float(cuts[k]), float(cuts[k + 1]))
 
     # -- reporting --------------------------------------------------------------------------
 

@@ -158,7 +158,7 @@ class _Sweep:
             sparse_end_known=method.sparse_end_known and sparse in (lo, hi),
             dense_end_known=self._dense_end_is_reference(),
             target=config.max_drop is not None,
-            parameter_for_bound=method.parameter_for_bound,
+            parameter_for_bound=method.parameter_for_bound, scale=method.scale,
             indistinguishable=self.indistinguishable)
         rows = store.rows()
         _report_missing_checkpoints(store, rows)

@@ -115,6 +115,7 @@ GOOD = [
     ("weight", 1, {}, 1.0),
     ("weight", 0.25, SMGD, 0.25),
     ("fixed_weights", True, SMGD, True),
+    ("recipe", "original", {}, "original"),
     ("mo_l1_scale", "init", SMGD, "init"),
     ("epsilon", 2, {"method": "epsilon"}, 2.0),
     ("target_sparsity", 0, {"method": "gmp"}, 0.0),
@@ -212,6 +213,8 @@ BAD = [
     ("weight", "x", {}),
     ("weight", 2.0, SMGD),
     ("fixed_weights", 1, SMGD),
+    ("recipe", "prox", {}),
+    ("recipe", "original", {"method": "gmp"}),
     ("mo_l1_scale", "log", SMGD),
     ("epsilon", 0, {"method": "epsilon"}),
     ("epsilon", 0.5, {}),
@@ -410,13 +413,28 @@ def test_from_dict_refuses_unknown_keys_bad_values_and_non_mappings():
 def test_from_dict_reads_a_paretoprune_0_1_train_dict():
     spec = TrainSpec.from_dict(json.loads(json.dumps(OLD_TRAIN)))
     assert spec.method == "weighted-sum" and spec.optimizer == "adam"
-    # the multiobjective options of 0.1 belonged to every spec; they are smgd's now
-    assert spec.options == WeightedSumOptions()
+    # the multiobjective options of 0.1 belonged to every spec; they are smgd's now; runs
+    # before the recipes existed used the original one
+    assert spec.options == WeightedSumOptions(recipe="original")
     assert spec.val_split == "train" and spec.nesterov is False and spec.threads is None
     assert spec.betas == (0.9, 0.999) and spec.epochs == 30 and spec.val_fraction == 0.0
     assert spec.model == "lenet5" and spec.data_dir == "../shared/datasets/mnist-5k"
     assert TrainSpec.from_dict(spec.to_dict()) == spec
     assert OLD_TRAIN["optimizer"] == "adam" and "method" not in OLD_TRAIN  # not mutated
+
+
+def test_settings_written_before_recipes_read_as_the_original_recipe_and_keep_their_identity():
+    spec = TrainSpec.from_dict(json.loads(json.dumps(OLD_TRAIN)))
+    assert spec.options.recipe == "original"  # what every run before the recipes trained with
+    assert TrainSpec.from_dict(spec.to_dict()) == spec
+    nested = spec.to_dict()
+    del nested["options"]["recipe"]  # the options layout, written before the recipes
+    assert TrainSpec.from_dict(nested).options.recipe == "original"
+    # the fingerprint of a sweep written before the recipes is unchanged with --recipe original
+    assert "recipe" not in spec.identity()
+    default = spec.replace(recipe="gradual")
+    assert default.identity()["recipe"] == "gradual" and default.identity() != spec.identity()
+    assert TrainSpec().options.recipe == "gradual"  # the default recipe
 
 
 @pytest.mark.parametrize("optimizer", ["smgd", "madam", "mrmsprop"])
@@ -677,3 +695,8 @@ def test_option_types_parse_to_what_the_checks_accept():
         3, 0.5, True, "smgd", 2, False)
     assert spec.options.fixed_weights is True
     assert math.isclose(spec.momentum, 0.9)
+
+
+def test_as_method_keeps_a_given_optimizer():
+    assert TrainSpec().as_method("smgd", optimizer="madam").optimizer == "madam"
+    assert TrainSpec().as_method("smgd").optimizer == "smgd"  # adam is not smgd's: its default

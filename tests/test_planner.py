@@ -201,3 +201,30 @@ def test_hypervolume_of_the_collapsing_front_excludes_collapsed_runs():
     pts = norm.apply(usable[["loss", "l1"]].to_numpy())
     assert df.attrs["hypervolume"] == pytest.approx(hypervolume(pts, (1.1, 1.1), strict=False))
     assert np.isfinite(df.attrs["hypervolume"])
+
+
+def test_sparse_log_scale_spreads_runs_evenly_where_the_weights_crowd_near_one():
+    """A weighted sum whose useful λ lie within 10^-2.5 of 1 (as the default recipe's do): bisecting in
+    -ln(1 - λ) (the collapse edge, then the midpoint rule) spreads the runs evenly in
+    -ln(1 - λ) up to the edge, and never beyond a known collapse again."""
+    edge = -math.log(10**-2.5)  # collapse beyond 1 - λ = 10^-2.5
+
+    def crowded(w):
+        t = -math.log(max(1 - w, 1e-12)) / edge  # 0 at λ = 0, 1 at the collapse edge
+        if t > 1:
+            return {"weight": w, "loss": 2.3, "l1": 0.0, "collapsed": True, "status": "ok"}
+        return {"weight": w, "loss": t**2, "l1": (1 - t) ** 2, "status": "ok"}
+
+    planner = Planner(rule="midpoint", sparse_end_known=True, scale="sparse-log")
+    rows = drive(planner, crowded, budget=12)
+    assert all(r["weight"] < 1.0 for r in rows)  # the all-zero end stays known, not trained
+    collapsed = [r["weight"] for r in rows if r.get("collapsed")]
+    assert len(collapsed) == 1
+    assert all(r["weight"] < collapsed[0] for r in rows if not r.get("collapsed"))
+    ts = sorted(-math.log(1 - r["weight"]) / edge for r in rows if not r.get("collapsed"))
+    steps = np.diff(ts)
+    assert ts[-1] > 0.8 and max(steps) <= 2.1 * min(steps)  # even in -ln(1 - λ), to the edge
+    # linear bisection puts its first split at λ = 0.5, 12 % of the way to this edge
+    assert drive(Planner(sparse_end_known=True), crowded, budget=2)[1]["weight"] == 0.5
+    with pytest.raises(InputError, match="scale"):
+        Planner(scale="log")

@@ -236,7 +236,10 @@ def test_a_missing_warm_start_checkpoint_falls_back_to_a_cold_run(tmp_path):
                          r".*their rows are kept without weights", m) for m in messages)
     assert any("trains cold instead" in m for m in messages)
     new = more[~more["run"].isin(first["run"])]
-    assert (new["status"] == "ok").all() and (new["warm_from"] < 0).all()
+    # no run starts from a deleted checkpoint: cold, or warm from a run of this invocation
+    cold = new["warm_from"] < 0
+    assert (new["status"] == "ok").all() and cold.any()
+    assert (cold | new["warm_from"].isin(new["run"])).all()
 
 
 def test_a_broken_sweep_json_is_reported_by_resume_and_readers(tmp_path):

@@ -102,6 +102,12 @@ def sweep_command(out, force, resume, quiet, log_format, fmt, **options):
     Resuming (with --resume or not), options not given keep the values stored in OUT; given
     ones that define the runs must match them.
 
+    Which method: on the benchmarks (README, Results) --method gmp gives the sparsest network
+    within 1 point, not the default weighted sum: on LeNet-300-100 / mnist-5k (5 seeds, 30
+    epochs) GMP is 0.4, 0.6 and 1.1 points more accurate at 95, 98 and 99 % sparsity and its
+    answer is 99.0 % sparse against 98.3 %; on LeNet-5 (30 epochs) 0.3 to 0.6 points, its
+    answer 96.2 % sparse against 94.5 %.
+
     Exit codes: 0 ok, 1 no run succeeded, 2 bad input, 130 interrupted.
     """
     from paretoprune.store import META_FILE, SweepStore
@@ -151,6 +157,8 @@ def _print_result(frame, out, config, fmt) -> None:
            if config.max_drop is not None else f"knee ({config.knee})")
     emit(chosen, fmt, title=f"selected: {how}")
     click.echo(f"answer: run {answer['run']} ({answer['role']}): {answer_line(answer)}")
+    if config.method.recommendation:
+        click.echo(config.method.recommendation, err=True)
 
 
 # ----------------------------------------------------------------------------------------------

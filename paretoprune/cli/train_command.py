@@ -75,8 +75,9 @@ def train_command(output, fmt, quiet, **options):
     """Train one network with intra-training pruning and print its metrics.
 
     The default method, the weighted sum, minimizes (1-λ)·cross-entropy + λ·l1, where l1 is the
-    l1 norm of the prunable weights divided by its value at the dense initialization; weights
-    below --threshold are zeroed after every step. Defaults train a small MLP on the bundled
+    l1 norm of the prunable weights divided by its value at the dense initialization; its
+    default recipe prunes the weights its proximal l1 step makes exactly zero (--recipe
+    original, the authors': weights below --threshold are zeroed after every step). Defaults train a small MLP on the bundled
     digits in a few seconds. Exit codes: 0 ok, 1 the run failed (diverged), 2 bad input.
     """
     spec = train_spec(options)  # checked here, before torch is imported

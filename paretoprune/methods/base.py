@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-from paretoprune.settings import from_mapping, validate_fields
+from paretoprune.settings import from_mapping, settings_of, validate_fields
 
 __all__ = ["SCALARIZATIONS", "Method", "MethodOptions", "Preflight", "Runner"]
 
@@ -70,6 +70,18 @@ class MethodOptions:
     def from_dict(cls, data: Mapping[str, Any]) -> MethodOptions:
         return from_mapping(cls, data, f"option of {cls.__name__}")
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that define which runs a sweep makes (part of its fingerprint)."""
+        settings = settings_of(self)
+        return {n: v for n, v in self.to_dict().items() if settings[n].identity}
+
+    @classmethod
+    def from_older(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Options (among other settings) stored before one of the fields existed, in today's
+        form; unchanged by default. A field whose absence meant another behaviour than its
+        default fills that value in here."""
+        return values
+
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """The field names (the option names, with underscores)."""
@@ -114,6 +126,11 @@ class Method:
         size: the column that says how big one of its networks is (``nnz``: nonzero
             prunable weights; ``flops`` for a structured method): selection picks the
             smallest network within the allowed drop by it.
+        recommendation: a line the sweep summary prints after the selected network when the
+            benchmarks found another method better at the same job (empty: none).
+        scale: how the planner bisects the parameter, ``linear`` or ``sparse-log`` (in
+            ``-ln(1 - λ)``, for a weight whose useful values crowd near its sparse end 1; see
+            :data:`paretoprune.planner.SCALES`).
         preflight: ``"package.module:function"``, a :class:`Preflight`; empty: no such check.
         check_spec: ``spec -> None``: checks of its options against the common settings (one
             :class:`InputError` line), when a spec is made.
@@ -141,6 +158,8 @@ class Method:
     origin: str = ""
     structured: bool = False
     size: str = "nnz"
+    scale: str = "linear"
+    recommendation: str = ""
     preflight: str = ""
     check_spec: Callable[[Any], None] | None = None
     check_sweep: Callable[[Any], None] | None = None

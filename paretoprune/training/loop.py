@@ -514,10 +514,3 @@ def run_state(spec: TrainSpec, model: nn.Module, pruner: Pruner, data: DataBundl
         "num_classes": data.num_classes,
         "input_shape": list(data.input_shape),
     }
-
-
-def run_weighted_sum(spec: TrainSpec, *, init_state: dict | None = None,
-                     epochs: int | None = None,
-                     on_epoch: Callable[[dict], None] | None = None) -> RunResult:
-    """Runner of ``--method weighted-sum``."""
-    return GradientRun(spec, init_state=init_state, epochs=epochs, on_epoch=on_epoch).run()

@@ -267,6 +267,14 @@ class Pruner:
             torch.sign(self.flat, out=self._sign)
             self._sign_fresh = True
 
+    def fix_masks(self) -> None:
+        """From now on prune nothing new: only weights already zero stay pruned (a recovery
+        phase that trains the final mask)."""
+        if self.threshold > 0.0:
+            self.threshold = 1e-30
+            limit = torch.tensor(self.threshold, dtype=self.flat.dtype)
+            self._lambd = float(torch.nextafter(limit, torch.zeros_like(limit)))
+
     @torch.no_grad()
     def set_masks(self, masks: Mapping[str, torch.Tensor]) -> None:
         """Apply saved masks (by parameter name, True = kept): weights outside become zero (and,

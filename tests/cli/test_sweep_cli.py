@@ -35,6 +35,12 @@ def sweep_dir(tmp_path_factory):
     return out, result
 
 
+def test_a_weighted_sum_sweep_names_the_method_the_benchmarks_found_better(sweep_dir):
+    _, result = sweep_dir
+    note = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert len(note) == 1 and "--method gmp" in note[0]
+
+
 def test_sweep_writes_a_store_and_prints_front_and_selection(sweep_dir):
     out, result = sweep_dir
     points = pd.read_csv(out / "points.csv")  # plain pandas reads it

@@ -108,7 +108,8 @@ def test_latency_of_a_much_smaller_network_is_a_ratio_below_one_in_bounded_round
 def test_every_method_reports_the_deployment_columns():
     base = {"model": "mlp", "dataset": "digits", "epochs": 2, "max_train_samples": 300,
             "device": "cpu"}
-    for spec in (TrainSpec.from_flat({**base, "weight": 0.3}), TrainSpec(**base, method="gmp"),
+    for spec in (TrainSpec.from_flat({**base, "weight": 0.3, "recipe": "original"}),
+                 TrainSpec(**base, method="gmp"),
                  TrainSpec.from_flat({**base, "method": "gates", "complexity_weight": 0.5,
                                      "gate_lr": 0.5})):
         m = train_run(spec).metrics
