@@ -268,7 +268,8 @@ class _Sweep:
         method says so, the range reaches it, and the sweep has a dense reference)."""
         method, config = self.config.method, self.config
         dense = method.range[0] if method.dense_end == "lo" else method.range[1]
-        return bool(method.dense_end_is_reference and config.dense and dense in config.range)
+        return bool(method.dense_end_trains_reference(config.train) and config.dense
+                    and dense in config.range)
 
     def _tell_held(self) -> None:
         if self._dense_end_is_reference() and not self.dense_end_told:

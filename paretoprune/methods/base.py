@@ -115,10 +115,11 @@ class Method:
             (warm starts continue from denser runs).
         sparse_end_known: True when the sparse end of the default range is the all-zero network
             (e.g. λ = 1): the planner does not train it, it brackets the collapse edge instead.
-        dense_end_is_reference: True when the dense end of the range trains the dense reference
-            network itself (gmp at S = 0: cross-entropy, nothing masked): a sweep with a dense
-            reference does not train it again as a trial; the planner is told the reference's
-            result there.
+        dense_end_is_reference: True -- or ``spec -> bool``, when it depends on the options --
+            when the dense end of the range trains the dense reference network itself (gmp at
+            S = 0: cross-entropy, nothing masked; the weighted sum's gradual recipe at λ = 0): a
+            sweep with a dense reference does not train it again as a trial; the planner is
+            told the reference's result there (:meth:`dense_end_trains_reference`).
         optimizers: the ``--optimizer`` values it accepts; the first is its default.
         origin: where the method comes from; a reconstruction from an abstract says so here, and
             ``--help`` and the README repeat it.
@@ -153,7 +154,7 @@ class Method:
     objectives: tuple[str, str] = ("loss", "l1")
     dense_end: str = "lo"
     sparse_end_known: bool = False
-    dense_end_is_reference: bool = False
+    dense_end_is_reference: bool | Callable[[Any], bool] = False
     optimizers: tuple[str, ...] = ("adam", "sgd", "rmsprop")
     origin: str = ""
     structured: bool = False
@@ -170,6 +171,12 @@ class Method:
             raise ValueError(f"{self.name}: unknown scalarization {self.scalarization!r}")
         if self.parameter is not None and self.parameter not in self.options.names():
             raise ValueError(f"{self.name}: its parameter {self.parameter!r} is not an option")
+
+    def dense_end_trains_reference(self, spec) -> bool:
+        """Whether a run of ``spec`` at the dense end of the range is the dense reference
+        network again (see ``dense_end_is_reference``)."""
+        flag = self.dense_end_is_reference
+        return bool(flag(spec) if callable(flag) else flag)
 
     @property
     def rules(self) -> tuple[str, ...]:

@@ -95,6 +95,9 @@ METHOD = Method(
     dense_reference=dense_reference,
     finetune=finetune,
     sparse_end_known=True,
+    # λ = 0 under a recipe whose l1 step makes exact zeros is cross-entropy alone, nothing
+    # pruned: the dense reference itself (the original recipe's threshold prunes at λ = 0)
+    dense_end_is_reference=lambda spec: spec.options.recipe != "original",
     # useful λ crowd near 1 (LeNet-5: 0.88-0.99 for 92-99.4 % sparsity): bisect in
     # -ln(1 - λ), so runs spread evenly in sparsity near the sparse end
     scale="sparse-log",

@@ -46,7 +46,8 @@ def test_sweep_writes_a_store_and_prints_front_and_selection(sweep_dir):
     points = pd.read_csv(out / "points.csv")  # plain pandas reads it
     assert points["role"].tolist().count("dense") == 1
     trials = points[points["role"] == "trial"]
-    assert len(trials) == 5 and trials["weight"].is_unique and 0.0 in set(trials["weight"])
+    # λ = 0 is the dense reference itself under the default recipe: not trained again
+    assert len(trials) == 5 and trials["weight"].is_unique and 0.0 not in set(trials["weight"])
     assert points["pareto"].any() and points["selected"].sum() == 1
     for run_id in points["run"]:
         assert (out / "checkpoints" / f"run-{run_id:04d}.pt").exists()
