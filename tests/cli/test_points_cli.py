@@ -301,6 +301,22 @@ def test_compare_table_marks_extrapolated_values(two_sweeps):
     assert "0.4800*" in result.stdout and "* extrapolated" in result.stdout
 
 
+def test_compare_chooses_on_validation_and_says_so(tmp_path):
+    lucky = sweep_frame()
+    lucky.loc[lucky["run"] == 4, "test_acc"] = 0.99  # dominated on validation
+    path = tmp_path / "lucky.csv"
+    lucky.to_csv(path, index=False)
+    result = run("compare", path, "--levels", "0.6", "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["test_acc@0.6"] == pytest.approx(0.972) and row["chosen"] == 5
+    table = run("compare", path, "--levels", "0.6")
+    assert "networks chosen on val_acc" in table.stdout
+    no_validation = tmp_path / "no_val.csv"
+    lucky.assign(val_acc=float("nan")).to_csv(no_validation, index=False)
+    assert_error(run("compare", no_validation), 2, "'val_acc' has no values")
+
+
 def test_compare_same_method_is_labelled_by_path(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     sweep_frame().to_csv(a, index=False)
@@ -316,6 +332,7 @@ def test_compare_same_method_is_labelled_by_path(tmp_path):
     (["--levels", "1.5"], "comma-separated numbers"),
     (["--metric", "acc"], "unknown column 'acc'"),
     (["--sparsity-column", "sparse"], "unknown column 'sparse'"),
+    (["--select", "val"], "unknown column 'val'"),
 ])
 def test_compare_bad_input(two_sweeps, args, message):
     assert_error(run("compare", *two_sweeps, *args), 2, message)
