@@ -156,7 +156,8 @@ def test_plot_into_a_read_only_place_is_one_line(csv_path, tmp_path):
 
 @pytest.mark.parametrize("others", ["0.5,0.1", "5,1"])  # pandas reads floats or Python ints
 @pytest.mark.parametrize("command", [["show"], ["knee"], ["plot", "-o", "{out}"],
-                                     ["compare", "--metric", "l1", "--sparsity-column", "loss"]])
+                                     ["compare", "--metric", "l1", "--select", "l1",
+                                      "--sparsity-column", "loss"]])
 def test_a_401_digit_number_is_one_line(tmp_path, command, others):
     path = tmp_path / "big.csv"
     second, third = others.split(",")
@@ -228,7 +229,7 @@ def test_plot_a_sweep_table_in_both_views(sweep_csv, tmp_path):
     assert summary["metric"] == "val_acc" and summary["selected_run"] == 3
     assert summary["decision_front"] == 5 and summary["front"] >= 1
     html = out.read_text()
-    assert "within max drop 0.06" in html and "nonzero prunable weights" in html
+    assert "band: within 0.06" in html and "nonzero prunable weights" in html
 
 
 def test_plot_options(sweep_csv, tmp_path):
