@@ -1,0 +1,392 @@
+"""The issue 17 benchmark: is the network a sweep hands over within D of dense, judged as it ships?
+
+Run from the repository root (a script, not a test)::
+
+    nice -n 10 python -m benchmarks.bench_certified                 # 5 seeds of each setting
+    python -m benchmarks.bench_certified --seeds 0 --settings digits  # one quick setting
+
+Two settings, D = 1 point (``--max-drop 0.01``), confidence C = 0.95, seeds 0-4:
+
+* **lenet5**: LeNet-5 on mnist-5k (../shared/datasets/mnist-5k), Adam 1e-3, batch 32, CPU, one
+  torch thread per run, two worker processes; validation is a seeded half of the 10k test set
+  (``--val-split test``), the other half tests. ``--epochs`` 30, ``--trial-epochs`` 10,
+  ``--budget`` 10.
+* **digits**: the quick start, ``paretoprune sweep OUT --max-drop 0.01 --seed S`` with every
+  other setting at its default.
+
+Per setting, over its seeds, through the real tool (``run_sweep``; each sweep directory is kept
+in runs/benchmarks/.cache/certified/, so a second invocation resumes and only re-reads):
+
+1. shipped networks certified on validation (target: all, by construction);
+2. shipped networks whose **test** drop exceeds D (target: at most 1 of 10), with the mean and
+   maximum test drop;
+3. the sparsity the certification costs against the point rule (``--confidence 0``: the
+   sparsest candidate whose validation drop is at most D, read from the same sweep's rows);
+4. the shift between the drop of the chosen trial and that of the network shipped from it
+   (validation and test);
+5. training epochs spent to the certified answer, in units of one dense training (target <= 6,
+   aim <= 4): the epochs of every run of the sweep, dense references included, over the
+   epochs of the full-length dense reference.
+
+And ``compare`` on the committed reference sweep runs/mnist5k-lenet5 before (the envelope of
+test accuracy, read linearly in sparsity: the rule of paretoprune at main a68f98f) and after
+(the networks chosen on validation, their test accuracy read in log nonzero weights).
+
+Results: runs/benchmarks/certified.json and certified.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = ROOT / "runs" / "benchmarks"
+SWEEPS = OUT_DIR / ".cache" / "certified"
+REFERENCE_SWEEP = ROOT / "runs" / "mnist5k-lenet5"
+MAX_DROP, CONFIDENCE = 0.01, 0.95
+SETTINGS = ("lenet5", "digits")
+TARGETS = {"certified_share": 1.0, "test_exceed_per_10": 1, "epochs_dense_units": 6.0,
+           "epochs_dense_units_aim": 4.0}
+LEVELS = (0.9, 0.95, 0.98, 0.99)
+#: The order in which the rows of one selection ship: a fine-tuned network, else its retrain,
+#: else the trial itself.
+SHIP_ORDER = {"finetuned": 0, "final": 1, "trial": 2}
+
+
+def data_dir() -> Path:
+    base = os.environ.get("PARETOPRUNE_SHARED_DATASETS")
+    return Path(base) / "mnist-5k" if base else ROOT.parent / "shared" / "datasets" / "mnist-5k"
+
+
+def sweep_config(setting: str, seed: int, args):
+    """The :class:`SweepConfig` of one setting and seed."""
+    from paretoprune.config import SweepConfig, TrainSpec
+
+    common = {"max_drop": MAX_DROP}
+    if args.confidence is not None:
+        common["confidence"] = args.confidence
+    if setting == "lenet5":
+        train = TrainSpec(model="lenet5", dataset="mnist", data_dir=str(data_dir()),
+                          epochs=args.epochs, batch_size=32, lr=1e-3, optimizer="adam",
+                          device="cpu", seed=seed, val_split="test", threads=1)
+        return SweepConfig(train=train, budget=args.budget, trial_epochs=args.trial_epochs,
+                           workers=args.workers, **common)
+    train = TrainSpec(seed=seed, device="cpu", threads=1)  # the quick start's defaults
+    return SweepConfig(train=train, workers=1, **common)
+
+
+def run_one(setting: str, seed: int, args):
+    from paretoprune.sweep import run_sweep
+
+    folder = SWEEPS / f"{setting}-s{seed}"
+    started = time.perf_counter()
+    frame = run_sweep(folder, sweep_config(setting, seed, args))
+    return frame, time.perf_counter() - started
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def _num(value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def _flag(value) -> bool:
+    return str(value).lower() == "true"
+
+
+def _ok(frame):
+    return frame["status"].astype(str).eq("ok")
+
+
+def shipped_row(frame):
+    """The network the sweep hands over: of its selected rows, the fine-tuned one, else the
+    retrain, else the trial; None when nothing is selected."""
+    if "selected" not in frame:
+        return None
+    chosen = frame[frame["selected"].map(_flag) & _ok(frame)]
+    if chosen.empty:
+        return None
+    return chosen.sort_values("role", key=lambda s: s.map(SHIP_ORDER).fillna(9)).iloc[0]
+
+
+def chosen_trial(frame, shipped):
+    """The trial the shipped network comes from (itself when it is a trial)."""
+    if shipped is None or str(shipped.get("role")) == "trial":
+        return shipped
+    parents = {shipped.get("parent")}
+    rows = frame.set_index("run", drop=False)
+    while parents:  # a fine-tuned network's parent is the retrain, whose parent is the trial
+        parent = parents.pop()
+        if parent is None or (isinstance(parent, float) and math.isnan(parent)):
+            return None
+        row = rows.loc[int(parent)]
+        if str(row["role"]) == "trial":
+            return row
+        parents = {row.get("parent")}
+    return None
+
+
+def point_rule_row(frame):
+    """The point rule's answer on the same rows (``--confidence 0``): the sparsest usable
+    trial or retrain whose validation drop is at most D."""
+    roles = frame["role"].astype(str)
+    usable = _ok(frame) & ~frame["collapsed"].map(_flag) & roles.isin(("trial", "final"))
+    within = frame[usable & (frame["drop"].map(_num) <= MAX_DROP + 1e-12)]
+    if within.empty:
+        return None
+    return within.sort_values(["nnz", "drop"]).iloc[0]
+
+
+def dense_epochs(frame) -> float:
+    dense = frame[frame["role"].astype(str).eq("dense") & _ok(frame)]
+    return float(dense["epochs"].map(_num).max()) if len(dense) else math.nan
+
+
+def measure(frame, wall_s: float) -> dict:
+    """Everything one sweep contributes (see the module docstring)."""
+    shipped = shipped_row(frame)
+    trial = chosen_trial(frame, shipped)
+    point = point_rule_row(frame)
+    spent = float(frame["epochs"].map(_num).fillna(0).sum())
+    out = {"runs": len(frame), "wall_s": wall_s, "epochs_spent": spent,
+           "dense_epochs": dense_epochs(frame),
+           "roles": frame["role"].astype(str).value_counts().to_dict()}
+    out["epochs_dense_units"] = spent / out["dense_epochs"]
+    if shipped is None:
+        out["shipped"] = None
+    else:
+        out["shipped"] = {k: _plain(shipped.get(k)) for k in (
+            "run", "role", "nnz", "sparsity_dense", "val_acc", "test_acc", "drop", "drop_upper",
+            "test_drop", "test_drop_upper", "certified", "epochs")}
+        out["certified"] = _flag(shipped.get("certified"))
+        out["test_drop"] = _num(shipped.get("test_drop"))
+    if trial is not None and shipped is not None:
+        out["chosen_trial"] = {k: _plain(trial.get(k)) for k in (
+            "run", "nnz", "drop", "drop_upper", "test_drop", "epochs")}
+        out["shift_val"] = _num(shipped.get("drop")) - _num(trial.get("drop"))
+        out["shift_test"] = _num(shipped.get("test_drop")) - _num(trial.get("test_drop"))
+    if point is not None:
+        out["point_rule"] = {k: _plain(point.get(k)) for k in (
+            "run", "role", "nnz", "sparsity_dense", "drop", "test_drop")}
+        if shipped is not None:
+            out["sparsity_cost_pt"] = 100 * (_num(point.get("sparsity_dense"))
+                                             - _num(shipped.get("sparsity_dense")))
+            out["nnz_ratio"] = _num(shipped.get("nnz")) / max(_num(point.get("nnz")), 1.0)
+    return out
+
+
+def _plain(value):
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) else float(value)
+    return value
+
+
+def stats(values) -> dict:
+    values = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return {"n": 0, "mean": None, "sd": None, "min": None, "max": None}
+    return {"n": len(values), "mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values)}
+
+
+def summarize(per_seed: dict) -> dict:
+    rows = list(per_seed.values())
+    shipped = [r for r in rows if r.get("shipped")]
+    return {
+        "seeds": len(rows),
+        "shipped": len(shipped),
+        "certified": sum(bool(r.get("certified")) for r in shipped),
+        "test_drop_exceeds_D": sum(r["test_drop"] > MAX_DROP + 1e-12 for r in shipped
+                                   if r.get("test_drop") is not None
+                                   and math.isfinite(r["test_drop"])),
+        "test_drop": stats(r.get("test_drop") for r in shipped),
+        "sparsity_cost_pt": stats(r.get("sparsity_cost_pt") for r in rows),
+        "nnz_ratio": stats(r.get("nnz_ratio") for r in rows),
+        "shift_val": stats(r.get("shift_val") for r in rows),
+        "shift_test": stats(r.get("shift_test") for r in rows),
+        "epochs_dense_units": stats(r.get("epochs_dense_units") for r in rows),
+        "wall_s": stats(r.get("wall_s") for r in rows),
+    }
+
+
+# --------------------------------------------------------------------------- compare before/after
+
+
+def envelope_at(frame, levels, metric="test_acc", sparsity="sparsity_dense"):
+    """The rule ``compare`` used before this issue (paretoprune at main a68f98f), kept here as
+    the baseline: the upper envelope of ``metric`` over the usable rows, read linearly in
+    sparsity, the nearest end's value outside its range."""
+    from paretoprune.points import front_rows
+
+    front = front_rows(frame, sparsity, metric, sense=("max", "max"))
+    s = front[sparsity].to_numpy(dtype=float)[::-1]
+    a = front[metric].to_numpy(dtype=float)[::-1]
+    return np.interp(np.asarray(levels, dtype=float), s, a)
+
+
+def compare_reference() -> dict:
+    from paretoprune.points import accuracy_at, compare_tables, level_column
+    from paretoprune.tables import load_table
+
+    frame = load_table(str(REFERENCE_SWEEP))
+    before = envelope_at(frame, LEVELS)
+    # the envelope of test read in log nnz too: separates the choice (validation against
+    # test) from the change of interpolation
+    envelope_log = accuracy_at(frame, LEVELS, select="test_acc")["value"].to_numpy()
+    after = compare_tables({"reference": frame}, LEVELS).iloc[0]
+    out = {}
+    for level, old, log_env in zip(LEVELS, before, envelope_log, strict=True):
+        new = float(after[level_column("test_acc", level)])
+        out[f"{level:g}"] = {"before_test_envelope": float(old),
+                             "test_envelope_log_nnz": float(log_env),
+                             "after_validation_chosen": new,
+                             "after_minus_before_pt": 100 * (new - float(old)),
+                             "choice_effect_pt": 100 * (new - float(log_env))}
+    return {"levels": out, "chosen_networks": int(after["chosen"]),
+            "usable_rows": int(after["usable"]),
+            "command_after": "paretoprune compare runs/mnist5k-lenet5"}
+
+
+# ------------------------------------------------------------------------------------- report
+
+
+def pct(x, digits=2):
+    return "-" if x is None else f"{100 * x:.{digits}f}"
+
+
+def fmt(x, digits=2, unit=""):
+    return "-" if x is None else f"{x:.{digits}f}{unit}"
+
+
+def markdown(report: dict) -> str:
+    lines = ["# Issue 17: a certified answer, judged as it ships", "",
+             f"Command: `{report['command']}`; {report['total_s']:.0f} s in all. "
+             f"D = {MAX_DROP * 100:g} point, C = {report['confidence']}; drops in points.", ""]
+    if report.get("notes"):
+        lines += [f"**Note.** {n}" for n in report["notes"]] + [""]
+    lines += ["| measure | target | " + " | ".join(report["settings"]) + " |",
+              "|---|---|" + "---|" * len(report["settings"])]
+    s = {name: report["summary"][name] for name in report["settings"]}
+
+    def row(label, target, cell):
+        lines.append(f"| {label} | {target} | " + " | ".join(cell(s[n]) for n in s) + " |")
+
+    row("shipped networks certified on validation", "all",
+        lambda x: f"{x['certified']} of {x['seeds']}")
+    row("shipped networks whose test drop > D", "at most 1 of 10 (both settings)",
+        lambda x: f"{x['test_drop_exceeds_D']} of {x['shipped']}")
+    row("test drop of the shipped network, mean (max)", "-",
+        lambda x: f"{pct(x['test_drop']['mean'])} ({pct(x['test_drop']['max'])})")
+    row("sparsity the certification costs vs the point rule, mean (sd), points", "-",
+        lambda x: f"{fmt(x['sparsity_cost_pt']['mean'])} ({fmt(x['sparsity_cost_pt']['sd'])})")
+    row("nonzero weights, certified / point rule, mean", "-",
+        lambda x: fmt(x["nnz_ratio"]["mean"]))
+    row("shift: shipped drop - chosen trial's drop, validation, mean (sd)", "none systematic",
+        lambda x: f"{pct(x['shift_val']['mean'])} ({pct(x['shift_val']['sd'])})")
+    row("shift on test, mean (sd)", "none systematic",
+        lambda x: f"{pct(x['shift_test']['mean'])} ({pct(x['shift_test']['sd'])})")
+    row("epochs to the answer, in dense trainings, mean (max)", "<= 6 (aim <= 4)",
+        lambda x: f"{fmt(x['epochs_dense_units']['mean'])} "
+                  f"({fmt(x['epochs_dense_units']['max'])})")
+    row("wall time per sweep, mean", "-", lambda x: fmt(x["wall_s"]["mean"], 0, " s"))
+    lines += ["", "Per seed (shipped run, role, nnz, validation drop (bound), test drop (bound), "
+              "certified; point rule's nnz):", ""]
+    for name in report["settings"]:
+        for seed, r in report["per_seed"][name].items():
+            sh = r.get("shipped")
+            if not sh:
+                lines.append(f"- {name} seed {seed}: nothing shipped")
+                continue
+            point = r.get("point_rule") or {}
+            lines.append(
+                f"- {name} seed {seed}: run {sh['run']} ({sh['role']}), nnz {sh['nnz']}, "
+                f"drop {pct(sh['drop'])} (<= {pct(sh['drop_upper'])}), test "
+                f"{pct(sh['test_drop'])} (<= {pct(sh['test_drop_upper'])}), certified "
+                f"{sh['certified']}; point rule nnz {point.get('nnz', '-')}; "
+                f"{fmt(r['epochs_dense_units'])} dense trainings")
+    c = report["compare_reference"]
+    lines += ["", "`compare` on the reference sweep runs/mnist5k-lenet5 (test accuracy, %):", "",
+              "| sparsity | before: envelope of test (linear in sparsity) | envelope of test, "
+              "log nnz | after: chosen on validation, log nnz | after - before (pt) | of it, "
+              "the choice (pt) |", "|---|---|---|---|---|---|"]
+    for level, v in c["levels"].items():
+        lines.append(f"| {float(level):.0%} | {pct(v['before_test_envelope'])} | "
+                     f"{pct(v['test_envelope_log_nnz'])} | {pct(v['after_validation_chosen'])} "
+                     f"| {v['after_minus_before_pt']:+.2f} | {v['choice_effect_pt']:+.2f} |")
+    lines += ["", f"After: `{c['command_after']}` ({c['chosen_networks']} networks on the "
+              f"validation front of {c['usable_rows']} usable runs)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--lenet-seeds", type=int, nargs="+", default=None,
+                        help="LeNet-5 seeds when they differ from --seeds (a shorter run)")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--trial-epochs", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--confidence", type=float, default=None,
+                        help="--confidence of the sweeps [default: the tool's, 0.95]")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a line for the report (a cut, a deviation)")
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    if "lenet5" in args.settings and not (data_dir() / "MNIST").exists():
+        print(f"bench_certified: no MNIST data in {data_dir()} (set PARETOPRUNE_SHARED_DATASETS)",
+              file=sys.stderr)
+        return 2
+    per_seed = {}
+    for setting in args.settings:
+        seeds = args.lenet_seeds if setting == "lenet5" and args.lenet_seeds else args.seeds
+        per_seed[setting] = {}
+        for seed in seeds:
+            frame, wall = run_one(setting, seed, args)
+            per_seed[setting][str(seed)] = measure(frame, wall)
+            print(f"{setting} seed {seed}: {json.dumps(per_seed[setting][str(seed)])}",
+                  flush=True)
+    command = "python -m benchmarks.bench_certified " + " ".join(argv or sys.argv[1:])
+    report = {
+        "command": command.strip(), "max_drop": MAX_DROP,
+        "confidence": args.confidence if args.confidence is not None else CONFIDENCE,
+        "targets": TARGETS, "settings": args.settings,
+        "lenet5": {"epochs": args.epochs, "trial_epochs": args.trial_epochs,
+                   "budget": args.budget, "workers": args.workers},
+        "per_seed": per_seed,
+        "summary": {s: summarize(per_seed[s]) for s in args.settings},
+        "compare_reference": compare_reference(),
+        "notes": args.note,
+        "total_s": time.perf_counter() - started,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "certified.json").write_text(json.dumps(report, indent=2, default=_plain))
+    text = markdown(report)
+    (args.out / "certified.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
