@@ -123,7 +123,9 @@ class FrontTrace(_ShownFront):
 @dataclass
 class FrontPlotData:
     """Everything the objective view shows. ``normalization`` is that of the shared
-    hypervolumes, in the minimized orientation (maximized columns negated)."""
+    hypervolumes, in the minimized orientation (maximized columns negated). ``x_span`` and
+    ``y_span``: the lowest and highest value of the usable points drawn, which set the axes
+    (failed and collapsed points outside them are drawn on the edge); None without any."""
 
     x: str
     y: str
@@ -132,6 +134,8 @@ class FrontPlotData:
     reference: tuple[float, float]
     knee_method: str
     sense: tuple[str, str] = ("min", "min")
+    x_span: tuple[float, float] | None = None
+    y_span: tuple[float, float] | None = None
 
 
 @dataclass
@@ -302,7 +306,37 @@ def front_plot_data(
                                     sense)
     for trace, hv in zip(traces, hvs, strict=True):
         trace.hypervolume = hv
-    return FrontPlotData(x, y, traces, norm, REFERENCE, knee_method, sense)
+    usable = [part for t in traces for part in (t.shown_front, t.dominated) if len(part)]
+    return FrontPlotData(x, y, traces, norm, REFERENCE, knee_method, sense,
+                         _span(usable, x), _span(usable, y))
+
+
+def _span(frames: Sequence[pd.DataFrame], column: str) -> tuple[float, float] | None:
+    values = np.concatenate([numbers(f[column]).to_numpy(dtype=float) for f in frames]) \
+        if frames else np.empty(0)
+    values = values[np.isfinite(values)]
+    return (float(values.min()), float(values.max())) if values.size else None
+
+
+def axis_range(span: tuple[float, float] | None, log: bool = False, least_width: float = 0.0):
+    """An axis that shows ``span`` (low, high) with a margin of :data:`AXIS_MARGIN` of its
+    width (at least ``least_width``) on each side, in log10 units on a log axis:
+    ``(range, limits)``, the range as Plotly takes it (log10 units on a log axis) and the same
+    in data units, where points outside are drawn. None when there is no span, or a log axis
+    would need a value <= 0."""
+    if span is None:
+        return None
+    low, high = span
+    if log:
+        if low <= 0:
+            return None
+        low, high = math.log10(low), math.log10(high)
+    width = max(high - low, least_width)
+    if width <= 0:  # one value: a margin of its size
+        width = abs(high) or 1.0
+    margin = AXIS_MARGIN * width
+    shown = (low - margin, high + margin)
+    return shown, ((10 ** shown[0], 10 ** shown[1]) if log else shown)
 
 
 def decision_plot_data(
@@ -412,9 +446,7 @@ def accuracy_range(traces: Sequence[DecisionTrace]) -> tuple[float, float] | Non
     finite = finite[np.isfinite(finite)]
     if not finite.size:
         return None
-    low, high = float(finite.min()), float(finite.max())
-    margin = AXIS_MARGIN * max(high - low, MIN_AXIS_SPAN)
-    return low - margin, high + margin
+    return axis_range((float(finite.min()), float(finite.max())), least_width=MIN_AXIS_SPAN)[0]
 
 
 def plot_data(
@@ -671,7 +703,7 @@ def _palette():
     return qualitative.Plotly
 
 
-_FADED_MARKER = {"size": 7, "symbol": "x-thin-open", "line": {"width": 1, "color": "#9a9a9a"}}
+_FADED_MARKER = {"size": 8, "symbol": "x-thin-open", "line": {"width": 1.5, "color": "#7a7a7a"}}
 
 
 def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
@@ -709,7 +741,7 @@ def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
             note = f" ({'; '.join(notes)})" if notes else ""
             _points(fig, cell, t.faded, xs(t.faded), ys,
                     name=_sample_note(name, "collapsed or failed", len(t.faded), t.n_faded)
-                    + note, rank="faded", color="#9a9a9a", style=style, fields=fields,
+                    + note, rank="faded", color="#7a7a7a", style=style, fields=fields,
                     group=f"faded-{i}", opacity=0.6, marker=_FADED_MARKER, colorable=False,
                     cliponaxis=False)
         bound = t.bounds.get(t.metric)
@@ -765,9 +797,10 @@ def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
 
 
 def _draw_objectives(fig, cell, data: FrontPlotData, style: _Style, *,
-                     shared_legend: bool = False) -> None:
+                     shared_legend: bool = False, limits=(None, None)) -> None:
     """Draw the objective view. ``shared_legend``: the decision view is drawn too, and its
-    entry for the collapsed or failed runs toggles these as well."""
+    entry for the collapsed or failed runs toggles these as well. ``limits``: the x and y axes'
+    ends in data units (or None); failed or collapsed points beyond them sit on the edge."""
     palette = _palette()
     single = len(data.traces) == 1
     for i, t in enumerate(data.traces):
@@ -776,11 +809,21 @@ def _draw_objectives(fig, cell, data: FrontPlotData, style: _Style, *,
         name = None if single else t.name
         front = t.shown_front
         fields = hover_fields(_concat(front, t.dominated), (data.x, data.y))
-        _points(fig, cell, t.faded, t.faded[data.x], t.faded[data.y],
-                name=_sample_note(name, "collapsed or failed", len(t.faded), t.n_faded),
-                rank="faded", color="#9a9a9a", style=style, fields=fields, group=f"faded-{i}",
+        faded_xy, off = [], False
+        for column, limit in zip((data.x, data.y), limits, strict=True):
+            values = numbers(t.faded[column]).to_numpy(dtype=float) if len(t.faded) \
+                else np.empty(0)
+            if limit is not None:
+                clipped = np.clip(values, *limit)
+                off |= bool((clipped != values).any())
+                values = clipped
+            faded_xy.append(values)
+        _points(fig, cell, t.faded, *faded_xy,
+                name=_sample_note(name, "collapsed or failed", len(t.faded), t.n_faded)
+                + (" (off the axis: at its edge)" if off else ""),
+                rank="faded", color="#7a7a7a", style=style, fields=fields, group=f"faded-{i}",
                 opacity=0.6, colorable=False, marker=_FADED_MARKER,
-                showlegend=not shared_legend)
+                showlegend=not shared_legend, cliponaxis=False)
         _points(fig, cell, front, front[data.x], front[data.y],
                 name=_label(name, f"{data.y} against {data.x} front (HV {t.hypervolume:.4f})")
                 + _front_note(front, t.front),
@@ -862,11 +905,18 @@ def plot_figure(
     if data.objectives is not None:
         cell = cells["objectives"]
         o = data.objectives
-        _draw_objectives(fig, cell, o, style, shared_legend=data.decision is not None)
-        axes(cell, x={"type": "log" if log_x else "linear",
-                      "title": {"text": _objective_title(o.x, o.sense[0])}},
-             y={"type": "log" if log_y else "linear",
-                "title": {"text": _objective_title(o.y, o.sense[1])}})
+        x_axis, y_axis = axis_range(o.x_span, log_x), axis_range(o.y_span, log_y)
+        _draw_objectives(fig, cell, o, style, shared_legend=data.decision is not None,
+                         limits=(x_axis and x_axis[1], y_axis and y_axis[1]))
+        x_layout = {"type": "log" if log_x else "linear",
+                    "title": {"text": _objective_title(o.x, o.sense[0])}}
+        y_layout = {"type": "log" if log_y else "linear",
+                    "title": {"text": _objective_title(o.y, o.sense[1])}}
+        if x_axis:
+            x_layout["range"] = list(x_axis[0])
+        if y_axis:
+            y_layout["range"] = list(y_axis[0])
+        axes(cell, x=x_layout, y=y_layout)
     height = 560 if len(panels) < 2 else 1000
     default_title = titles[panels[0]] if len(panels) == 1 else "Pruning front"
     if len(data.names) == 1:  # the legend leaves the one table's name out: the title says it
