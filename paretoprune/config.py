@@ -586,6 +586,10 @@ class SweepConfig:
         None, "Spend the budget on the question: the sparsest network whose --metric is within "
         "D of the dense reference (0.01 = one point).", optional(number(0, 1, hi_open=True)),
         metavar="D")
+    confidence: float = setting(
+        0.95, "Confidence C of the answer: a network is within --max-drop D when the upper "
+        "bound of its paired drop at C is at most D (0: today's point rule, drop <= D).",
+        number(0, 1, hi_open=True), identity=False, metavar="C")
     metric: str | None = setting(
         None, "Column that selection reads [default: val_acc, or train_acc without a "
         "validation split]; the test set only reports.", optional(text), metavar="COL")

@@ -41,7 +41,7 @@ from paretoprune.config import SweepConfig, choice, default_of, integer, number
 from paretoprune.errors import InputError, first_line
 from paretoprune.pareto import Normalization, hypervolume, pareto_mask
 from paretoprune.planner import PLANNER_RULES, Planner, Proposal
-from paretoprune.points import usable_rows
+from paretoprune.rows import usable_rows
 
 __all__ = ["REFERENCE", "explore", "table_hypervolume", "usable_mask"]
 
@@ -51,7 +51,7 @@ _RESERVED = ("run", "status", "error", "gap_lo", "gap_hi", "pareto")
 
 
 def usable_mask(frame: pd.DataFrame) -> np.ndarray:
-    """Rows that may join a front (:func:`paretoprune.points.usable_rows`) as an array."""
+    """Rows that may join a front (:func:`paretoprune.rows.usable_rows`) as an array."""
     return usable_rows(frame).to_numpy()
 
 

@@ -57,6 +57,7 @@ from paretoprune.pareto import (
     improves,
     next_weight,
 )
+from paretoprune.rows import flag, number
 
 __all__ = ["PLANNER_RULES", "Planner", "Proposal"]
 
@@ -93,15 +94,8 @@ class _Row:
     gap: tuple[float, float] | None
 
 
-def _as_float(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _gap_of(row: Mapping) -> tuple[float, float] | None:
-    lo, hi = _as_float(row.get("gap_lo")), _as_float(row.get("gap_hi"))
+    lo, hi = number(row.get("gap_lo")), number(row.get("gap_hi"))
     return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
 
 
@@ -172,21 +166,20 @@ class Planner:
         """Record one finished evaluation: a mapping with the parameter, ``status`` (``ok`` or
         ``failed``), the two objectives (ok rows), and optionally ``collapsed`` (bool),
         ``within`` (bool, target mode) and ``gap_lo``/``gap_hi`` (the proposal's gap)."""
-        param = _as_float(row.get(self.param))
+        param = number(row.get(self.param))
         if not math.isfinite(param):
             raise InputError(f"a row has no finite {self.param!r}")
         ok = str(row.get("status", "ok")) == "ok"
-        collapsed = ok and bool(row.get("collapsed", False) is True
-                                or str(row.get("collapsed")).lower() == "true")
+        collapsed = ok and flag(row.get("collapsed", False))
         point = None
         if ok and not collapsed:
-            px, py = _as_float(row.get(self.x)), _as_float(row.get(self.y))
+            px, py = number(row.get(self.x)), number(row.get(self.y))
             if not (math.isfinite(px) and math.isfinite(py)):
                 raise InputError(f"an ok row has no finite {self.x!r} and {self.y!r}")
             point = (px, py)
         within = row.get("within")
         within = None if within is None or (isinstance(within, float) and math.isnan(within)) \
-            else (within is True or str(within).lower() == "true")
+            else flag(within)
         self.rows.append(_Row(param, point, ok, collapsed, within, _gap_of(row)))
         if self.norm is not None:
             self._close(len(self.rows) - 1)

@@ -36,6 +36,7 @@ from paretoprune.pareto import (
     pareto_mask,
     rank_knees,
 )
+from paretoprune.rows import number, usable_rows
 
 DEFAULT_X = "loss"
 DEFAULT_Y = "l1"
@@ -54,38 +55,13 @@ REFERENCE = (1.1, 1.1)
 KNEE_RANK, KNEE_SCORE = "knee_rank", "knee_score"
 
 
-def usable_rows(frame: pd.DataFrame) -> pd.Series:
-    """Boolean mask of the rows that may join a front: all rows, except those whose ``status``
-    (when there is one) is not ``"ok"`` and those marked ``collapsed`` (a network with no
-    weight left, or accuracy at chance: see :mod:`paretoprune.selection`)."""
-    mask = pd.Series(True, index=frame.index)
-    if "status" in frame.columns:
-        mask &= frame["status"].astype(str).eq("ok")
-    if "collapsed" in frame.columns:
-        column = frame["collapsed"]
-        # True, "true", "True" (a CSV round trip) all mean collapsed; the bool fast path keeps
-        # a table of 10^6 rows cheap.
-        collapsed = column if column.dtype == bool else column.astype(str).str.lower().eq("true")
-        mask &= ~collapsed
-    return mask
-
-
 def numbers(values: pd.Series) -> pd.Series:
     """``values`` as floats; anything that is not a number becomes NaN, a number too large for
     a float (a 401-digit integer) becomes +-inf instead of raising ``OverflowError``."""
     try:
         return pd.to_numeric(values, errors="coerce").astype(float)
     except OverflowError:
-        return values.map(_number).astype(float)
-
-
-def _number(value) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an integer beyond float range; copysign would overflow too
-        return math.inf if value > 0 else -math.inf
-    except (TypeError, ValueError):
-        return math.nan
+        return values.map(number).astype(float)
 
 
 def objective_values(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:

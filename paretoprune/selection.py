@@ -1,21 +1,29 @@
-"""Choosing a network: the dense reference, collapsed runs, and the sparsest run within δ.
+"""Choosing a network: the paired drop against the dense reference, its bound, certification,
+and the network a sweep hands over.
 
-The question users bring is "how small can this network get while staying within δ of the dense
-network's accuracy?". The answer is read here, the same way by every command (the sweep
-summary, ``knee --max-drop``, ``check --max-acc-drop``, ``export``):
+The question users bring is "how small can this network get while staying within δ of the
+dense network's accuracy?". The answer is read here, the same way by every command (the sweep
+summary, ``knee --max-drop``, ``check --max-acc-drop``, ``export``, ``plot``). The row rules
+(ok, usable, collapsed, roles, each row's reference row) are :mod:`paretoprune.rows`.
 
-* the **reference** is the metric of the table's ``role = dense`` row (a run trained without
-  pruning; a sweep with ``--trial-epochs`` has one trained as long as its trials and one as
-  long as its retrain, and each row is measured against the one trained as long as itself),
-  or, in a table without one (a foreign CSV), the best value of the metric;
-* a row is **collapsed** when it has no nonzero prunable weight left (``nnz == 0``) or its metric
-  kept less than a quarter of the reference's margin over chance, i.e.
-  ``metric < chance + COLLAPSE_SHARE·(reference - chance)`` with ``chance = 1 / num_classes``
-  (for MNIST with a 97.5 % reference: below 31.9 %). Collapsed rows stay in tables, marked,
-  but join no front, no normalization and no knee;
-* the **selected** row is the sparsest usable row (fewest nonzero prunable weights, ``nnz``)
-  whose metric is at least ``reference - max_drop``; a sweep without ``--max-drop`` selects the
-  knee of its front (:func:`select_run`), and its retrain and fine-tuning inherit the mark.
+* **drop** (every row): its reference row's metric minus its own (``val_acc`` by default);
+  **test_drop** the same on ``test_acc`` (reported only);
+* **drop_upper** and **test_drop_upper**: the one-sided upper confidence bounds of those drops
+  at ``--confidence C`` (default 0.95), from the stored per-example predictions of the row and
+  its reference row (:func:`paretoprune.stats.upper_bound`); NaN without predictions;
+* **certified** (with a maximum drop D): the trials are tested in a fixed order, dense to
+  sparse (most nonzero weights first: an order that reads no validation label), each at level
+  ``1 - C``, stopping at the first whose ``drop_upper`` exceeds D (fixed-sequence testing: no
+  multiplicity correction is needed, :mod:`paretoprune.stats`). A retrain (``final``,
+  ``finetuned``) is tested on its own against the dense reference trained as long as it, at
+  ``1 - (1 - C) / RETRAIN_ATTEMPTS`` (Bonferroni over the retrains a sweep may make, so that
+  what ships is wrong with probability at most ``1 - C``);
+* the **answer** for D: the sparsest certified row that ships (a retrain, or a trial trained as
+  long as the full reference) -- fewest nonzero weights (:func:`size_column`), then the most
+  finished role, then the best metric;
+* **the point rule** (``--confidence 0``, or a table without predictions such as a foreign
+  CSV): "within D" means ``drop <= D``, labelled so; it misses about half the time at the
+  boundary.
 
 Selection reads validation metrics (``val_acc``) by default; the test set only reports. Without
 a validation column (a sweep with ``--val-fraction 0``) it falls back to ``train_acc`` with a
@@ -26,58 +34,65 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from paretoprune.config import SweepConfig
-from paretoprune.errors import InputError
+from paretoprune.errors import CheckFailed, InputError
 from paretoprune.pareto import pareto_mask
 from paretoprune.points import knee
+from paretoprune.rows import (
+    COLLAPSE_SHARE,
+    DENSE,
+    FINAL,
+    FINETUNED,
+    ROLE,
+    TRIAL,
+    collapsed_mask,
+    flag,
+    is_collapsed,
+    ok_rows,
+    reference_index,
+    reference_value,
+    reference_values,
+    role_rank,
+    usable_rows,
+)
 
 __all__ = [
     "COLLAPSE_SHARE",
+    "DEFAULT_CONFIDENCE",
+    "RETRAIN_ATTEMPTS",
     "SelectionWarning",
+    "certify",
+    "chosen_row",
     "collapsed_mask",
     "is_collapsed",
+    "paired_columns",
     "reference_value",
     "reference_values",
-    "select_within",
+    "rule_label",
     "select_run",
+    "select_within",
     "selection_metric",
     "size_column",
     "sweep_table",
 ]
 
-#: Share of the reference's margin over chance below which a network counts as collapsed.
-COLLAPSE_SHARE = 0.25
-ROLE = "role"
-DENSE, TRIAL, FINAL, FINETUNED = "dense", "trial", "final", "finetuned"
+DEFAULT_CONFIDENCE = 0.95
+#: Retrains (final runs) a sweep may make for one answer: the first at the selected parameter,
+#: then at the next denser certified one when it fails. Each is tested at (1 - C) / this.
+RETRAIN_ATTEMPTS = 2
+#: The columns :func:`paired_columns` adds.
+PAIRED_COLUMNS = ("drop", "drop_upper", "test_drop", "test_drop_upper")
+#: Predictions of a run by its id (None when it has none): what a sweep directory stores.
+Predictions = Callable[[int], "dict | None"]
 
 
 class SelectionWarning(UserWarning):
     """Selection had to fall back (no validation metric)."""
-
-
-def _number(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def is_collapsed(row: Mapping, metric: str, reference: float | None) -> bool:
-    """Whether one row (a mapping) is collapsed (see the module docstring)."""
-    if _number(row.get("nnz")) == 0:
-        return True
-    value = _number(row.get(metric))
-    classes = _number(row.get("num_classes"))
-    if math.isnan(value) or not classes > 0:
-        return False
-    chance = 1.0 / classes
-    ref = 1.0 if reference is None or math.isnan(reference) else reference
-    return value < chance + COLLAPSE_SHARE * (ref - chance)
 
 
 def selection_metric(frame: pd.DataFrame, metric: str | None = None) -> str:
@@ -102,77 +117,6 @@ def selection_metric(frame: pd.DataFrame, metric: str | None = None) -> str:
     raise InputError("the table has no val_acc or train_acc column to select on; give --metric")
 
 
-def _dense_rows(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    ok = frame["status"].astype(str).eq("ok") if "status" in frame else \
-        pd.Series(True, index=frame.index)
-    values = pd.to_numeric(frame[metric], errors="coerce")
-    if ROLE not in frame:
-        return frame.iloc[:0]
-    return frame[ok & frame[ROLE].astype(str).eq(DENSE) & values.notna()]
-
-
-def reference_value(frame: pd.DataFrame, metric: str) -> float:
-    """The metric of the dense reference row (``role = dense``, status ok; the longest-trained
-    one when a sweep has two), else the best value of the metric among the ok rows; NaN when
-    there is none."""
-    dense = _dense_rows(frame, metric)
-    if len(dense):
-        if "epochs" in dense:
-            dense = dense.iloc[[int(np.argmax(pd.to_numeric(dense["epochs"], errors="coerce")
-                                             .fillna(-1).to_numpy()))]]
-        return float(pd.to_numeric(dense[metric], errors="coerce").iloc[-1])
-    ok = frame["status"].astype(str).eq("ok") if "status" in frame else \
-        pd.Series(True, index=frame.index)
-    best = pd.to_numeric(frame[metric], errors="coerce")[ok].max()
-    return float(best) if pd.notna(best) else math.nan
-
-
-def reference_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
-    """The reference of every row: for a trial, the dense row trained for as many epochs (a
-    sweep with ``--trial-epochs`` has a short dense run for its trials and a full one for the
-    retrain); for every other row, and without such a dense row, :func:`reference_value`."""
-    out = np.full(len(frame), reference_value(frame, metric), dtype=float)
-    dense = _dense_rows(frame, metric)
-    if len(dense) > 1 and "epochs" in frame:
-        by_epochs = dict(zip(pd.to_numeric(dense["epochs"], errors="coerce"),
-                             pd.to_numeric(dense[metric], errors="coerce"), strict=True))
-        epochs = pd.to_numeric(frame["epochs"], errors="coerce").to_numpy()
-        # only trials: a retrain or a fine-tuning is judged by the full reference, whatever
-        # its own length
-        trials = frame[ROLE].astype(str).eq(TRIAL).to_numpy()
-        for e, value in by_epochs.items():
-            out[trials & (epochs == e)] = value
-    return out
-
-
-def collapsed_mask(frame: pd.DataFrame, metric: str | None = None) -> np.ndarray:
-    """:func:`is_collapsed` for every row, vectorized (failed rows are not collapsed: they
-    failed)."""
-    metric = metric or _quiet_metric(frame)
-    ok = frame["status"].astype(str).eq("ok").to_numpy() if "status" in frame else \
-        np.ones(len(frame), dtype=bool)
-    nnz = pd.to_numeric(frame["nnz"], errors="coerce").to_numpy(dtype=float) \
-        if "nnz" in frame else np.full(len(frame), np.nan)
-    empty = nnz == 0
-    if metric is None or metric not in frame or "num_classes" not in frame:
-        return ok & empty
-    ref = reference_values(frame, metric)
-    ref = np.where(np.isnan(ref), 1.0, ref)
-    value = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
-    classes = pd.to_numeric(frame["num_classes"], errors="coerce").to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        chance = 1.0 / classes
-        at_chance = (classes > 0) & (value < chance + COLLAPSE_SHARE * (ref - chance))
-    return ok & (empty | (at_chance & ~np.isnan(value)))
-
-
-def _quiet_metric(frame: pd.DataFrame) -> str | None:
-    for name in ("val_acc", "train_acc"):
-        if name in frame.columns:
-            return name
-    return None
-
-
 def size_column(frame: pd.DataFrame) -> str:
     """The column that measures a network's size in ``frame``: its method's
     (:attr:`paretoprune.methods.Method.size`, ``flops`` for gates) when the table holds one
@@ -185,14 +129,148 @@ def size_column(frame: pd.DataFrame) -> str:
     return "nnz"
 
 
+
+# ----------------------------------------------------------------------------------------------
+# the paired drop and its bound
+# ----------------------------------------------------------------------------------------------
+
+
+def _level(role: str, confidence: float) -> float:
+    """The confidence a row of ``role`` is tested at (see the module docstring)."""
+    if confidence > 0 and role in (FINAL, FINETUNED):
+        return 1.0 - (1.0 - confidence) / RETRAIN_ATTEMPTS
+    return confidence
+
+
+def paired_columns(frame: pd.DataFrame, metric: str, confidence: float,
+                   predictions: Predictions | None = None) -> pd.DataFrame:
+    """``frame`` with ``drop``, ``drop_upper``, ``test_drop``, ``test_drop_upper`` (see the
+    module docstring). The bounds need ``predictions`` (a run id -> its stored predictions) and
+    the metric ``val_acc``; they are NaN for the reference rows themselves, for failed rows and
+    for rows without predictions. :class:`InputError` when a run's predictions disagree with
+    its reference's examples (another length or other labels)."""
+    from paretoprune.stats import paired_drop
+
+    out = frame.copy()
+    refs = reference_index(out, metric)
+    out["drop"] = reference_values(out, metric) - pd.to_numeric(out[metric], errors="coerce")
+    if "test_acc" in out:
+        out["test_drop"] = reference_values(out, "test_acc") - pd.to_numeric(out["test_acc"],
+                                                                              errors="coerce")
+    else:
+        out["test_drop"] = math.nan
+    out["drop_upper"] = math.nan
+    out["test_drop_upper"] = math.nan
+    if predictions is None or "run" not in out:
+        return out
+    cache: dict[int, dict | None] = {}
+
+    def of(run: int):
+        if run not in cache:
+            cache[run] = predictions(run)
+        return cache[run]
+
+    ok = ok_rows(out)
+    roles = out[ROLE].astype(str) if ROLE in out else pd.Series(TRIAL, index=out.index)
+    for label in out.index[ok]:
+        ref_label = refs[label]
+        if ref_label is None or ref_label == label or roles[label] == DENSE:
+            continue
+        run, ref_run = int(out.at[label, "run"]), int(out.at[ref_label, "run"])
+        mine, theirs = of(run), of(ref_run)
+        if mine is None or theirs is None:
+            continue
+        level = _level(roles[label], confidence)
+        for split, column, used in (("val", "drop_upper", metric == "val_acc"),
+                                    ("test", "test_drop_upper", True)):
+            if not used or split not in mine or split not in theirs:
+                continue
+            labels, other = mine[f"{split}_labels"], theirs[f"{split}_labels"]
+            if len(mine[split]) != len(labels) or len(labels) != len(other) or \
+                    not np.array_equal(labels, other):
+                raise InputError(
+                    f"the {split} predictions of run {run} ({len(mine[split])} for "
+                    f"{len(labels)} examples) do not match those of its reference run {ref_run} "
+                    f"({len(other)} examples): not the same {split} split")
+            out.at[label, column] = paired_drop(theirs[split], mine[split], labels, level).upper
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# certification and the answer
+# ----------------------------------------------------------------------------------------------
+
+
+def _uses_bounds(frame: pd.DataFrame, candidates: pd.Series, confidence: float) -> bool:
+    """Whether certification reads bounds (else the point rule): confidence above 0 and a
+    ``drop_upper`` for the usable candidate rows."""
+    if confidence <= 0 or "drop_upper" not in frame:
+        return False
+    upper = pd.to_numeric(frame.loc[candidates, "drop_upper"], errors="coerce")
+    return bool(candidates.any() and upper.notna().any())
+
+
+def rule_label(frame: pd.DataFrame, confidence: float) -> str:
+    """How "within D" is read for this table: ``certified at 95 %`` or the point rule and why."""
+    if confidence <= 0:
+        return "point rule (--confidence 0)"
+    if "drop_upper" not in frame or pd.to_numeric(frame["drop_upper"],
+                                                  errors="coerce").notna().sum() == 0:
+        return "point rule (no per-example predictions to bound the drop)"
+    return f"certified at {confidence:.0%}"
+
+
+def _shippable(frame: pd.DataFrame, metric: str) -> pd.Series:
+    """Rows that can be handed over: retrains, and trials whose reference is the
+    longest-trained dense run (trained as long as what ships)."""
+    roles = frame[ROLE].astype(str) if ROLE in frame else pd.Series(TRIAL, index=frame.index)
+    refs = reference_index(frame, metric)
+    longest = reference_index(frame[roles.eq(DENSE)], metric) if roles.eq(DENSE).any() else None
+    full = None if longest is None or longest.empty else longest.iloc[0]
+    trial_ok = roles.eq(TRIAL) & (refs.map(lambda r: full is None or r == full))
+    return roles.isin((FINAL, FINETUNED)) | trial_ok
+
+
+def certify(frame: pd.DataFrame, max_drop: float, metric: str, confidence: float, *,
+            sparsity: str | None = None) -> pd.Series:
+    """Boolean ``certified`` of every row for a maximum drop ``max_drop`` (see the module
+    docstring; needs the ``drop`` column and, for bounds, ``drop_upper``)."""
+    sparsity = sparsity or size_column(frame)
+    roles = frame[ROLE].astype(str) if ROLE in frame else pd.Series(TRIAL, index=frame.index)
+    usable = usable_rows(frame) & ~pd.Series(collapsed_mask(frame, metric), index=frame.index)
+    candidates = usable & roles.isin((TRIAL, FINAL, FINETUNED))
+    out = pd.Series(False, index=frame.index)
+    limit = float(max_drop) + 1e-12
+    if not _uses_bounds(frame, candidates, confidence):
+        drop = pd.to_numeric(frame["drop"], errors="coerce")
+        return candidates & (drop <= limit)
+    upper = pd.to_numeric(frame["drop_upper"], errors="coerce")
+    # trials: fixed sequence, dense to sparse (the order reads no validation label); a
+    # collapsed trial is a hypothesis that fails, a failed run is none
+    trials = frame[ok_rows(frame) & roles.eq(TRIAL)]
+    size = pd.to_numeric(trials[sparsity], errors="coerce").fillna(math.inf)
+    order = trials.assign(_size=-size, _run=pd.to_numeric(trials["run"], errors="coerce")
+                          if "run" in trials else 0).sort_values(["_size", "_run"]).index
+    for label in order:
+        if not (candidates[label] and upper[label] <= limit):
+            break
+        out[label] = True
+    retrains = candidates & roles.isin((FINAL, FINETUNED))
+    out[retrains] = upper[retrains] <= limit
+    return out
+
+
 def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = None, *,
-                  sparsity: str | None = None, roles: tuple[str, ...] = ("trial", "final",
-                                                                   "finetuned")) -> pd.DataFrame:
-    """The rows whose ``metric`` is within ``max_drop`` of the reference, sparsest first
-    (fewest ``sparsity`` -- default :func:`size_column`: nonzero weights, or FLOPs for a
-    structured method -- then the best metric). Only usable rows (ok, not
-    collapsed) of the given roles qualify (rows without a role column all qualify). Adds
-    ``reference`` and ``drop`` columns. Empty when none qualifies.
+                  sparsity: str | None = None, confidence: float | None = None,
+                  roles: tuple[str, ...] = (TRIAL, FINAL, FINETUNED),
+                  shippable: bool = True) -> pd.DataFrame:
+    """The certified rows for ``max_drop`` (:func:`certify`) of the given roles, best answer
+    first: fewest ``sparsity`` (default :func:`size_column`: nonzero weights, or FLOPs for a
+    structured method), then the most finished role, then the best metric. ``shippable``: only
+    rows that can be handed over (not the short trials of a sweep that retrains). ``confidence``
+    defaults to the table's (``attrs["confidence"]``, else 0.95); the result's
+    ``attrs["rule"]`` says how it was read (:func:`rule_label`). Adds ``reference``. Empty
+    when none qualifies.
 
     Raises :class:`InputError` for a ``max_drop`` outside [0, 1], a missing or non-numeric
     metric, or a table without the ``sparsity`` column.
@@ -204,19 +282,30 @@ def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = Non
     if sparsity not in frame.columns:
         raise InputError(f"the table has no {sparsity!r} column (nonzero weights) to find the "
                          "sparsest row")
-    ref = pd.Series(reference_values(frame, metric), index=frame.index)
-    values = pd.to_numeric(frame[metric], errors="coerce")
-    usable = frame["status"].astype(str).eq("ok") if "status" in frame else \
-        pd.Series(True, index=frame.index)
-    usable &= ~pd.Series(collapsed_mask(frame, metric), index=frame.index)
-    if ROLE in frame:
-        usable &= frame[ROLE].astype(str).isin(roles)
-    chosen = frame[usable & values.notna() & (values >= ref - float(max_drop) - 1e-12)].copy()
-    chosen["reference"] = ref[chosen.index]
-    chosen["drop"] = chosen["reference"] - pd.to_numeric(chosen[metric], errors="coerce")
-    order = pd.to_numeric(chosen[sparsity], errors="coerce")
-    chosen = chosen.assign(_key=order, _m=-pd.to_numeric(chosen[metric], errors="coerce"))
-    return chosen.sort_values(["_key", "_m"], kind="stable").drop(columns=["_key", "_m"])
+    if confidence is None:
+        confidence = float(frame.attrs.get("confidence", DEFAULT_CONFIDENCE))
+    table = frame
+    if "drop" not in table or metric != frame.attrs.get("metric", "val_acc"):
+        table = paired_columns(frame.drop(columns=["drop_upper", "test_drop_upper"],
+                                          errors="ignore"), metric, confidence)
+    certified = certify(table, max_drop, metric, confidence, sparsity=sparsity)
+    keep = certified
+    if ROLE in table:
+        keep = keep & table[ROLE].astype(str).isin(roles)
+    if shippable:
+        keep = keep & _shippable(table, metric)
+    chosen = table[keep].copy()
+    chosen["reference"] = pd.Series(reference_values(table, metric), index=table.index)[keep]
+    chosen["certified"] = True
+    chosen = chosen.assign(
+        _key=pd.to_numeric(chosen[sparsity], errors="coerce"),
+        _role=role_rank(chosen[ROLE]) if ROLE in chosen else 0,
+        _m=-pd.to_numeric(chosen[metric], errors="coerce"))
+    chosen = chosen.sort_values(["_key", "_role", "_m"], kind="stable").drop(
+        columns=["_key", "_role", "_m"])
+    chosen.attrs["rule"] = rule_label(table, confidence)
+    chosen.attrs["confidence"] = confidence
+    return chosen
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,51 +313,65 @@ def select_within(frame: pd.DataFrame, max_drop: float, metric: str | None = Non
 # ----------------------------------------------------------------------------------------------
 
 
-def sweep_table(points: pd.DataFrame, config: SweepConfig) -> pd.DataFrame:
+def sweep_table(points: pd.DataFrame, config: SweepConfig,
+                predictions: Predictions | None = None) -> pd.DataFrame:
     """The store's rows with the derived columns: ``collapsed`` (recomputed against the dense
-    reference), ``drop`` (reference metric minus the row's), ``pareto`` (usable trial rows on
-    the front of the method's objectives) and ``selected``."""
+    reference), ``drop``, ``drop_upper``, ``test_drop``, ``test_drop_upper`` (the bounds from
+    ``predictions``, a run id -> its stored predictions), ``certified`` (for the sweep's
+    ``--max-drop``; False without one), ``pareto`` (usable trial rows on the front of the
+    method's objectives) and ``selected`` (the chain of the answer: its trial, retrain and
+    fine-tuning). ``attrs``: ``metric``, ``confidence``, ``rule``."""
     frame = points.copy()
     if frame.empty:
         return frame
     metric = config.selection_metric()
     if metric not in frame:
         frame[metric] = math.nan
-    ok = frame["status"].astype(str).eq("ok")
+    ok = ok_rows(frame)
     frame["collapsed"] = collapsed_mask(frame, metric) & ok.to_numpy()
-    frame["drop"] = reference_values(frame, metric) - pd.to_numeric(frame[metric],
-                                                                    errors="coerce")
+    frame = paired_columns(frame, metric, config.confidence, predictions)
+    frame["certified"] = False
+    if config.max_drop is not None:
+        frame["certified"] = certify(frame, config.max_drop, metric, config.confidence)
     x, y = config.method.objectives
     usable = ok & ~frame["collapsed"] & frame["role"].astype(str).eq(TRIAL)
     pareto = pd.Series(False, index=frame.index)
     if usable.any():
         pareto[usable] = pareto_mask(frame.loc[usable, [x, y]].to_numpy(dtype=float))
     frame["pareto"] = pareto
-    selected = select_run(frame, config)
+    frame.attrs.update(metric=metric, confidence=config.confidence,
+                       rule=rule_label(frame, config.confidence))
     frame["selected"] = False
+    selected = select_run(frame, config)
     if selected is not None:
-        chosen = {selected["run"]}
-        for role in (FINAL, FINETUNED):  # its retrain, and the fine-tuning of either
-            if "parent" in frame:
-                chosen |= set(frame.loc[frame["role"].eq(role) & ok
-                                        & frame["parent"].isin(chosen), "run"])
-        frame.loc[frame["run"].isin(chosen), "selected"] = True
+        chain = {selected["run"]}
+        if "parent" in frame:
+            parent = pd.to_numeric(pd.Series([selected.get("parent")]), errors="coerce").iloc[0]
+            if pd.notna(parent):
+                chain.add(int(parent))
+            for role in (FINAL, FINETUNED):  # its retrain, and the fine-tuning of either
+                if selected.get(ROLE) == TRIAL or role == FINETUNED:
+                    chain |= set(frame.loc[frame["role"].eq(role) & ok
+                                           & frame["parent"].isin(chain), "run"])
+        frame.loc[frame["run"].isin(chain), "selected"] = True
     return frame
 
 
 def select_run(frame: pd.DataFrame, config: SweepConfig) -> pd.Series | None:
-    """The trial the sweep selects: with ``--max-drop`` the sparsest within it (validation
-    metric); else the knee (``--knee``) of the usable trials' front. None when none."""
+    """The row the sweep selects. With ``--max-drop``: the answer (the sparsest certified row
+    that ships), else -- while the sweep has not retrained it yet -- the sparsest certified
+    trial. Without: the knee (``--knee``) of the usable trials' front. None when none."""
     trials = frame[frame["role"].astype(str).eq(TRIAL)] if "role" in frame else frame
     if trials.empty:
         return None
+    metric = config.selection_metric()
     if config.max_drop is not None:
-        with_ref = pd.concat([frame[frame["role"].astype(str).eq(DENSE)], trials])
-        found = select_within(with_ref, config.max_drop, config.selection_metric(),
-                              roles=(TRIAL,))
+        found = select_within(frame, config.max_drop, metric, confidence=config.confidence)
+        if found.empty:
+            found = select_within(frame, config.max_drop, metric, confidence=config.confidence,
+                                  roles=(TRIAL,), shippable=False)
         return None if found.empty else found.iloc[0]
-    collapsed = frame.loc[trials.index, "collapsed"] if "collapsed" in frame else False
-    usable = trials[trials["status"].astype(str).eq("ok") & ~collapsed]
+    usable = trials[usable_rows(trials)]
     if usable.empty:
         return None
     x, y = config.method.objectives
@@ -277,3 +380,55 @@ def select_run(frame: pd.DataFrame, config: SweepConfig) -> pd.Series | None:
                     top=1).iloc[0]
     except InputError:
         return None
+
+
+def shipped_row(frame: pd.DataFrame) -> pd.Series | None:
+    """The network a sweep hands over: of its ``selected`` chain, the most finished ok row."""
+    if "selected" not in frame:
+        return None
+    chosen = frame[frame["selected"].map(flag) & ok_rows(frame)]
+    if chosen.empty:
+        return None
+    return chosen.assign(_r=role_rank(chosen[ROLE])).sort_values("_r").drop(columns="_r").iloc[0]
+
+
+def chosen_row(frame: pd.DataFrame, config: SweepConfig, *, run: int | None = None,
+               knee_method: str | None = None, max_drop: float | None = None,
+               metric: str | None = None, where: str = "the sweep") -> pd.Series:
+    """The row a command acts on: ``run``; else the answer for ``max_drop``
+    (:func:`select_within`); else the knee by ``knee_method``; else the network the sweep hands
+    over (:func:`shipped_row`). :class:`CheckFailed` when there is none."""
+    if run is not None:
+        rows = frame[frame["run"] == run]
+        if rows.empty:
+            raise InputError(f"{where} has no run {run}; runs are "
+                             f"{frame['run'].min()}..{frame['run'].max()}")
+        return rows.iloc[0]
+    if max_drop is not None:
+        found = select_within(frame, max_drop, metric)
+        if found.empty:
+            raise CheckFailed(f"no run of {where} is within {max_drop:g} of the reference "
+                              f"({found.attrs.get('rule')}){_best_point_candidate(frame, max_drop, metric)}")
+        return found.iloc[0]
+    if knee_method is not None:
+        usable = frame[usable_rows(frame) & frame["role"].astype(str).eq(TRIAL)]
+        x, y = config.method.objectives
+        return knee(usable, knee_method, x=x, y=y, weight=config.method.parameter, top=1).iloc[0]
+    row = shipped_row(frame)
+    if row is None:
+        raise CheckFailed(f"{where} has no selected network (no usable run"
+                          + (f" certified within {config.max_drop:g}"
+                             if config.max_drop is not None else "") + ")")
+    return row
+
+
+def _best_point_candidate(frame: pd.DataFrame, max_drop: float, metric: str | None) -> str:
+    """'; the point rule would take run N (...)' -- said when nothing is certified."""
+    found = select_within(frame, max_drop, metric, confidence=0.0)
+    if found.empty or frame.attrs.get("confidence", DEFAULT_CONFIDENCE) <= 0:
+        return ""
+    row = found.iloc[0]
+    upper = row.get("drop_upper")
+    bound = f", bound {float(upper):.4f}" if upper is not None and pd.notna(upper) else ""
+    return (f"; the best point-rule candidate is run {int(row['run'])} (drop "
+            f"{float(row['drop']):.4f}{bound}), not certified")

@@ -7,6 +7,8 @@ A sweep directory ``OUT`` holds::
     OUT/points.csv               the same rows as a table, for people and ``pandas.read_csv``
     OUT/checkpoints/run-0007.pt  ``torch.save`` of the checkpoint dict of run 7
     OUT/logs/run-0007.jsonl      the per-epoch log of run 7, one JSON object a line
+    OUT/predictions/run-0007.npz the predicted (and true) labels of run 7 on the validation and
+                                 test examples, in their fixed order (``numpy.load``)
     OUT/.lock                    the writer's OS lock; its JSON (pid, hostname, started, argv)
                                  only serves error messages
     OUT/points.schema1.csv       in a sweep converted from schema 1 only: its original table
@@ -27,7 +29,7 @@ the others in order of first appearance, then ``status``, ``error``. ``run`` is 
 ``method``, ``status`` and ``error`` are text, ``""`` for none; a column of numbers is float64
 (NaN for none), int64 when every row has an integer; a column of booleans in every row is bool.
 
-Durability. A run is recorded in this order: its checkpoint and log (each written to a
+Durability. A run is recorded in this order: its checkpoint, predictions and log (each written to a
 temporary file, fsynced and renamed into place), its journal line (one ``os.write`` of the
 whole line, then ``fsync``), then ``points.csv`` (atomically). The run is finished once its
 journal line is durable, so every row has its checkpoint and log whenever the writer is
@@ -89,6 +91,7 @@ KIND = "paretoprune-sweep"
 META_FILE, JOURNAL_FILE, POINTS_FILE = "sweep.json", "journal.jsonl", "points.csv"
 SCHEMA1_POINTS_FILE = "points.schema1.csv"
 CHECKPOINTS_DIR, LOGS_DIR, LOCK_FILE = "checkpoints", "logs", ".lock"
+PREDICTIONS_DIR = "predictions"
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("run", "status")
 LEADING_COLUMNS: tuple[str, ...] = ("run", "role", "method")
@@ -193,6 +196,19 @@ def _write(path: Path, what: str, data: bytes | str | Callable[[Any], object]) -
         raise StoreError(str(err)) from None
     except OSError as err:
         raise StoreError(f"cannot write {what} {path}: {err.strerror or err}") from None
+
+
+def _save_predictions(fh: Any, predictions: Mapping[str, Any]) -> None:
+    """Labels in the smallest unsigned type that holds them, compressed (a few KB a run)."""
+    import numpy as np
+
+    arrays = {}
+    for name, values in predictions.items():
+        values = np.asarray(values)
+        top = int(values.max()) if values.size else 0
+        dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int64
+        arrays[str(name)] = values.astype(dtype)
+    np.savez_compressed(fh, **arrays)
 
 
 def _line(row: Mapping[str, Any]) -> str:
@@ -660,8 +676,10 @@ class SweepStore:
         return max((row["run"] for row in self._rows), default=-1) + 1
 
     def append(self, row: Mapping[str, Any], *, checkpoint: Mapping[str, Any] | None = None,
-               history: Sequence[Mapping[str, Any]] | None = None) -> None:
-        """Record a finished run: its checkpoint and log, its journal line, then points.csv.
+               history: Sequence[Mapping[str, Any]] | None = None,
+               predictions: Mapping[str, Any] | None = None) -> None:
+        """Record a finished run: its checkpoint, predictions (a mapping of names to 1-D
+        integer arrays) and log, its journal line, then points.csv.
 
         InputError for a bad row; StoreError when a file cannot be written (the run counts
         as recorded once its journal line is, even if points.csv then cannot be written).
@@ -684,6 +702,9 @@ class SweepStore:
             except (pickle.PicklingError, TypeError, AttributeError) as err:
                 raise InputError(f"the checkpoint of run {run} cannot be saved: "
                                  f"{first_line(err)}") from None
+        if predictions:
+            _write(self.predictions_path(run), "predictions",
+                   lambda fh: _save_predictions(fh, predictions))
         if log is not None:
             _write(self.history_path(run), "log", log)
         line = _line(row).encode("utf-8")
@@ -734,6 +755,24 @@ class SweepStore:
 
     def checkpoint_path(self, run: int) -> Path:
         return self._path / CHECKPOINTS_DIR / f"{_run_name(run)}.pt"
+
+    def predictions_path(self, run: int) -> Path:
+        return self._path / PREDICTIONS_DIR / f"{_run_name(run)}.npz"
+
+    def load_predictions(self, run: int) -> dict[str, Any] | None:
+        """The predictions of ``run`` as numpy arrays (``val``, ``val_labels``, ``test``,
+        ``test_labels``), or None when it has none (a failed run, or a sweep written before
+        predictions were stored); StoreError when the file is damaged."""
+        path = self.predictions_path(run)
+        if not path.exists():
+            return None
+        import numpy as np
+
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError) as err:
+            raise StoreError(f"predictions {path} are unreadable ({first_line(err)})") from None
 
     def history_path(self, run: int) -> Path:
         return self._path / LOGS_DIR / f"{_run_name(run)}.jsonl"

@@ -51,7 +51,8 @@ def load_table(source: str | Path) -> pd.DataFrame:
 
 def load_sweep_table(path: str | Path) -> pd.DataFrame:
     """The table of a sweep directory with its derived columns (``collapsed``, ``drop``,
-    ``pareto``, ``selected``; see :func:`paretoprune.selection.sweep_table`); ``attrs["sweep"]``
+    ``drop_upper``, ``test_drop``, ``test_drop_upper``, ``certified``, ``pareto``,
+    ``selected``; see :func:`paretoprune.selection.sweep_table`); ``attrs["sweep"]``
     holds the sweep's configuration as a dict."""
     from paretoprune.config import SweepConfig
     from paretoprune.selection import sweep_table
@@ -61,7 +62,7 @@ def load_sweep_table(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{path} is a directory but not a sweep directory (no {META_FILE})")
     store = SweepStore.open(path)  # a broken or newer sweep.json is reported as such
     config = SweepConfig.from_dict(store.config)
-    frame = sweep_table(store.points(), config)
+    frame = sweep_table(store.points(), config, store.load_predictions)
     frame.attrs["sweep"] = config.to_dict()
     return frame
 

@@ -106,8 +106,33 @@ def test_jobs_carry_their_weights_not_a_path(tmp_path):
     assert str(tmp_path).encode() not in pickle.dumps(job)
 
 
-def test_max_drop_selects_the_sparsest_run_within_it_on_validation(tmp_path):
-    frame = sweep(tmp_path, budget=6, max_drop=0.03)
+def test_max_drop_certifies_in_fixed_sequence_with_stored_predictions(tmp_path):
+    train = TRAIN.replace(val_split="test")  # 225 validation images: enough for 5 points
+    frame = sweep(tmp_path, budget=4, max_drop=0.05, train=train)
+    store = SweepStore.open(tmp_path / "s")
+    n_val = None
+    for run in frame.loc[frame["status"] == "ok", "run"]:  # the dense run too
+        stored = store.load_predictions(int(run))
+        assert set(stored) == {"val", "val_labels", "test", "test_labels"}
+        assert len(stored["val"]) == len(stored["val_labels"]) == (n_val or len(stored["val"]))
+        n_val = len(stored["val"])
+    trials = frame[frame["role"] == "trial"]
+    assert (trials["drop_upper"] >= trials["drop"] - 1e-12).all()  # a bound above its estimate
+    assert trials["test_drop_upper"].notna().all()
+    chosen = frame[frame["selected"]]
+    assert len(chosen) == 1 and chosen["certified"].item()
+    assert chosen["drop_upper"].item() <= 0.05
+    # fixed sequence, dense to sparse: every denser trial is certified too
+    denser = trials[trials["nnz"] > chosen["nnz"].item()]
+    assert denser["certified"].all()
+    answer = frame.attrs["answer"]
+    assert answer["run"] == chosen["run"].item() and answer["certified"]
+    assert answer["drop_upper"] == pytest.approx(chosen["drop_upper"].item())
+
+
+def test_max_drop_point_rule_at_confidence_0(tmp_path):
+    frame = sweep(tmp_path, budget=6, max_drop=0.03, confidence=0.0)
+    assert frame.attrs["rule"] == "point rule (--confidence 0)"
     ref = frame.loc[frame["role"] == "dense", "val_acc"].item()
     chosen = frame[frame["selected"]]
     assert len(chosen) == 1

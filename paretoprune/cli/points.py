@@ -126,16 +126,21 @@ def knee_command(table, x, y, method, max_drop, metric, top, weight_column, sens
     """
     frame = load_table(table)
     if max_drop is not None:
-        from paretoprune.selection import select_within
+        from paretoprune.selection import chosen_row, select_within
 
         found = select_within(frame, max_drop, metric)
+        rule = found.attrs.get("rule", "")
+        if rule.startswith("point rule") and fmt == "table":
+            click.echo(f"note: {table}: {rule}", err=True)
         if found.empty:
+            chosen_row(frame, None, max_drop=max_drop, metric=metric, where=str(table))
             raise CheckFailed(f"no usable row of {table} is within {max_drop:g} of the reference")
         wanted = chosen_columns(columns, found)
         if wanted is None and fmt == "table":
             wanted = [c for c in ("run", "role", "method", "nnz", "sparsity", "val_acc",
-                                  "test_acc", "reference", "drop") if c in found] or None
-        emit(found.head(top), fmt, title=f"sparsest of {table} within {max_drop:g}",
+                                  "test_acc", "reference", "drop", "drop_upper", "test_drop",
+                                  "test_drop_upper", "certified") if c in found] or None
+        emit(found.head(top), fmt, title=f"sparsest of {table} within {max_drop:g} ({rule})",
              columns=wanted)
         return
     x, y, sense = objectives(frame, x, y)

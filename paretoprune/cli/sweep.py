@@ -108,21 +108,33 @@ def sweep_command(out, force, resume, quiet, log_format, fmt, **options):
 
 
 def _print_result(frame, out, config, fmt) -> None:
+    from paretoprune.sweep import answer_line
+
     x = config.method.objectives[0]
     front = frame[frame["pareto"]].sort_values(x)
+    answer = frame.attrs.get("answer")
+    if fmt == "json":
+        from paretoprune.fileio import dumps
+
+        click.echo(dumps({"answer": answer, "rule": frame.attrs.get("rule"),
+                          "confidence": config.confidence, "max_drop": config.max_drop,
+                          "front": front.to_dict("records")}, indent=2))
+        return
     if fmt != "table":
         emit(front, fmt)
         return
     emit(front, fmt, title=f"front of {out} ({len(front)} of {len(frame)} runs)")
-    chosen = frame[frame["selected"]]
-    if chosen.empty:
+    rule = frame.attrs.get("rule", "")
+    if answer is None:
         click.echo("no network selected (no usable run"
-                   + (f" within --max-drop {config.max_drop:g}" if config.max_drop is not None
-                      else "") + ")", err=True)
+                   + (f" within --max-drop {config.max_drop:g}, {rule}" if config.max_drop
+                      is not None else "") + ")", err=True)
         return
-    how = (f"sparsest within {config.max_drop:g} of the dense {frame.attrs.get('metric')}"
+    chosen = frame[frame["run"] == answer["run"]]
+    how = (f"sparsest within {config.max_drop:g} of the dense {frame.attrs.get('metric')}, {rule}"
            if config.max_drop is not None else f"knee ({config.knee})")
     emit(chosen, fmt, title=f"selected: {how}")
+    click.echo(f"answer: run {answer['run']} ({answer['role']}): {answer_line(answer)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,41 +149,10 @@ def _load_sweep(out):
 
     store = SweepStore.open(out)
     config = SweepConfig.from_dict(store.config)
-    frame = sweep_table(store.points(), config)
+    frame = sweep_table(store.points(), config, store.load_predictions)
     if frame.empty:
         raise CheckFailed(f"{out} has no finished runs")
     return store, config, frame
-
-
-def chosen_row(frame, config, *, run=None, knee_method=None, max_drop=None, metric=None,
-               where="the sweep"):
-    """The row a command acts on: ``run``; else the sparsest row within ``max_drop``; else
-    the knee by ``knee_method``; else the sweep's selected network (its final or fine-tuned
-    retrain when there is one)."""
-    from paretoprune.points import knee
-    from paretoprune.selection import select_within
-
-    if run is not None:
-        rows = frame[frame["run"] == run]
-        if rows.empty:
-            raise InputError(f"{where} has no run {run}; runs are "
-                             f"{frame['run'].min()}..{frame['run'].max()}")
-        return rows.iloc[0]
-    if max_drop is not None:
-        found = select_within(frame, max_drop, metric)
-        if found.empty:
-            raise CheckFailed(f"no run of {where} is within {max_drop:g} of the reference")
-        return found.iloc[0]
-    if knee_method is not None:
-        usable = frame[frame["status"].astype(str).eq("ok") & ~frame["collapsed"]
-                       & frame["role"].astype(str).eq("trial")]
-        x, y = config.method.objectives
-        return knee(usable, knee_method, x=x, y=y, weight=config.method.parameter, top=1).iloc[0]
-    chosen = frame[frame["selected"]]
-    if chosen.empty:
-        raise CheckFailed(f"{where} has no selected network (no usable run)")
-    order = {"finetuned": 0, "final": 1, "trial": 2}
-    return chosen.sort_values("role", key=lambda s: s.map(order).fillna(3)).iloc[0]
 
 
 def choice_options(f):
@@ -213,6 +194,8 @@ def export_command(out, run, knee_method, max_drop, metric, output, shrink, fmt)
         raise InputError(f"cannot write {meta_path if meta_path.is_dir() else output}: it is a folder")
     if not output.parent.is_dir():
         raise InputError(f"cannot write {output}: folder {output.parent} does not exist")
+    from paretoprune.selection import chosen_row
+
     store, config, frame = _load_sweep(out)
     row = chosen_row(frame, config, run=run, knee_method=knee_method, max_drop=max_drop,
                      metric=metric, where=str(out))
@@ -234,6 +217,17 @@ def export_command(out, run, knee_method, max_drop, metric, output, shrink, fmt)
                     "meta['model']['input_shape']); model.load_state_dict(state)"}
     if shrink:
         meta["load"] = "model = torch.export.load(PATH).module()  # plain PyTorch"
+    meta["confidence"], meta["rule"] = frame.attrs.get("confidence"), frame.attrs.get("rule")
+    predictions = store.load_predictions(run_id)
+    if predictions is not None:  # the paired statistics can be computed again from these
+        import numpy as np
+
+        from paretoprune.fileio import atomic_write
+
+        predictions_path = output.with_suffix(".predictions.npz")
+        atomic_write(predictions_path, lambda fh: np.savez_compressed(fh, **predictions),
+                     what="predictions")
+        meta["predictions"] = predictions_path.name
     atomic_write_text(meta_path, dumps(meta, indent=2) + "\n", what="metadata")
     emit({"run": run_id, "role": row.get("role"), "weights": str(output), "meta": str(meta_path),
           "sparsity": row.get("sparsity"), "val_acc": row.get("val_acc"),
@@ -259,8 +253,9 @@ BOUNDS = {
 @click.option("--min-acc", type=float, default=None, help="Lowest allowed test accuracy (0..1).")
 @click.option("--max-acc-drop", type=float, default=None, metavar="D",
               help="Largest allowed drop of the selection metric (val_acc) against the dense "
-                   "reference, as a fraction (0.01 = one point). The run checked is then the "
-                   "sparsest within D, as 'paretoprune knee --max-drop D' chooses it.")
+                   "reference, as a fraction (0.01 = one point): its upper bound at the sweep's "
+                   "--confidence (the point estimate at --confidence 0). The run checked is "
+                   "then the answer for D, as 'paretoprune knee --max-drop D' chooses it.")
 @click.option("--max-loss", type=float, default=None, help="Largest allowed training loss.")
 @click.option("--max-nnz", type=int, default=None, help="Largest allowed number of nonzero weights.")
 @click.option("--run", type=int, default=None, help="Check this run instead.")
@@ -289,6 +284,8 @@ def check_command(out, run, knee_method, metric, fmt, **bounds):
             raise InputError(f"{flag} is a fraction in [0, 1], got {value}")
     if run is not None and knee_method is not None:
         raise InputError("give --run or --knee, not both")
+    from paretoprune.selection import chosen_row
+
     _store, config, frame = _load_sweep(out)
     drop = given_bounds.get("max_acc_drop")
     try:
@@ -316,6 +313,11 @@ def _check_bound(name, limit, row, frame, metric) -> dict:
     if column == "drop":  # against the dense run trained as long as the row
         metric = selection_metric(frame, metric)
         value = reference_values(frame, metric)[frame.index.get_loc(row.name)] - float(row[metric])
+        upper = pd.to_numeric(pd.Series([row.get("drop_upper")]), errors="coerce").iloc[0]
+        if frame.attrs.get("confidence", 0) > 0 and pd.notna(upper) and \
+                metric == frame.attrs.get("metric"):
+            value = float(upper)  # certified: the bound, not the point estimate, must hold
+            flag += f" (upper bound at {frame.attrs['confidence']:.0%})"
     else:
         if column not in row.index:
             raise InputError(f"the sweep has no {column!r} column for {flag}")

@@ -54,6 +54,8 @@ from paretoprune.training.optim import SMGD, MAdam, MRMSProp
 from paretoprune.training.pruning import Pruner, dense_kernels, sparsity_of
 from paretoprune.training.schedules import lr_at
 
+#: The key under which :func:`run_metrics` hands the predictions to its runner.
+PREDICTIONS = "_predictions"
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 #: A run whose final training loss exceeds this many times the larger of its initial loss and
 #: ln(classes) (what predicting uniformly scores) diverged: it is worse than knowing nothing.
@@ -71,12 +73,16 @@ class RunResult:
       "input_shape"}``;
     * ``history`` -- one dict per epoch: ``epoch``, ``epochs``, ``loss`` (mean mini-batch CE of
       the epoch, train mode), ``l1``, ``l1_raw``, ``lr``, ``sparsity``, ``nnz``, ``time``, and
-      ``c1``/``c2`` (epoch means) for multiobjective optimizers.
+      ``c1``/``c2`` (epoch means) for multiobjective optimizers;
+    * ``predictions`` -- predicted and true labels of the validation and test examples, in
+      their fixed order (``val``, ``val_labels``, ``test``, ``test_labels``; numpy arrays;
+      empty for a failed run): what paired statistics against the dense reference read.
     """
 
     metrics: dict
     state: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    predictions: dict = field(default_factory=dict)
 
 
 # --- small helpers --------------------------------------------------------------------------
@@ -126,10 +132,11 @@ def make_model(spec: TrainSpec, data: DataBundle, device: torch.device) -> nn.Mo
     return model.to(device)
 
 
-def preflight(spec: TrainSpec) -> None:
+def preflight(spec: TrainSpec) -> dict:
     """Fail now, with one :class:`InputError` line, if no run of ``spec`` can work: the
     device is missing, the dataset cannot be loaded, the model does not fit the data. A sweep
-    calls it before it writes anything. A method with a ``preflight`` check runs it too."""
+    calls it before it writes anything. A method with a ``preflight`` check runs it too.
+    Returns the sizes of the splits: ``{"train": n, "val": n, "test": n}``."""
     device = resolve_device(spec.device)
     data = load_data(spec)
     with seeded(spec.seed, torch.device("cpu")):
@@ -137,6 +144,8 @@ def preflight(spec: TrainSpec) -> None:
     if spec.method_info.preflight:
         module, _, name = spec.method_info.preflight.partition(":")
         getattr(importlib.import_module(module), name)(spec, model, data)
+    return {"train": int(data.x_train.shape[0]), "val": int(data.x_val.shape[0]),
+            "test": int(data.x_test.shape[0])}
     del device
 
 
@@ -197,20 +206,30 @@ def load_state(model: nn.Module, pruner: Pruner, state: dict) -> None:
 def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                    batch_size: int = 1000) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` (eval mode) on ``(x, y)``; NaN when empty."""
+    loss, accuracy, _ = predict_split(model, x, y, batch_size)
+    return loss, accuracy
+
+
+@torch.no_grad()
+def predict_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                  batch_size: int = 1000) -> tuple[float, float, torch.Tensor]:
+    """:func:`evaluate_split` plus the predicted label of every example, in order (a CPU
+    int64 tensor), from the same pass."""
     if x.shape[0] == 0:
-        return math.nan, math.nan
+        return math.nan, math.nan, torch.zeros(0, dtype=torch.int64)
     was_training = model.training
     model.eval()
     loss = torch.zeros((), dtype=torch.float64, device=x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    predicted = []
     for start in range(0, x.shape[0], batch_size):
         logits = model(x[start:start + batch_size])
-        yb = y[start:start + batch_size]
-        loss += F.cross_entropy(logits.float(), yb, reduction="sum").double()
-        correct += (logits.argmax(dim=1) == yb).sum()
+        loss += F.cross_entropy(logits.float(), y[start:start + batch_size],
+                                reduction="sum").double()
+        predicted.append(logits.argmax(dim=1))
     model.train(was_training)
+    labels = torch.cat(predicted)
     n = x.shape[0]
-    return float(loss) / n, float(correct) / n
+    return float(loss) / n, float((labels == y).sum()) / n, labels.cpu()
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -258,13 +277,14 @@ def train_run(
 def run_point(spec: TrainSpec, param: float | None = None, *, init_state: dict | None = None,
               epochs: int | None = None, progress: Callable[[dict], None] | None = None) -> dict:
     """Train one run and return its flat metrics plus ``_state`` (weights and masks, CPU
-    tensors), ``_history`` (per-epoch records) and ``_spec`` (the spec as a dict): what a
+    tensors), ``_history`` (per-epoch records), ``_spec`` (the spec as a dict) and
+    ``_predictions`` (:attr:`RunResult.predictions`): what a
     sweep's worker and :func:`paretoprune.explore`'s ``evaluate`` return. ``param`` sets the
     method's parameter (λ for the weighted sum) first."""
     spec = spec if param is None else spec.with_parameter(param)
     result = train_run(spec, init_state=init_state, epochs=epochs, on_epoch=progress)
     return {**result.metrics, "_state": result.state, "_history": result.history,
-            "_spec": spec.to_dict()}
+            "_spec": spec.to_dict(), PREDICTIONS: result.predictions}
 
 
 def evaluator(spec: TrainSpec) -> Callable[[float], dict]:
@@ -414,12 +434,14 @@ class GradientRun:
             if status != "ok":
                 for key in ("test_acc", "test_loss", "val_acc", "val_loss", "train_acc"):
                     metrics[key] = math.nan
+                metrics.pop(PREDICTIONS, None)
         metrics.update(epochs=trained, wall_time=time.perf_counter() - started,
                        train_time=train_time, train_cpu_time=train_cpu_time, seed=spec.seed,
                        model=spec.model, dataset=spec.dataset, method=spec.method,
                        optimizer=spec.optimizer, status=status, error=error)
+        predictions = metrics.pop(PREDICTIONS, {})
         return RunResult(metrics=metrics, state=run_state(spec, model, pruner, data, self.l1_init),
-                         history=history)
+                         history=history, predictions=predictions)
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -434,7 +456,11 @@ def run_metrics(spec: TrainSpec, model: nn.Module, pruner: Pruner, data: DataBun
                 l1_init: float, ok: bool) -> dict:
     """The metrics every method reports (see :func:`train_run`; losses and accuracies NaN for
     a failed run). A runner that does not use :class:`GradientRun` calls it too, so that every
-    method's rows have the same columns."""
+    method's rows have the same columns. For an ok run the dict also holds
+    :data:`PREDICTIONS` (not a column): the predicted and true labels of the validation and test
+    examples in their fixed, seeded order (``val``, ``val_labels``, ``test``, ``test_labels``,
+    numpy arrays), made by the evaluation pass itself; the runner moves them to
+    :attr:`RunResult.predictions`."""
     l1_raw, nnz = float(pruner.l1()), int(pruner.nnz())
     zeros, total = sparsity_of(dense_kernels(model))
     metrics = {
@@ -454,8 +480,13 @@ def run_metrics(spec: TrainSpec, model: nn.Module, pruner: Pruner, data: DataBun
     results = {n: (math.nan, math.nan) for n in ("test", "val", "train")}
     if ok:
         b = spec.eval_batch_size
-        results["test"] = evaluate_split(model, data.x_test, data.y_test, b)
-        results["val"] = evaluate_split(model, data.x_val, data.y_val, b)
+        predictions = {}
+        for split, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
+            loss, accuracy, predicted = predict_split(model, x, y, b)
+            results[split] = (loss, accuracy)
+            predictions[split] = predicted.numpy()
+            predictions[f"{split}_labels"] = y.cpu().numpy()
+        metrics[PREDICTIONS] = predictions
         results["train"] = evaluate_split(model, data.x_train, data.y_train, b)
         metrics["loss"] = results["train"][0]
     metrics.update(

@@ -67,6 +67,7 @@ from torch.nn import functional as F
 from paretoprune.config import TrainSpec
 from paretoprune.errors import InputError
 from paretoprune.training.loop import (
+    PREDICTIONS,
     RunResult,
     load_data,
     load_state,
@@ -451,8 +452,9 @@ def run_pso(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | No
                    train_time=train_time, train_cpu_time=train_cpu_time, seed=spec.seed,
                    model=spec.model, dataset=spec.dataset, method=spec.method,
                    optimizer=spec.optimizer, status=status, error=error)
+    predictions = metrics.pop(PREDICTIONS, {})
     return RunResult(metrics=metrics, state=run_state(spec, model, pruner, data, l1_init),
-                     history=history)
+                     history=history, predictions=predictions)
 
 
 def _bits_of(shape: MLPShape, pruner: Pruner) -> torch.Tensor:
