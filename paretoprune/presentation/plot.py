@@ -54,6 +54,7 @@ from paretoprune.points import (
     usable_rows,
     with_pareto,
 )
+from paretoprune.rows import flag
 
 VIEWS = ("decision", "objectives", "both")
 #: The accuracy columns the decision view draws, the first with values defining its front.
@@ -152,9 +153,11 @@ class DecisionTrace(_ShownFront):
     ``bounds`` maps each drawn metric to its pair of drop columns (``drop``, ``drop_upper`` for
     validation; ``test_drop``, ``test_drop_upper`` for test) where the table has both: the
     upper confidence bound of the drop is drawn as an error bar below the point, of length
-    ``upper - drop``. ``certified`` holds the usable rows whose ``certified`` flag is set (none
-    when the table has no such column); ``confidence`` is the sweep's ``--confidence``, when
-    known."""
+    ``upper - drop``. ``certified`` holds the rows within ``max_drop`` under the table's rule
+    (its ``certified`` column; for another ``max_drop``,
+    :func:`paretoprune.selection.select_within` read again), none when the table has no such
+    column; ``rule`` says how they were read (``certified at 95 %``, or the point rule and why;
+    None when unknown)."""
 
     name: str
     metric: str
@@ -171,7 +174,7 @@ class DecisionTrace(_ShownFront):
     front_shown: pd.DataFrame | None = None
     bounds: dict[str, tuple[str, str]] = field(default_factory=dict)
     certified: pd.DataFrame = field(default_factory=pd.DataFrame)
-    confidence: float | None = None
+    rule: str | None = None
 
 
 @dataclass
@@ -372,22 +375,25 @@ def decision_plot_data(
         if drop is None:
             sweep_drop = table.attrs.get("sweep", {}).get("max_drop")
             drop = float(sweep_drop) if sweep_drop is not None else None
-        if max_drop is None and "selected" in table.columns:
-            selected = table[table["selected"].astype(str).str.lower().eq("true").to_numpy()]
-        elif drop is not None and not front.empty:
+        rule = table.attrs.get("rule")
+        if max_drop is None:
+            # the sweep's own answer and its certified rows, as its table says
+            selected = table[table["selected"].map(flag).to_numpy(dtype=bool)] \
+                if "selected" in table.columns else table.iloc[:0]
+            usable = rows[usable_rows(rows).to_numpy()]
+            certified = usable[usable[CERTIFIED].map(flag).to_numpy(dtype=bool)] \
+                if CERTIFIED in usable.columns else usable.iloc[:0]
+        elif not front.empty:  # another max drop: the same rule, read again for it
+            certified = select_within(table, drop, chosen, sparsity=SIZE, shippable=False)
             selected = select_within(table, drop, chosen, sparsity=SIZE).head(1)
+            rule = certified.attrs.get("rule", rule)
         else:
-            selected = table.iloc[:0]
-        usable = rows[usable_rows(rows).to_numpy()]
-        certified = usable[_flag(usable, CERTIFIED)] if CERTIFIED in usable.columns \
-            else usable.iloc[:0]
-        confidence = table.attrs.get("sweep", {}).get("confidence")
+            selected = certified = table.iloc[:0]
         traces.append(DecisionTrace(
             name, chosen, metrics, front, sample_rows(dominated, max_points), len(dominated),
             sample_rows(faded, max_points), len(faded), reference_value(table, chosen), drop,
             selected, 0.0, thin_rows(front, max_points), bound_columns(table, metrics),
-            sample_rows(certified, max_points),
-            float(confidence) if confidence is not None else None))
+            sample_rows(certified, max_points), rule))
     sets = [t.front[[SIZE, t.metric]].to_numpy(dtype=float) for t in traces]
     norm, hvs = shared_hypervolumes(sets, ("min", "max"))
     for trace, hv in zip(traces, hvs, strict=True):
@@ -397,14 +403,6 @@ def decision_plot_data(
     positive = sizes[np.isfinite(sizes) & (sizes > 0)]
     zero_x = float(positive.min()) / 2 if positive.size else 0.5
     return DecisionPlotData(traces, norm, REFERENCE, zero_x, accuracy_range(traces))
-
-
-def _flag(rows: pd.DataFrame, column: str) -> np.ndarray:
-    """A boolean column as booleans: True, "true", "True" (a CSV round trip) are True."""
-    values = rows[column]
-    if values.dtype == bool:
-        return values.to_numpy()
-    return values.astype(str).str.lower().eq("true").to_numpy()
 
 
 def bound_columns(frame: pd.DataFrame, metrics: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -767,10 +765,10 @@ def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
                     marker={"size": 7, "symbol": symbols[min(k, len(symbols) - 1)]},
                     rank="other", below=bound_lengths(drawn, t.bounds.get(other)))
         if len(t.certified):
-            level = f" at {t.confidence:.0%}" if t.confidence else ""
-            within = f" ≤ {t.max_drop:g}" if t.max_drop else ""
+            within = f"within {t.max_drop:g}" if t.max_drop is not None else "within"
+            rule = f": {t.rule}" if t.rule else ""
             _points(fig, cell, t.certified, xs(t.certified), numbers(t.certified[t.metric]),
-                    name=_label(name, f"certified: drop bound{within}{level}"),
+                    name=_label(name, f"{within}{rule}"),
                     color="#2ca02c", style=style, fields=fields, group=f"{group}-certified",
                     marker={"size": 15, "symbol": "circle-open", "line": {"width": 2}},
                     colorable=False, rank="certified")

@@ -116,14 +116,17 @@ def test_a_one_point_axis_still_has_a_span():
 
 def _bounded(frame):
     """sweep_frame with the columns of a certified sweep: drop against the dense 0.98 (and
-    0.975 on test), an upper bound 0.004 above it, and certified runs within 0.01."""
+    0.975 on test), an upper bound 0.002 above it (0.006 on test), and the trials certified
+    within 0.01 (fixed sequence, dense to sparse: runs 1 and 2; run 4, bound 0.022, is
+    dominated and not on the way)."""
     out = frame.copy()
     out["drop"] = 0.98 - out["val_acc"]
-    out["drop_upper"] = out["drop"] + 0.004
+    out["drop_upper"] = (out["drop"] + 0.002).where(out["role"].eq("trial"))
     out["test_drop"] = 0.975 - out["test_acc"]
-    out["test_drop_upper"] = out["test_drop"] + 0.006
-    out["certified"] = (out["drop_upper"] <= 0.01) & out["status"].eq("ok") & ~out["collapsed"]
-    out.attrs = {"sweep": {"max_drop": 0.01, "confidence": 0.95}}
+    out["test_drop_upper"] = (out["test_drop"] + 0.006).where(out["role"].eq("trial"))
+    out["certified"] = out["run"].isin([1, 2])
+    out.attrs = {"sweep": {"max_drop": 0.01, "confidence": 0.95}, "metric": "val_acc",
+                 "confidence": 0.95, "rule": "certified at 95%"}
     return out
 
 
@@ -131,17 +134,26 @@ def test_bounds_are_error_bars_and_certified_runs_are_marked():
     (t,) = decision_plot_data({"s": _bounded(sweep_frame())}).traces
     assert t.bounds == {"val_acc": ("drop", "drop_upper"),
                         "test_acc": ("test_drop", "test_drop_upper")}
-    assert sorted(t.certified["run"]) == [0, 1]  # bounds .004, .006; run 2 .012 > .01
-    assert t.confidence == 0.95
+    assert sorted(t.certified["run"]) == [1, 2] and t.rule == "certified at 95%"
     fig = plot_figure(plot_data({"s": _bounded(sweep_frame())}, view="decision"))
     front = next(tr for tr in fig.data if tr.name.startswith("val_acc front"))
     assert front.name.endswith("(bar: its bound)")
-    assert list(front.error_y.arrayminus) == pytest.approx([0.004] * len(front.x))
-    assert list(front.error_y.array) == [0] * len(front.x)  # one-sided: the bound is below
+    # runs 7, 3, 2, 1 carry a bound 0.002 below; the dense run 0 has none (NaN: no bar)
+    assert list(front.error_y.arrayminus) == pytest.approx([0.002] * 4 + [0.0])
+    assert list(front.error_y.array) == [0] * 5  # one-sided: the bound is below
     test = next(tr for tr in fig.data if tr.name == "test_acc of the same runs")
-    assert list(test.error_y.arrayminus) == pytest.approx([0.006] * len(test.x))
-    ring = next(tr for tr in fig.data if tr.name.startswith("certified"))
-    assert ring.name == "certified: drop bound ≤ 0.01 at 95%" and len(ring.x) == 2
+    assert sorted(test.error_y.arrayminus) == pytest.approx([0.0] + [0.006] * 5)
+    ring = next(tr for tr in fig.data if tr.name.startswith("within"))
+    assert ring.name == "within 0.01: certified at 95%" and len(ring.x) == 2
+
+
+def test_another_max_drop_reads_the_same_rule_again():
+    # trials dense to sparse by nnz: 1 (bound .004), 4 (.022), 2 (.010), 3 (.052), 7 (.482)
+    (t,) = decision_plot_data({"s": _bounded(sweep_frame())}, max_drop=0.06).traces
+    assert sorted(t.certified["run"]) == [1, 2, 3, 4]
+    assert t.selected["run"].tolist() == [3] and t.rule == "certified at 95%"
+    (t,) = decision_plot_data({"s": _bounded(sweep_frame())}, max_drop=0.015).traces
+    assert sorted(t.certified["run"]) == [1]  # the sequence stops at run 4
 
 
 def test_a_foreign_table_plots_without_bars_or_marks():
@@ -150,15 +162,15 @@ def test_a_foreign_table_plots_without_bars_or_marks():
     assert t.bounds == {} and t.certified.empty
     fig = plot_figure(plot_data({"s": frame}, view="decision"))
     assert all(tr.error_y.arrayminus is None for tr in fig.data)
-    assert not any(tr.name.startswith("certified") for tr in fig.data)
+    assert not any(tr.name.startswith("within") for tr in fig.data)
 
 
 def test_the_legend_of_one_sweep_is_short():
     fig = plot_figure(plot_data({"s": _bounded(sweep_frame())}))  # both views
     entries = [tr.name for tr in fig.data if tr.showlegend is not False]
     entries += [s.name for s in fig.layout.shapes if s.showlegend]
-    # val_acc front, test_acc, certified, selected, collapsed (both panels), reference and
-    # band, the objective front, its knee
+    # val_acc front, test_acc, within (certified), selected, collapsed (both panels), the
+    # reference and its band, the objective front, its knee
     assert len(entries) == 8, entries
     assert len(set(entries)) == len(entries)
 
