@@ -21,7 +21,9 @@ in runs/benchmarks/.cache/certified/, so a second invocation resumes and only re
 2. shipped networks whose **test** drop exceeds D (target: at most 1 of 10), with the mean and
    maximum test drop;
 3. the sparsity the certification costs against the point rule (``--confidence 0``: the
-   sparsest candidate whose validation drop is at most D, read from the same sweep's rows);
+   sparsest trial whose validation drop is at most D -- the selection of paretoprune before
+   this issue, read from the same sweep's rows), in points of dense-layer sparsity and as a
+   ratio of nonzero weights;
 4. the shift between the drop of the chosen trial and that of the network shipped from it
    (validation and test);
 5. training epochs spent to the certified answer, in units of one dense training (target <= 6,
@@ -41,12 +43,14 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "runs" / "benchmarks"
@@ -57,9 +61,6 @@ SETTINGS = ("lenet5", "digits")
 TARGETS = {"certified_share": 1.0, "test_exceed_per_10": 1, "epochs_dense_units": 6.0,
            "epochs_dense_units_aim": 4.0}
 LEVELS = (0.9, 0.95, 0.98, 0.99)
-#: The order in which the rows of one selection ship: a fine-tuned network, else its retrain,
-#: else the trial itself.
-SHIP_ORDER = {"finetuned": 0, "final": 1, "trial": 2}
 
 
 def data_dir() -> Path:
@@ -96,75 +97,42 @@ def run_one(setting: str, seed: int, args):
 # ----------------------------------------------------------------------------------- reading
 
 
-def _num(value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number
+def shipped_and_point_rule(frame):
+    """The network the sweep hands over (:func:`paretoprune.selection.shipped_row`), the trial
+    it comes from, and the trial the point rule would choose (``--confidence 0``: the sparsest
+    trial whose validation drop against the dense reference trained as long is at most D --
+    today's selection, read on the same rows; its retrain is what today's rule ships)."""
+    from paretoprune.rows import TRIAL, number
+    from paretoprune.selection import select_within, shipped_row
 
-
-def _flag(value) -> bool:
-    return str(value).lower() == "true"
-
-
-def _ok(frame):
-    return frame["status"].astype(str).eq("ok")
-
-
-def shipped_row(frame):
-    """The network the sweep hands over: of its selected rows, the fine-tuned one, else the
-    retrain, else the trial; None when nothing is selected."""
-    if "selected" not in frame:
-        return None
-    chosen = frame[frame["selected"].map(_flag) & _ok(frame)]
-    if chosen.empty:
-        return None
-    return chosen.sort_values("role", key=lambda s: s.map(SHIP_ORDER).fillna(9)).iloc[0]
-
-
-def chosen_trial(frame, shipped):
-    """The trial the shipped network comes from (itself when it is a trial)."""
-    if shipped is None or str(shipped.get("role")) == "trial":
-        return shipped
-    parents = {shipped.get("parent")}
+    shipped = shipped_row(frame)
+    trial = shipped
     rows = frame.set_index("run", drop=False)
-    while parents:  # a fine-tuned network's parent is the retrain, whose parent is the trial
-        parent = parents.pop()
-        if parent is None or (isinstance(parent, float) and math.isnan(parent)):
-            return None
-        row = rows.loc[int(parent)]
-        if str(row["role"]) == "trial":
-            return row
-        parents = {row.get("parent")}
-    return None
-
-
-def point_rule_row(frame):
-    """The point rule's answer on the same rows (``--confidence 0``): the sparsest usable
-    trial or retrain whose validation drop is at most D."""
-    roles = frame["role"].astype(str)
-    usable = _ok(frame) & ~frame["collapsed"].map(_flag) & roles.isin(("trial", "final"))
-    within = frame[usable & (frame["drop"].map(_num) <= MAX_DROP + 1e-12)]
-    if within.empty:
-        return None
-    return within.sort_values(["nnz", "drop"]).iloc[0]
+    while trial is not None and str(trial.get("role")) != TRIAL:
+        parent = number(trial.get("parent"))  # finetuned -> final -> trial
+        trial = rows.loc[int(parent)] if math.isfinite(parent) else None
+    point = select_within(frame, MAX_DROP, confidence=0.0, roles=(TRIAL,), shippable=False)
+    return shipped, trial, (None if point.empty else point.iloc[0])
 
 
 def dense_epochs(frame) -> float:
-    dense = frame[frame["role"].astype(str).eq("dense") & _ok(frame)]
-    return float(dense["epochs"].map(_num).max()) if len(dense) else math.nan
+    from paretoprune.rows import DENSE, ok_rows
+
+    dense = frame[frame["role"].astype(str).eq(DENSE) & ok_rows(frame)]
+    return float(pd.to_numeric(dense["epochs"], errors="coerce").max()) if len(dense) \
+        else math.nan
 
 
 def measure(frame, wall_s: float) -> dict:
     """Everything one sweep contributes (see the module docstring)."""
-    shipped = shipped_row(frame)
-    trial = chosen_trial(frame, shipped)
-    point = point_rule_row(frame)
-    spent = float(frame["epochs"].map(_num).fillna(0).sum())
+    from paretoprune.rows import flag, number
+
+    shipped, trial, point = shipped_and_point_rule(frame)
+    spent = float(pd.to_numeric(frame["epochs"], errors="coerce").fillna(0).sum())
     out = {"runs": len(frame), "wall_s": wall_s, "epochs_spent": spent,
            "dense_epochs": dense_epochs(frame),
-           "roles": frame["role"].astype(str).value_counts().to_dict()}
+           "roles": frame["role"].astype(str).value_counts().to_dict(),
+           "rule": frame.attrs.get("rule")}
     out["epochs_dense_units"] = spent / out["dense_epochs"]
     if shipped is None:
         out["shipped"] = None
@@ -172,20 +140,20 @@ def measure(frame, wall_s: float) -> dict:
         out["shipped"] = {k: _plain(shipped.get(k)) for k in (
             "run", "role", "nnz", "sparsity_dense", "val_acc", "test_acc", "drop", "drop_upper",
             "test_drop", "test_drop_upper", "certified", "epochs")}
-        out["certified"] = _flag(shipped.get("certified"))
-        out["test_drop"] = _num(shipped.get("test_drop"))
+        out["certified"] = flag(shipped.get("certified"))
+        out["test_drop"] = number(shipped.get("test_drop"))
     if trial is not None and shipped is not None:
         out["chosen_trial"] = {k: _plain(trial.get(k)) for k in (
             "run", "nnz", "drop", "drop_upper", "test_drop", "epochs")}
-        out["shift_val"] = _num(shipped.get("drop")) - _num(trial.get("drop"))
-        out["shift_test"] = _num(shipped.get("test_drop")) - _num(trial.get("test_drop"))
+        out["shift_val"] = number(shipped.get("drop")) - number(trial.get("drop"))
+        out["shift_test"] = number(shipped.get("test_drop")) - number(trial.get("test_drop"))
     if point is not None:
         out["point_rule"] = {k: _plain(point.get(k)) for k in (
             "run", "role", "nnz", "sparsity_dense", "drop", "test_drop")}
         if shipped is not None:
-            out["sparsity_cost_pt"] = 100 * (_num(point.get("sparsity_dense"))
-                                             - _num(shipped.get("sparsity_dense")))
-            out["nnz_ratio"] = _num(shipped.get("nnz")) / max(_num(point.get("nnz")), 1.0)
+            out["sparsity_cost_pt"] = 100 * (number(point.get("sparsity_dense"))
+                                             - number(shipped.get("sparsity_dense")))
+            out["nnz_ratio"] = number(shipped.get("nnz")) / max(number(point.get("nnz")), 1.0)
     return out
 
 
@@ -321,7 +289,7 @@ def markdown(report: dict) -> str:
                 f"- {name} seed {seed}: run {sh['run']} ({sh['role']}), nnz {sh['nnz']}, "
                 f"drop {pct(sh['drop'])} (<= {pct(sh['drop_upper'])}), test "
                 f"{pct(sh['test_drop'])} (<= {pct(sh['test_drop_upper'])}), certified "
-                f"{sh['certified']}; point rule nnz {point.get('nnz', '-')}; "
+                f"{sh['certified']} ({r.get('rule')}); point rule nnz {point.get('nnz', '-')}; "
                 f"{fmt(r['epochs_dense_units'])} dense trainings")
     c = report["compare_reference"]
     lines += ["", "`compare` on the reference sweep runs/mnist5k-lenet5 (test accuracy, %):", "",
@@ -352,12 +320,18 @@ def main(argv=None) -> int:
     parser.add_argument("--note", action="append", default=[],
                         help="a line for the report (a cut, a deviation)")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--fresh", action="store_true",
+                        help="delete the kept sweep directories of the chosen settings first")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if "lenet5" in args.settings and not (data_dir() / "MNIST").exists():
         print(f"bench_certified: no MNIST data in {data_dir()} (set PARETOPRUNE_SHARED_DATASETS)",
               file=sys.stderr)
         return 2
+    if args.fresh:
+        for setting in args.settings:
+            for folder in SWEEPS.glob(f"{setting}-s*"):
+                shutil.rmtree(folder)
     per_seed = {}
     for setting in args.settings:
         seeds = args.lenet_seeds if setting == "lenet5" and args.lenet_seeds else args.seeds
