@@ -1,16 +1,16 @@
 """Parallel speed-up of a sweep: ``--workers 2`` against one worker, on the same machine, in one
-script (issue: one config, one planner, one journal, one pool).
+script.
 
-Run from the repository root (not part of the default test run)::
+Run from the repository root::
 
-    python tests/benchmarks/bench_parallel.py           # about 5 minutes on 2 cores
-    python tests/benchmarks/bench_parallel.py --quick   # a smoke run
+    python -m benchmarks.bench_parallel           # about 5 minutes on 2 cores
+    python -m benchmarks.bench_parallel --quick   # a smoke run
 
 Two settings, each swept serially and with two worker processes, alternating, ``--repeats``
 times (the machine is shared: the ratio of the medians is the figure):
 
-* LeNet-5 on mnist-5k, 10 epochs, 6 runs, one torch thread per run, no dense reference (the
-  issue's measure: 6 training runs);
+* LeNet-5 on mnist-5k, 10 epochs, 6 runs, one torch thread per run, no dense reference (6
+  training runs: the setting the target was set for);
 * the digits quick start (``paretoprune sweep OUT`` defaults: mlp on digits, 20 epochs, 8 runs
   and the dense reference).
 
@@ -34,21 +34,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-OUT_DIR = ROOT / "runs" / "benchmarks"
+from benchmarks.common import OUT_DIR, ROOT, command_line, mnist_dir
+
 TARGETS = {"lenet5": 1.7, "digits": 1.0}
-
-
-def data_dir() -> Path:
-    base = os.environ.get("PARETOPRUNE_SHARED_DATASETS")
-    return Path(base) / "mnist-5k" if base else ROOT.parent / "shared" / "datasets" / "mnist-5k"
 
 
 def settings(name: str, quick: bool) -> list[str]:
     """The options of ``paretoprune sweep`` for the setting ``name``."""
     if name == "lenet5":
-        return ["--model", "lenet5", "--dataset", "mnist", "--data-dir", str(data_dir()),
+        return ["--model", "lenet5", "--dataset", "mnist", "--data-dir", str(mnist_dir()),
                 "--epochs", "1" if quick else "10", "--budget", "3" if quick else "6",
                 "--no-dense", "--device", "cpu", "--threads", "1"]
     return ["--device", "cpu"] + (["--epochs", "2", "--budget", "3"] if quick else [])
@@ -70,13 +64,13 @@ def timed_sweep(options: list[str], workers: int) -> tuple[float, int]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="tiny settings, one repeat")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
-    command = "python tests/benchmarks/bench_parallel.py" + (" --quick" if args.quick else "")
+    command = command_line("bench_parallel", argv)
     results = {}
     for name in ("lenet5", "digits"):
         options = settings(name, args.quick)

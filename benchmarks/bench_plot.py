@@ -1,8 +1,8 @@
 """Benchmark: ``paretoprune plot`` on tables of 10^6 runs (HTML size and time).
 
-Run from the repository root:
+Run from the repository root::
 
-    .venv/bin/python tests/benchmarks/bench_plot.py [--rows 1000000] [--repeats 3]
+    python -m benchmarks.bench_plot [--rows 1000000] [--repeats 3]
 
 Writes ``runs/benchmarks/plot.json`` and prints the figures. Targets, for 10^6 rows: an HTML
 under 20 MB, written in under 10 s. Cases:
@@ -33,11 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "runs" / "benchmarks" / "plot.json"
-sys.path.insert(0, str(ROOT / "tests"))
+from benchmarks.common import OUT_DIR
+from tests._tables import big_sweep_frame  # the random sweep-like table the plot tests use
 
-from _tables import big_sweep_frame  # noqa: E402
+OUT = OUT_DIR / "plot.json"
 
 
 def timed_command(args: list[str], repeats: int) -> dict:
@@ -78,11 +77,11 @@ def stages(path: Path, out: Path) -> dict:
     return marks
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
-    opts = parser.parse_args()
+    opts = parser.parse_args(argv)
     n = opts.rows
     result = {"benchmark": "paretoprune plot on large tables", "rows": n,
               "targets": {"html_mb_below": 20, "seconds_below": 10}}

@@ -1,8 +1,8 @@
 """Benchmark: pareto_mask + hypervolume on 10^6 uniform random points (best of 5).
 
-Run from the repository root:
+Run from the repository root::
 
-    .venv/bin/python tests/benchmarks/bench_pareto_core.py
+    python -m benchmarks.bench_pareto_core
 
 Prints the figure and writes ``runs/benchmarks/pareto_core.json``. The target is under 1 s for
 the uniform cloud. A second, harder case is timed too: 10^6 points that are ALL nondominated
@@ -12,20 +12,21 @@ full O(n log n) sort runs twice.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import OUT_DIR
 from paretoprune.pareto import hypervolume, pareto_mask
 
 N = 1_000_000
 REPEATS = 5
-OUT = Path(__file__).resolve().parents[2] / "runs" / "benchmarks" / "pareto_core.json"
+OUT = OUT_DIR / "pareto_core.json"
 
 
 def best_of(fn, repeats: int = REPEATS) -> tuple[float, list[float]]:
@@ -54,7 +55,8 @@ def bench(points: np.ndarray) -> dict:
     }
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     rng = np.random.default_rng(0)
     uniform = rng.random((N, 2))
     t = rng.permutation(N) / (N - 1)

@@ -1,11 +1,13 @@
 """Hypervolume reached by the rules normal, midpoint and grid at the same budget, on digits.
 
-    python tests/benchmarks/bench_digits_rules.py [--budget 8] [--seeds 0 1 2]
+Run from the repository root (a few minutes on 2 cores)::
+
+    python -m benchmarks.bench_digits_rules [--budget 8] [--seeds 0 1 2]
 
 Each rule runs the default sweep (``paretoprune sweep`` defaults: mlp on the bundled digits)
-through ``run_sweep``; hypervolumes are ratios to the union front of all the rules of a seed,
-in that front's frozen normalization with the reference point (1.1, 1.1), as in
-bench_front.py. Results: runs/benchmarks/digits_rules.json and .md. A few minutes on 2 cores.
+through ``run_sweep``; hypervolumes (training objectives: loss, l1; usable trials) are ratios
+to the union front of all the rules of a seed, in that front's normalization with the reference
+point (1.1, 1.1), as in bench_front. Results: runs/benchmarks/digits_rules.json and .md.
 """
 
 from __future__ import annotations
@@ -19,10 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
 
-from bench_front import OUT_DIR, hv_ratio, reference_for  # noqa: E402
+from benchmarks.common import (
+    SEEDS,
+    command_line,
+    hypervolume_in,
+    objective_points,
+    union_front_normalization,
+    usable_trials,
+    write_report,
+)
 
 RULES = ("normal", "midpoint", "grid")
 
@@ -33,7 +42,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=int, default=8)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="bench-digits-"))
     started = time.perf_counter()
@@ -41,22 +50,22 @@ def main(argv=None) -> int:
     try:
         for seed in args.seeds:
             train = TrainSpec(seed=seed)  # the CLI's defaults
-            rows = {}
+            points = {}
             for rule in RULES:
                 config = SweepConfig(train=train, budget=args.budget, rule=rule)
                 frame = run_sweep(folder / f"{rule}-{seed}", config)
-                rows[rule] = json.loads(frame.to_json(orient="records"))
-            norm, ref_hv = reference_for(list(rows.values()))
-            per_seed[seed] = {rule: hv_ratio(r, norm, ref_hv) for rule, r in rows.items()}
+                rows = json.loads(frame.to_json(orient="records"))
+                points[rule] = objective_points(usable_trials(rows))
+            norm, union_hv = union_front_normalization(np.vstack(list(points.values())))
+            per_seed[seed] = {rule: hypervolume_in(p, norm) / union_hv
+                              for rule, p in points.items()}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     summary = {rule: {"mean": statistics.fmean(s[rule] for s in per_seed.values()),
                       "per_seed": {str(k): s[rule] for k, s in per_seed.items()}} for rule in RULES}
-    report = {"command": "python tests/benchmarks/bench_digits_rules.py", "budget": args.budget,
+    report = {"command": command_line("bench_digits_rules", argv), "budget": args.budget,
               "settings": "paretoprune sweep defaults: " + json.dumps(TrainSpec().to_dict()),
               "hv_ratio_to_union_front": summary, "total_s": time.perf_counter() - started}
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "digits_rules.json").write_text(json.dumps(report, indent=2))
     lines = [f"# Rules on digits at budget {args.budget}", "",
              f"Command: `{report['command']}`; sweep defaults (mlp on digits); "
              f"{report['total_s']:.0f} s in all.", "",
@@ -66,8 +75,7 @@ def main(argv=None) -> int:
     for rule in RULES:
         cells = [f"{summary[rule]['per_seed'][str(s)]:.4f}" for s in args.seeds]
         lines.append(f"| {rule} | {summary[rule]['mean']:.4f} | " + " | ".join(cells) + " |")
-    (OUT_DIR / "digits_rules.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report("digits_rules", report, "\n".join(lines) + "\n")
     return 0
 
 

@@ -1,15 +1,15 @@
-"""Relevance-based selective decay and cooperative PSO beside the weighted sum (issue 12).
+"""Relevance-based selective decay and cooperative PSO beside the weighted sum.
 
-Run from the repository root (not part of the default test run)::
+Run from the repository root::
 
-    python tests/benchmarks/bench_relevance_pso.py           # everything: about 45 min on 2 cores
-    python tests/benchmarks/bench_relevance_pso.py --quick   # a smoke run: 1 seed, tiny runs
-    python tests/benchmarks/bench_relevance_pso.py --parts digits scaling   # some parts only
+    python -m benchmarks.bench_relevance_pso           # everything: about 45 min on 2 cores
+    python -m benchmarks.bench_relevance_pso --quick   # a smoke run: 1 seed, tiny runs
+    python -m benchmarks.bench_relevance_pso --parts digits scaling   # some parts only
 
 Every method runs as one ``paretoprune sweep`` (``run_sweep``, ``--workers 2`` processes, one
 torch thread per run) with its defaults, its default rule and range, the same budget of
 training runs (8) and no dense run of its own: one dense reference per seed (λ = 0, no pruning)
-is trained once and shared (bench_methods' helpers).
+is trained once and shared (``benchmarks.common.train_dense``).
 
 1. **digits** -- ``mlp`` on the bundled digits, 3 seeds, the CLI's defaults (20 epochs, Adam
    1e-3, batch 32, validation 10 % of the training images): the fronts of ``weighted-sum``,
@@ -18,7 +18,7 @@ is trained once and shared (bench_methods' helpers).
    level the run with the best validation accuracy among the method's runs at or above it
    (selected on validation, reported on test); the wall time of each method's runs.
 2. **lenet** -- ``lenet5`` on ../shared/datasets/mnist-5k, 3 seeds, 30 epochs for every run, Adam
-   1e-3, batch 32, validation half of the test images (bench_methods' setting): ``relevance``
+   1e-3, batch 32, validation half of the test images (``benchmarks.common.lenet_spec``): ``relevance``
    against ``weighted-sum`` at 95 / 98 / 99 % dense-layer sparsity. (PSO does not take conv nets.)
 3. **scaling** -- where PSO stops scaling: the CPU time of one iteration of both swarms (10
    particles, 512 samples, one thread) for mlp on digits (17k connections), lenet-300-100 on
@@ -35,28 +35,30 @@ and resume when the script runs again (``--fresh`` starts over).
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_front import OUT_DIR, data_dir  # noqa: E402
-from bench_methods import (  # noqa: E402
-    at_level,
-    dense_run,
-    lenet,
-    mean_sd,
+from benchmarks.common import (
+    CACHE_DIR,
+    SEEDS,
+    accuracy_at_levels,
+    command_line,
+    digits_spec,
+    lenet_spec,
+    level_table,
+    machine,
+    mean_sd_text,
+    mnist_dir,
+    paired,
     pct,
-    per_seed_table,
     pp,
-    stats,
-    sweep_rows,
+    require_mnist,
+    summary,
+    sweep_trials,
+    train_dense,
+    write_report,
 )
 
 DIGITS_LEVELS = (0.80, 0.90, 0.95)
@@ -73,13 +75,13 @@ def digits_methods() -> list[str]:
     return [m for m in (BASE, "relevance", "pso", "gmp") if m in METHODS]
 
 
-def digits_spec(seed: int, method: str, quick: bool):
-    from paretoprune.config import TrainSpec
-
+def digits_method_spec(seed: int, method: str, quick: bool):
+    """``paretoprune sweep --method METHOD``'s defaults on digits (``--quick``: 2 epochs, PSO 5
+    iterations a round)."""
     changes = {"epochs": 2} if quick else {}
     if quick and method == "pso":
         changes["swarm_iterations"] = 5
-    return TrainSpec(method=method, seed=seed, device="cpu", **changes)
+    return digits_spec(seed, method=method, **changes)
 
 
 # --- the fronts ---------------------------------------------------------------------------------
@@ -93,11 +95,11 @@ def run_part(name: str, specs, seeds, levels, budget: int, workers: int, cache: 
     for seed in seeds:
         folder = cache / name / f"seed{seed}"
         per = specs(seed)
-        dense = dense_run(per[BASE], folder)
+        dense = train_dense(per[BASE], folder)
         log(f"{name} seed {seed}: dense test acc {pct(dense['test_acc'])}")
         methods = {}
         for label, spec in per.items():
-            rows, wall = sweep_rows(spec, folder / label, budget, workers)
+            rows, wall = sweep_trials(spec, folder / label, budget, workers)
             methods[label] = {"rows": rows, "sweep_wall_s": wall}
             log(f"{name} seed {seed}: {label} ({len(rows)} runs, {wall:.0f} s)")
         results[str(seed)] = {"dense": {k: dense.get(k) for k in ("test_acc", "val_acc",
@@ -110,17 +112,12 @@ def analyse(results: dict, seeds, labels, levels) -> dict:
     """Accuracy at each level, times, and paired differences against the weighted sum."""
     out = {"levels": {}, "time": {}, "paired": {}}
     for label in labels:
-        out["levels"][label] = {}
-        for level in levels:
-            chosen = {str(s): at_level(results[str(s)]["methods"][label]["rows"], level)
-                      for s in seeds}
-            out["levels"][label][f"{level:g}"] = {
-                "per_seed": chosen,
-                "test_acc": stats([c["test_acc"] for c in chosen.values() if c])}
+        out["levels"][label] = accuracy_at_levels(
+            {s: results[str(s)]["methods"][label]["rows"] for s in seeds}, levels)
         runs = [results[str(s)]["methods"][label] for s in seeds]
         out["time"][label] = {
-            "run_wall_s": stats([sum(r["wall_time"] or 0.0 for r in m["rows"]) for m in runs]),
-            "sweep_wall_s": stats([m["sweep_wall_s"] for m in runs]),
+            "run_wall_s": summary([sum(r["wall_time"] or 0.0 for r in m["rows"]) for m in runs]),
+            "sweep_wall_s": summary([m["sweep_wall_s"] for m in runs]),
             "collapsed": sum(sum(bool(r.get("collapsed")) for r in m["rows"]) for m in runs),
             "failed": sum(sum(r["status"] != "ok" for r in m["rows"]) for m in runs)}
     for label in labels:
@@ -128,13 +125,11 @@ def analyse(results: dict, seeds, labels, levels) -> dict:
             continue
         out["paired"][label] = {}
         for level in levels:
-            key, diffs = f"{level:g}", {}
-            for s in seeds:
-                a = out["levels"][label][key]["per_seed"][str(s)]
-                b = out["levels"][BASE][key]["per_seed"][str(s)]
-                if a and b:
-                    diffs[str(s)] = a["test_acc"] - b["test_acc"]
-            out["paired"][label][key] = {"per_seed": diffs, **stats(diffs.values())}
+            key = f"{level:g}"
+            test_acc = {name: {s: c["test_acc"] for s, c in
+                               out["levels"][name][key]["per_seed"].items() if c}
+                        for name in (label, BASE)}
+            out["paired"][label][key] = paired(test_acc[label], test_acc[BASE])
     return out
 
 
@@ -151,9 +146,9 @@ def verdicts(analysis: dict, levels) -> list[str]:
                              "above this sparsity" + (" (a loss for it)" if who == label else ""))
                 continue
             ci = (f"95 % interval [{pp(d['lo'])}, {pp(d['hi'])}]"
-                  if d["n"] > 1 and math.isfinite(d["lo"]) else "one seed, no interval")
+                  if d["lo"] is not None else "one seed, no interval")
             if d["mean"] < 0:
-                sure = d["n"] > 1 and math.isfinite(d["hi"]) and d["hi"] < 0
+                sure = d["hi"] is not None and d["hi"] < 0
                 lines.append(f"{label} at {level:.0%}: LOSES by {pp(-d['mean'])} points to the "
                              f"weighted sum ({ci}{'; the whole interval' if sure else ''})")
             else:
@@ -179,7 +174,7 @@ def pso_scaling(quick: bool, log) -> dict:
     iterations = defaults.epochs * defaults.swarm_iterations
     rows = []
     for model, dataset in SCALING:
-        spec = TrainSpec(method="pso", model=model, dataset=dataset, data_dir=str(data_dir()),
+        spec = TrainSpec(method="pso", model=model, dataset=dataset, data_dir=str(mnist_dir()),
                          device="cpu")
         data = load_data(spec)
         with seeded(0, torch.device("cpu")):
@@ -202,7 +197,7 @@ def pso_scaling(quick: bool, log) -> dict:
         log(f"scaling: {model} on {dataset}: {1000 * per_iteration:.0f} ms per iteration")
     changes = ({"epochs": 1, "swarm_iterations": 2, "max_train_samples": 500} if quick else {})
     spec = TrainSpec(method="pso", model="lenet-300-100", dataset="mnist",
-                     data_dir=str(data_dir()), device="cpu", seed=0, **changes)
+                     data_dir=str(mnist_dir()), device="cpu", seed=0, **changes)
     runs = {"pso": train_run(spec).metrics}
     log(f"scaling: pso lenet-300-100 on mnist-5k: test acc {pct(runs['pso']['test_acc'])}, "
         f"{runs['pso']['wall_time']:.0f} s")
@@ -228,25 +223,25 @@ def accuracy_table(part: dict, labels, levels, seeds, what: str) -> list[str]:
         cells = []
         for lv in levels:
             s = a["levels"][label][f"{lv:g}"]["test_acc"]
-            cells.append(mean_sd(s) + (f" ({s['n']})" if s["n"] != len(seeds) else ""))
+            cells.append(mean_sd_text(s) + (f" ({s['n']})" if s["n"] != len(seeds) else ""))
         lines.append(f"| {label} | " + " | ".join(cells)
-                     + f" | {mean_sd(a['time'][label]['run_wall_s'], False, 0)} |")
+                     + f" | {mean_sd_text(a['time'][label]['run_wall_s'], False, 0)} |")
     lines += ["", "Per seed (test accuracy at the chosen run's sparsity):", ""]
-    lines += per_seed_table(a, labels, seeds, levels)
+    lines += level_table(a["levels"], labels, seeds, levels)
     lines += ["", "Paired differences, method minus weighted sum (test accuracy, points):", "",
               "| method | level | per seed | mean | 95 % interval |", "|---|---|---|---|---|"]
     for label, per in a["paired"].items():
         for lv in levels:
             d = per[f"{lv:g}"]
             seeds_text = ", ".join(pp(v) for v in d["per_seed"].values()) or "—"
-            interval = f"[{pp(d['lo'])}, {pp(d['hi'])}]" if d["n"] > 1 else "—"
+            interval = f"[{pp(d['lo'])}, {pp(d['hi'])}]" if d["lo"] is not None else "—"
             lines.append(f"| {label} | {lv:.0%} | {seeds_text} | {pp(d['mean'])} | {interval} |")
     lines += ["", "| method | runs collapsed | runs failed | sweep wall clock (s) |",
               "|---|---|---|---|"]
     for label in labels:
         t = a["time"][label]
         lines.append(f"| {label} | {t['collapsed']} | {t['failed']} | "
-                     f"{mean_sd(t['sweep_wall_s'], False, 0)} |")
+                     f"{mean_sd_text(t['sweep_wall_s'], False, 0)} |")
     lines += [""] + [f"- {v}" for v in verdicts(a, levels)] + [""]
     return lines
 
@@ -322,7 +317,7 @@ def scaling_verdict(s: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--budget", type=int, default=8, help="training runs per method")
     parser.add_argument("--workers", type=int, default=2, help="processes of each sweep")
     parser.add_argument("--lenet-epochs", type=int, default=30)
@@ -334,13 +329,10 @@ def main(argv=None) -> int:
     if args.quick:
         args.seeds, args.budget, args.lenet_epochs = [0], 3, 1
     needs_mnist = {"lenet", "scaling"} & set(args.parts)
-    if needs_mnist and not (data_dir() / "MNIST" / "raw").exists():
-        print(f"bench_relevance_pso: no MNIST data in {data_dir()} (set "
-              "PARETOPRUNE_SHARED_DATASETS, or --parts digits)", file=sys.stderr)
-        return 2
-    command = " ".join(["python", "tests/benchmarks/bench_relevance_pso.py",
-                        *(sys.argv[1:] if argv is None else argv)])
-    cache = OUT_DIR / ".cache" / ("relevance_pso-quick" if args.quick else "relevance_pso")
+    if needs_mnist:
+        require_mnist("bench_relevance_pso", "--parts digits")
+    command = command_line("bench_relevance_pso", argv)
+    cache = CACHE_DIR / ("relevance_pso-quick" if args.quick else "relevance_pso")
     if args.fresh:
         shutil.rmtree(cache, ignore_errors=True)
     started = time.perf_counter()
@@ -350,10 +342,11 @@ def main(argv=None) -> int:
 
     print(command, flush=True)
     report = {"command": command, "quick": args.quick, "seeds": args.seeds,
-              "machine": f"{os.cpu_count()} CPU cores, torch on the CPU"}
+              "machine": machine(args.workers)}
     if "digits" in args.parts:
         labels = digits_methods()
-        part = run_part("digits", lambda s: {m: digits_spec(s, m, args.quick) for m in labels},
+        part = run_part("digits",
+                        lambda s: {m: digits_method_spec(s, m, args.quick) for m in labels},
                         args.seeds, DIGITS_LEVELS, args.budget, args.workers, cache, log)
         runs = ("2 epochs, pso 10 iterations" if args.quick else
                 "20 epochs; pso 20 rounds of 100 iterations, 10 particles, 512 fitness samples")
@@ -364,7 +357,7 @@ def main(argv=None) -> int:
     if "lenet" in args.parts:
         labels = [BASE, "relevance"]
         part = run_part(
-            "lenet", lambda s: {m: lenet(s, args.lenet_epochs, "test", method=m) for m in labels},
+            "lenet", lambda s: {m: lenet_spec(s, args.lenet_epochs, method=m) for m in labels},
             args.seeds, LENET_LEVELS, args.budget, args.workers, cache, log)
         report["lenet"] = {**part, "methods": labels, "settings": (
             f"lenet5, mnist-5k (validation: half of the 10,000 test images, test the other "
@@ -374,13 +367,8 @@ def main(argv=None) -> int:
         report["scaling"] = pso_scaling(args.quick, log)
         report["scaling"]["verdict"] = scaling_verdict(report["scaling"])
     report["total_s"] = time.perf_counter() - started
-    suffix = "-quick" if args.quick else ""
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / f"relevance_pso{suffix}.json").write_text(
-        json.dumps(report, indent=2, default=float))
-    text = markdown(report)
-    (OUT_DIR / f"relevance_pso{suffix}.md").write_text(text)
-    print(text)
+    write_report("relevance_pso-quick" if args.quick else "relevance_pso", report,
+                 markdown(report))
     return 0
 
 

@@ -1,10 +1,12 @@
-"""Overhead of paretoprune's training loop against a plain PyTorch loop (not collected by pytest).
+"""Overhead of paretoprune's training loop against a plain PyTorch loop.
 
-On mnist-5k (``../shared/datasets/mnist-5k``, or ``--data-dir``) with the seed's LeNet-5, batch 32,
-in ONE process and on the same in-memory data, initial weights and batch order:
+On mnist-5k (``../shared/datasets/mnist-5k``, or ``--data-dir``) with the LeNet-5 of Reiners,
+Klamroth and Stiglmayr (``--model lenet5``), batch 32, in ONE process and on the same in-memory
+data, initial weights and batch order:
 
-* ``plain``        -- a plain PyTorch loop: ``torch.optim.Adam(lr=1e-3)`` (torch's default
-  implementation), cross-entropy, no penalty, no pruning;
+* ``plain``        -- a plain PyTorch loop (``benchmarks.common.plain_loop``):
+  ``torch.optim.Adam(lr=1e-3)`` (torch's default implementation), cross-entropy, no penalty, no
+  pruning;
 * ``plain-fused``  -- the same loop with ``Adam(fused=True)``, the kernel paretoprune uses;
 * ``wsum``         -- ``paretoprune.training.train_run`` with Adam (fused), weight ``--weight`` and
   pruning after every step (persistent masks, optimizer state masked);
@@ -12,7 +14,7 @@ in ONE process and on the same in-memory data, initial weights and batch order:
 * ``madam``        -- the multiobjective MAdam (min-norm weights every step, fused kernels), with
   the l1 gradient ``sign(w) / l1_init`` (``mo_l1_scale="init"``): on LeNet-5 the min-norm weights lean to the l1
   objective (c2 near 1) and the run prunes every weight, so its time is of a collapsed network;
-* ``madam-raw``    -- MAdam with ``mo_l1_scale="raw"`` (the seed's unnormalized l1 gradient, the default),
+* ``madam-raw``    -- MAdam with ``mo_l1_scale="raw"`` (the original work's unnormalized l1 gradient, the default),
   which trains a normal network: the representative timing of the multiobjective machinery;
 * ``smgd``, ``smgd-raw`` -- SMGD with momentum 0.9 (same learning rate), both scales.
 
@@ -23,10 +25,11 @@ machine other processes preempt this one and wall times swing by 10-50%). Target
 The like-for-like overhead of paretoprune's machinery is ``wsum`` against ``plain-fused`` (same
 Adam kernel) and ``wsum-unfused`` against ``plain``.
 
-Writes ``runs/benchmarks/training.json`` and ``runs/benchmarks/training.md``::
+Writes ``runs/benchmarks/training.json`` and ``runs/benchmarks/training.md``. Run from the
+repository root::
 
-    .venv/bin/python tests/benchmarks/bench_training.py               # 30 epochs, 3 repeats
-    .venv/bin/python tests/benchmarks/bench_training.py --epochs 2 --repeats 1   # smoke
+    python -m benchmarks.bench_training                          # 30 epochs, 3 repeats
+    python -m benchmarks.bench_training --epochs 2 --repeats 1   # smoke
 """
 
 from __future__ import annotations
@@ -36,54 +39,18 @@ import json
 import os
 import platform
 import statistics
-import sys
-import time
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from paretoprune.training import TrainSpec, epoch_batches, evaluate_split, train_run  # noqa: E402
-from paretoprune.training.loop import load_data, make_model, seeded  # noqa: E402
+from benchmarks.common import OUT_DIR, command_line, mnist_dir, plain_loop
+from paretoprune.training import TrainSpec, train_run
+from paretoprune.training.loop import load_data
 
 KINDS = ("plain", "plain-fused", "wsum", "wsum-unfused", "madam", "madam-raw", "smgd", "smgd-raw")
 TARGETS = {"wsum": 1.05, "wsum-unfused": 1.05, "madam": 1.10, "madam-raw": 1.10, "smgd": 1.10,
            "smgd-raw": 1.10}
 BASELINES = ("plain", "plain-fused")
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("PARETOPRUNE_SHARED_DATASETS")
-    base = Path(env) if env else ROOT.parent / "shared" / "datasets"
-    return base / "mnist-5k"
-
-
-def plain_loop(spec: TrainSpec, data, device, fused: bool = False) -> dict:
-    """The reference: what anyone would write, on the same data, init and batch order."""
-    with seeded(spec.seed, device):
-        model = make_model(spec, data, device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr, fused=fused)
-        generator = torch.Generator().manual_seed(spec.seed)
-        model.train()
-        start, cpu_start = time.perf_counter(), time.process_time()
-        for _ in range(spec.epochs):
-            for xb, yb in epoch_batches(data.x_train, data.y_train, spec.batch_size, generator):
-                optimizer.zero_grad()
-                loss = F.cross_entropy(model(xb), yb)
-                loss.backward()
-                optimizer.step()
-        train_time = time.perf_counter() - start
-        train_cpu_time = time.process_time() - cpu_start
-    _, test_acc = evaluate_split(model, data.x_test, data.y_test)
-    weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    zeros = sum(int((w == 0).sum()) for w in weights)
-    total = sum(w.numel() for w in weights)
-    return {"train_time": train_time, "train_cpu_time": train_cpu_time, "test_acc": test_acc,
-            "sparsity": zeros / total,
-            "sparsity_dense": zeros / total}
 
 
 def paretoprune_run(spec: TrainSpec, weight: float) -> dict:
@@ -104,9 +71,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (1: steadiest on a small shared machine)")
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--data-dir", type=Path, default=mnist_dir())
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
-    parser.add_argument("--out-dir", type=Path, default=ROOT / "runs" / "benchmarks")
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="time the ratios use: cpu (process CPU time of the loop; robust on a "
                              "busy shared machine, where other processes preempt this one) or wall")
@@ -182,8 +149,7 @@ def main(argv=None) -> int:
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "platform": platform.platform(), "cpus": os.cpu_count(),
                     "load_average": os.getloadavg()},
-        "command": " ".join([".venv/bin/python", "tests/benchmarks/bench_training.py",
-                             *(sys.argv[1:] if argv is None else argv)]),
+        "command": command_line("bench_training", argv),
         "results": summary,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -238,7 +204,7 @@ def markdown(report: dict) -> str:
         "CPU: its `sqrt` of the zeroed second moments of pruned weights takes a slow path (about "
         "5x slower per zero), which the fused kernel does not have. `madam`/`smgd` use the "
         "l1 gradient `sign(w)/l1_init` (mo_l1_scale init), for which the min-norm weights lean to the l1 "
-        "objective (MAdam prunes everything); `madam-raw`/`smgd-raw` (the seed's raw l1, the default) train a "
+        "objective (MAdam prunes everything); `madam-raw`/`smgd-raw` (the original work's raw l1, the default) train a "
         "normal network and are the representative timings. Per-repeat ratios are in "
         "training.json; on a shared machine they scatter by several percent.",
     ]

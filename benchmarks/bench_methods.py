@@ -1,9 +1,9 @@
-"""The weighted sum against the ε-constraint and gradual magnitude pruning (issue 11), on MNIST.
+"""The weighted sum against the ε-constraint and gradual magnitude pruning, on MNIST.
 
-Run from the repository root (not part of the default test run)::
+Run from the repository root::
 
-    python tests/benchmarks/bench_methods.py           # 3 seeds, 30 epochs: about 20 min on 2 cores
-    python tests/benchmarks/bench_methods.py --quick   # a smoke run: 1 epoch, 1 seed, 5 runs
+    python -m benchmarks.bench_methods           # 3 seeds, 30 epochs: about 20 min on 2 cores
+    python -m benchmarks.bench_methods --quick   # a smoke run: 1 epoch, 1 seed, 5 runs
 
 Settings: lenet5 on ../shared/datasets/mnist-5k (or $PARETOPRUNE_SHARED_DATASETS/mnist-5k), Adam
 lr 1e-3, batch 32, the same number of epochs (30) for every run of every method, CPU, one torch
@@ -34,7 +34,7 @@ What it reports (runs/benchmarks/methods.json and .md; ``--quick`` writes method
    the methods differ) as much as the dense end.
 3. Total training time per method (the sum of its runs' wall time, and the sweep's wall clock).
 4. Paired differences, seed by seed, default minus each other method at every level, mean and
-   95 % t-interval; the issue's goal: the default at least as accurate as GMP at 98 and 99 %.
+   95 % t-interval; the goal: the default at least as accurate as GMP at 98 and 99 %.
 
 Sweeps are kept in runs/benchmarks/.cache/methods/<epochs>ep-val-<split>/ and resume when the
 script is run again with the same settings (``--fresh`` starts over).
@@ -43,21 +43,31 @@ script is run again with the same settings (``--fresh`` starts over).
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
 import shutil
-import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_front import OUT_DIR, data_dir  # noqa: E402
+from benchmarks.common import (
+    CACHE_DIR,
+    SEEDS,
+    accuracy_at_levels,
+    command_line,
+    lenet_spec,
+    level_table,
+    machine,
+    mean_sd_text,
+    paired,
+    pct,
+    pp,
+    require_mnist,
+    summary,
+    sweep_trials,
+    train_dense,
+    usable_trials,
+    write_report,
+)
 
 LEVELS = (0.90, 0.95, 0.98, 0.99)
 #: label -> the TrainSpec fields of the method
@@ -68,76 +78,9 @@ METHODS = {
     "gmp-layer": {"method": "gmp", "gmp_scope": "layer"},
 }
 DEFAULT, BASELINE, GOAL_LEVELS = "weighted-sum", "gmp", (0.98, 0.99)
-#: a sparsity "at" a level (the rounding of one weight in 59k is 1e-5)
-AT = 1e-5
-KEEP = ("run", "status", "loss", "l1", "sparsity", "sparsity_dense", "nnz", "val_acc",
-        "test_acc", "wall_time", "train_time", "epochs", "collapsed")
-
-
-def lenet(seed: int, epochs: int, val_split: str, **changes):
-    """The training spec of every run: lenet5 on mnist-5k, Adam 1e-3, batch 32, CPU."""
-    from paretoprune.config import TrainSpec
-
-    return TrainSpec(**{"model": "lenet5", "dataset": "mnist", "data_dir": str(data_dir()),
-                        "epochs": epochs, "batch_size": 32, "lr": 1e-3, "device": "cpu",
-                        "seed": seed, "val_split": val_split, **changes})
-
-
-def dense_run(spec, folder: Path) -> dict:
-    """The seed's dense reference (λ = 0, no pruning), trained once and kept in ``folder``."""
-    from paretoprune.training import train_run
-
-    path = folder / "dense.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    import torch
-
-    torch.set_num_threads(1)
-    metrics = train_run(spec.as_method("weighted-sum", weight=0.0, threshold=0.0)).metrics
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, default=float))
-    return metrics
-
-
-def sweep_rows(spec, folder: Path, budget: int, workers: int) -> tuple[list, float]:
-    """The trial rows of one method's sweep (resumed if its folder holds one) and the wall
-    time this invocation spent on it."""
-    from paretoprune.config import SweepConfig
-    from paretoprune.sweep import run_sweep
-
-    config = SweepConfig(train=spec, budget=budget, workers=workers, dense=False)
-    began = time.perf_counter()
-    frame = run_sweep(folder, config)
-    wall = time.perf_counter() - began
-    trials = frame[frame["role"].astype(str) == "trial"]
-    param = config.method.parameter
-    rows = []
-    for record in json.loads(trials.to_json(orient="records")):
-        row = {k: record.get(k) for k in KEEP}
-        row["param"] = record.get(param)
-        rows.append(row)
-    return rows, wall
 
 
 # --- analysis ---------------------------------------------------------------------------------
-
-
-def usable(rows: list[dict], dense: dict) -> list[dict]:
-    """Ok rows that did not collapse, measured against the seed's dense reference."""
-    from paretoprune.selection import is_collapsed
-
-    return [r for r in rows if r["status"] == "ok"
-            and not is_collapsed({**r, "num_classes": dense["num_classes"]}, "val_acc",
-                                 dense["val_acc"])]
-
-
-def at_level(rows: list[dict], level: float) -> dict | None:
-    """The ok run with the best validation accuracy among those at or above ``level``
-    (dense-layer sparsity; ties: the sparser), or None."""
-    candidates = [r for r in rows if r["status"] == "ok" and r["sparsity_dense"] >= level - AT]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda r: (r["val_acc"], r["sparsity_dense"]))
 
 
 def hypervolumes(per_method: dict[str, list[dict]], dense: dict) -> dict[str, dict]:
@@ -150,7 +93,7 @@ def hypervolumes(per_method: dict[str, list[dict]], dense: dict) -> dict[str, di
     for scale in ("linear", "log"):
         sets = []
         for label in labels:
-            rows = usable(per_method[label], dense)
+            rows = usable_trials(per_method[label], dense)
             nnz = np.array([r["nnz"] for r in rows], dtype=float)
             x = np.log10(np.maximum(nnz, 1.0)) if scale == "log" else nnz
             acc = np.array([r["val_acc"] for r in rows], dtype=float)
@@ -161,45 +104,19 @@ def hypervolumes(per_method: dict[str, list[dict]], dense: dict) -> dict[str, di
     return out
 
 
-def t_975(df: int) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, df))
-
-
-def stats(values) -> dict:
-    """Mean, sd and 95 % t-interval of the finite ``values``."""
-    values = [float(v) for v in values if v is not None and math.isfinite(v)]
-    n = len(values)
-    if n == 0:
-        return {"n": 0, "mean": None, "sd": None, "lo": None, "hi": None, "values": []}
-    mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if n > 1 else 0.0
-    half = t_975(n - 1) * sd / math.sqrt(n) if n > 1 else math.nan
-    return {"n": n, "mean": mean, "sd": sd, "lo": mean - half, "hi": mean + half,
-            "values": values}
-
-
 def analyse(results: dict, seeds: list[int], labels: list[str]) -> dict:
     """Levels, hypervolumes, times and paired differences from the per-seed results."""
     levels, hv, times, pairs = {}, {}, {}, {}
     for label in labels:
-        levels[label] = {}
-        for level in LEVELS:
-            chosen = {str(s): at_level(results[str(s)]["methods"][label]["rows"], level)
-                      for s in seeds}
-            levels[label][f"{level:g}"] = {
-                "per_seed": chosen,
-                "test_acc": stats([c["test_acc"] for c in chosen.values() if c]),
-                "missing_seeds": [s for s, c in chosen.items() if c is None],
-            }
-        hv[label] = {scale: stats([results[str(s)]["hypervolume"][label][scale] for s in seeds])
+        levels[label] = accuracy_at_levels(
+            {s: results[str(s)]["methods"][label]["rows"] for s in seeds}, LEVELS)
+        hv[label] = {scale: summary([results[str(s)]["hypervolume"][label][scale] for s in seeds])
                      for scale in ("linear", "log")}
         runs = [results[str(s)]["methods"][label] for s in seeds]
         times[label] = {
-            "run_wall_s": stats([sum(r["wall_time"] or 0.0 for r in m["rows"]) for m in runs]),
-            "sweep_wall_s": stats([m["sweep_wall_s"] for m in runs]),
-            "runs": stats([len(m["rows"]) for m in runs]),
+            "run_wall_s": summary([sum(r["wall_time"] or 0.0 for r in m["rows"]) for m in runs]),
+            "sweep_wall_s": summary([m["sweep_wall_s"] for m in runs]),
+            "runs": summary([len(m["rows"]) for m in runs]),
             "collapsed": sum(sum(bool(r.get("collapsed")) for r in m["rows"]) for m in runs),
         }
     for other in labels:
@@ -208,18 +125,14 @@ def analyse(results: dict, seeds: list[int], labels: list[str]) -> dict:
         pairs[other] = {}
         for level in LEVELS:
             key = f"{level:g}"
-            diffs = {}
-            for s in seeds:
-                a = levels[DEFAULT][key]["per_seed"][str(s)]
-                b = levels[other][key]["per_seed"][str(s)]
-                if a and b:
-                    diffs[str(s)] = a["test_acc"] - b["test_acc"]
-            pairs[other][key] = {"per_seed": diffs, **stats(diffs.values())}
+            test_acc = {label: {s: c["test_acc"] for s, c in levels[label][key]["per_seed"].items()
+                                if c} for label in (DEFAULT, other)}
+            pairs[other][key] = paired(test_acc[DEFAULT], test_acc[other])
     return {"levels": levels, "hypervolume": hv, "time": times, "paired": pairs}
 
 
 def verdicts(analysis: dict) -> list[str]:
-    """The issue's goal, said plainly: the default at least as accurate as GMP at 98 and 99 %."""
+    """The goal, said plainly: the default at least as accurate as GMP at 98 and 99 %."""
     out = []
     for level in GOAL_LEVELS:
         key = f"{level:g}"
@@ -227,7 +140,7 @@ def verdicts(analysis: dict) -> list[str]:
         if not d or d["n"] == 0:
             out.append(f"{level:.0%}: no paired result (a method has no run at or above it)")
             continue
-        resolved = d["n"] > 1 and math.isfinite(d["lo"])
+        resolved = d["lo"] is not None
         ci = f"95 % interval [{pp(d['lo'])}, {pp(d['hi'])}]" if resolved else "one seed"
         if resolved and (d["lo"] > 0 or d["hi"] < 0):
             sure = "; the whole interval is on that side"
@@ -243,37 +156,6 @@ def verdicts(analysis: dict) -> list[str]:
 
 
 # --- report -----------------------------------------------------------------------------------
-
-
-def pp(value) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{100 * value:+.2f}"
-
-
-def pct(value) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{100 * value:.2f} %"
-
-
-def mean_sd(s: dict, percent: bool = True, digits: int = 2) -> str:
-    if not s or s["n"] == 0:
-        return "—"
-    scale = 100 if percent else 1
-    return f"{scale * s['mean']:.{digits}f} ± {scale * s['sd']:.{digits}f}"
-
-
-def per_seed_table(a: dict, labels: list[str], seeds: list[int], levels) -> list[str]:
-    """Markdown rows: per method and seed, the chosen run's test accuracy and dense-layer
-    sparsity at each sparsity level ("—" where no run reaches it)."""
-    lines = ["| method | seed | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |",
-             "|---|---|" + "---|" * len(levels)]
-    for label in labels:
-        for s in seeds:
-            cells = []
-            for lv in levels:
-                c = a["levels"][label][f"{lv:g}"]["per_seed"][str(s)]
-                cells.append("—" if c is None else
-                             f"{pct(c['test_acc'])} at {pct(c['sparsity_dense'])}")
-            lines.append(f"| {label} | {s} | " + " | ".join(cells) + " |")
-    return lines
 
 
 def markdown(rep: dict) -> str:
@@ -294,18 +176,18 @@ def markdown(rep: dict) -> str:
         cells = []
         for lv in LEVELS:
             s = a["levels"][label][f"{lv:g}"]["test_acc"]
-            cells.append(mean_sd(s) + (f" ({s['n']})" if s["n"] != len(seeds) else ""))
+            cells.append(mean_sd_text(s) + (f" ({s['n']})" if s["n"] != len(seeds) else ""))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "Per seed (test accuracy, and the dense-layer sparsity of the chosen run):", ""]
-    lines += per_seed_table(a, labels, seeds, LEVELS)
+    lines += level_table(a["levels"], labels, seeds, LEVELS)
     lines += ["", "## Hypervolume in decision space (validation error vs nonzero weights)", "",
               "One normalization per seed shared by all methods, reference (1.1, 1.1), collapsed "
               "runs excluded; mean ± sd over seeds.", "",
               "| method | nnz | log10 nnz | per seed (nnz) |", "|---|---|---|---|"]
     for label in labels:
         h = a["hypervolume"][label]
-        lines.append(f"| {label} | {mean_sd(h['linear'], False, 4)} | "
-                     f"{mean_sd(h['log'], False, 4)} | "
+        lines.append(f"| {label} | {mean_sd_text(h['linear'], False, 4)} | "
+                     f"{mean_sd_text(h['log'], False, 4)} | "
                      + ", ".join(f"{v:.4f}" for v in h["linear"]["values"]) + " |")
     lines += ["", "## Training time per method (sum over its runs, per seed)", "",
               "| method | runs | collapsed (all seeds) | run wall time (s) | sweep wall clock (s) |",
@@ -313,15 +195,15 @@ def markdown(rep: dict) -> str:
     for label in labels:
         t = a["time"][label]
         lines.append(f"| {label} | {t['runs']['mean']:.0f} | {t['collapsed']} | "
-                     f"{mean_sd(t['run_wall_s'], False, 0)} | "
-                     f"{mean_sd(t['sweep_wall_s'], False, 0)} |")
+                     f"{mean_sd_text(t['run_wall_s'], False, 0)} | "
+                     f"{mean_sd_text(t['sweep_wall_s'], False, 0)} |")
     lines += ["", f"## Paired differences: {DEFAULT} minus each method (test accuracy, points)",
               "", "| method | level | per seed | mean | 95 % interval |", "|---|---|---|---|---|"]
     for other, per in a["paired"].items():
         for lv in LEVELS:
             d = per[f"{lv:g}"]
             seeds_text = ", ".join(f"{pp(v)}" for v in d["per_seed"].values()) or "—"
-            interval = (f"[{pp(d['lo'])}, {pp(d['hi'])}]" if d["n"] > 1 else "—")
+            interval = f"[{pp(d['lo'])}, {pp(d['hi'])}]" if d["lo"] is not None else "—"
             lines.append(f"| {other} | {lv:.0%} | {seeds_text} | {pp(d['mean'])} | {interval} |")
     lines += ["", "## The goal: the default at least as accurate as GMP at 98 % and 99 %", ""]
     lines += [f"- {v}" for v in rep["verdicts"]]
@@ -330,7 +212,7 @@ def markdown(rep: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--epochs", type=int, default=30, help="every run of every method")
     parser.add_argument("--budget", type=int, default=8, help="training runs per method")
     parser.add_argument("--workers", type=int, default=2, help="processes of each sweep")
@@ -344,13 +226,9 @@ def main(argv=None) -> int:
         args.epochs, args.seeds, args.budget = 1, [0], 5
     if DEFAULT not in args.methods:
         parser.error(f"--methods must include the default, {DEFAULT}")
-    if not (data_dir() / "MNIST" / "raw").exists():
-        print(f"bench_methods: no MNIST data in {data_dir()} (set PARETOPRUNE_SHARED_DATASETS)",
-              file=sys.stderr)
-        return 2
-    command = " ".join(["python", "tests/benchmarks/bench_methods.py",
-                        *(sys.argv[1:] if argv is None else argv)])
-    cache = OUT_DIR / ".cache" / "methods" / f"{args.epochs}ep-val-{args.val_split}"
+    require_mnist("bench_methods")
+    command = command_line("bench_methods", argv)
+    cache = CACHE_DIR / "methods" / f"{args.epochs}ep-val-{args.val_split}"
     if args.fresh:
         shutil.rmtree(cache, ignore_errors=True)
     print(f"{command}\nsweeps in {cache}; {len(args.seeds)} seeds x {len(args.methods)} methods x "
@@ -359,14 +237,14 @@ def main(argv=None) -> int:
     results = {}
     for seed in args.seeds:
         folder = cache / f"seed{seed}"
-        base = lenet(seed, args.epochs, args.val_split)
-        dense = dense_run(base, folder)
+        base = lenet_spec(seed, args.epochs, val_split=args.val_split)
+        dense = train_dense(base, folder)
         print(f"[{time.perf_counter() - started:.0f}s] seed {seed}: dense test acc "
               f"{pct(dense['test_acc'])}", flush=True)
         per_method = {}
         for label in args.methods:
-            spec = lenet(seed, args.epochs, args.val_split, **METHODS[label])
-            rows, wall = sweep_rows(spec, folder / label, args.budget, args.workers)
+            spec = lenet_spec(seed, args.epochs, val_split=args.val_split, **METHODS[label])
+            rows, wall = sweep_trials(spec, folder / label, args.budget, args.workers)
             per_method[label] = {"rows": rows, "sweep_wall_s": wall}
             print(f"[{time.perf_counter() - started:.0f}s] seed {seed}: {label} "
                   f"({len(rows)} runs, {wall:.0f} s)", flush=True)
@@ -385,17 +263,12 @@ def main(argv=None) -> int:
                      f"Adam lr 1e-3, batch 32, {args.epochs} epochs per run, {args.budget} runs per "
                      f"method, sweeps with {args.workers} worker processes, one torch thread per "
                      f"run, CPU, seeds {args.seeds}"),
-        "machine": f"{os.cpu_count()} CPU cores", "seeds": args.seeds,
+        "machine": machine(args.workers), "seeds": args.seeds,
         "methods": args.methods, "levels": list(LEVELS), "results": results,
         "analysis": analysis, "total_s": time.perf_counter() - started,
     }
     report["verdicts"] = verdicts(analysis) if BASELINE in args.methods else []
-    suffix = "-quick" if args.quick else ""
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / f"methods{suffix}.json").write_text(json.dumps(report, indent=2, default=float))
-    text = markdown(report)
-    (OUT_DIR / f"methods{suffix}.md").write_text(text)
-    print(text)
+    write_report("methods-quick" if args.quick else "methods", report, markdown(report))
     return 0
 
 

@@ -1,10 +1,10 @@
-"""Structure you can delete (issue 13): --method gates against the weighted sum and GMP, in
-accuracy against FLOPs and against measured CPU latency (not collected by pytest).
+"""Structure you can delete: --method gates against the weighted sum and GMP, in accuracy
+against FLOPs and against measured CPU latency.
 
 Run from the repository root::
 
-    python tests/benchmarks/bench_gates.py            # the full benchmark (see below for time)
-    python tests/benchmarks/bench_gates.py --quick    # a smoke run: 2 epochs, 1 seed, tiny
+    python -m benchmarks.bench_gates            # the full benchmark (see below for time)
+    python -m benchmarks.bench_gates --quick    # a smoke run: 2 epochs, 1 seed, tiny
 
 What it runs:
 
@@ -49,24 +49,28 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import shutil
-import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import (
+    CACHE_DIR,
+    SEEDS,
+    command_line,
+    interval_text,
+    lenet_spec,
+    machine,
+    mean_sd_text,
+    paired,
+    require_mnist,
+    summary,
+    write_report,
+)
 
-from bench_front import data_dir  # noqa: E402  (the shared mnist-5k location)
-
-OUT_DIR = ROOT / "runs" / "benchmarks"
-SWEEPS = OUT_DIR / ".cache" / "gates"
+SWEEPS = CACHE_DIR / "gates"
 MAX_DROP = 0.01
 TARGETS = {"flops_reduction": 3.0, "speedup_b256": 2.0, "test_drop_pp": 1.0}
 LONG_LATENCY = {"budget_s": 2.0, "min_rounds": 10, "max_rounds": 60}
@@ -80,7 +84,7 @@ RESNET_RANGE = (0.9, 1.0)
 # ----------------------------------------------------------------------------------------------
 
 def cifar_shaped(n_train: int = 2000, n_test: int = 1000, classes: int = 10, size: int = 32):
-    """A synthetic CIFAR-shaped dataset (``--dataset bench_gates:cifar_shaped``): each class is a
+    """A synthetic CIFAR-shaped dataset (``--dataset benchmarks.bench_gates:cifar_shaped``): each class is a
     grating of its own orientation and frequency in a colour of its own, at a random phase and
     contrast, in Gaussian noise; learnable by a conv net, not by a pixel lookup."""
     import torch
@@ -118,15 +122,11 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def lenet_spec(method: str, seed: int, epochs: int, flops_share: float, **changes):
-    from paretoprune.training import TrainSpec
-
+def lenet_method_spec(method: str, seed: int, epochs: int, flops_share: float, **changes):
+    """:func:`benchmarks.common.lenet_spec` for ``method``, validated on 10 % of the training
+    images (``--flops-share`` for gates)."""
     extra = {"flops_share": flops_share} if method == "gates" else {}
-    settings = dict(method=method, model="lenet5", dataset="mnist", data_dir=str(data_dir()),
-                    epochs=epochs, batch_size=32, lr=1e-3, optimizer="adam", device="cpu",
-                    seed=seed, threads=1, **extra)
-    settings.update(changes)
-    return TrainSpec(**settings)
+    return lenet_spec(seed, epochs, val_split="train", method=method, **extra, **changes)
 
 
 def sweep(name: str, spec, budget: int, max_drop: float | None,
@@ -150,7 +150,7 @@ def sweep(name: str, spec, budget: int, max_drop: float | None,
 def job_lenet(method: str, seed: int, epochs: int, budget: int, flops_share: float,
               quick: bool) -> dict:
     changes = {"max_train_samples": 600, "max_test_samples": 1000} if quick else {}
-    spec = lenet_spec(method, seed, epochs, flops_share, **changes)
+    spec = lenet_method_spec(method, seed, epochs, flops_share, **changes)
     tag = "quick-" if quick else ""
     result = sweep(f"{tag}lenet5-{method}-s{seed}-e{epochs}-b{budget}", spec, budget, MAX_DROP)
     result["selected"] = select(result, long_latency=not quick)
@@ -167,8 +167,8 @@ def job_resnet(epochs: int, budget: int, cifar_dir: str | None, quick: bool) -> 
                     max_test_samples=n_test)
         what = f"CIFAR-10 from {cifar_dir}: {n_train} training images, {n_test} test images"
     else:
-        data = dict(dataset="bench_gates:cifar_shaped_quick" if quick
-                    else "bench_gates:cifar_shaped")
+        data = dict(dataset="benchmarks.bench_gates:cifar_shaped_quick" if quick
+                    else "benchmarks.bench_gates:cifar_shaped")
         what = (f"synthetic CIFAR-shaped data (bench_gates.cifar_shaped: {n_train} + {n_test} "
                 "images, 10 classes of coloured gratings in noise, 3x32x32); no CIFAR-10 here")
     spec = TrainSpec(method="gates", model="resnet20", epochs=epochs,
@@ -274,49 +274,25 @@ def front(rows: list[dict], x: str) -> list[dict]:
 # statistics and report
 # ----------------------------------------------------------------------------------------------
 
-def mean_sd(values) -> dict:
-    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not values:
-        return {"n": 0, "mean": None, "sd": None}
-    return {"n": len(values), "mean": statistics.fmean(values),
-            "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
-
-
-def paired_interval(diffs) -> dict:
-    """Mean of per-seed differences with a two-sided 95 % t interval (None below 2 seeds)."""
-    from scipy import stats
-
-    out = mean_sd(diffs)
-    if out["n"] >= 2:
-        half = stats.t.ppf(0.975, out["n"] - 1) * out["sd"] / math.sqrt(out["n"])
-        out.update(lo=out["mean"] - half, hi=out["mean"] + half)
-    return out
-
-
 FIGURES = ("flops_reduction", "speedup_b256", "speedup_b1", "test_drop_pp", "params_reduction",
            "nonzero_flops_reduction")
 
 
 def analyse(results: list[dict], seeds: list[int], methods: list[str]) -> dict:
     by = {(r["method"], r["seed"]): r for r in results}
-    summary, paired, per_seed = {}, {}, {}
+    means, pairs, per_seed = {}, {}, {}
     for method in methods:
         chosen = [by[(method, s)].get("selected") for s in seeds]
         per_seed[method] = {str(s): c for s, c in zip(seeds, chosen, strict=True)}
-        summary[method] = {f: mean_sd([c[f] for c in chosen if c]) for f in FIGURES}
-        summary[method]["dense_test_acc"] = mean_sd(
-            [c["dense_test_acc"] for c in chosen if c])
+        means[method] = {f: summary([c[f] for c in chosen if c]) for f in FIGURES}
+        means[method]["dense_test_acc"] = summary([c["dense_test_acc"] for c in chosen if c])
     for other in methods:
         if other == "gates":
             continue
-        paired[other] = {}
+        pairs[other] = {}
         for f in FIGURES:
-            diffs = []
-            for s in seeds:
-                a, b = by[("gates", s)].get("selected"), by[(other, s)].get("selected")
-                if a and b:
-                    diffs.append(a[f] - b[f])
-            paired[other][f] = paired_interval(diffs)
+            figure = {m: {s: c[f] for s, c in per_seed[m].items() if c} for m in ("gates", other)}
+            pairs[other][f] = paired(figure["gates"], figure[other])
     fronts = {m: {str(s): {"flops": front(by[(m, s)]["rows"], "flops"),
                            "latency_b256": front(by[(m, s)]["rows"], "latency_b256"),
                            "flops_nonzero": front(by[(m, s)]["rows"], "flops_nonzero")}
@@ -328,29 +304,19 @@ def analyse(results: list[dict], seeds: list[int], methods: list[str]) -> dict:
             "flops_reduction": c["flops_reduction"] >= TARGETS["flops_reduction"],
             "speedup_b256": c["speedup_b256"] >= TARGETS["speedup_b256"],
             "test_drop_pp": c["test_drop_pp"] <= TARGETS["test_drop_pp"]}
-    means = summary["gates"]
+    gate_means = means["gates"]
     verdict["mean"] = {
-        "flops_reduction": (means["flops_reduction"]["mean"] or 0) >= TARGETS["flops_reduction"],
-        "speedup_b256": (means["speedup_b256"]["mean"] or 0) >= TARGETS["speedup_b256"],
-        "test_drop_pp": (means["test_drop_pp"]["mean"] if means["test_drop_pp"]["mean"]
+        "flops_reduction": (gate_means["flops_reduction"]["mean"] or 0) >= TARGETS["flops_reduction"],
+        "speedup_b256": (gate_means["speedup_b256"]["mean"] or 0) >= TARGETS["speedup_b256"],
+        "test_drop_pp": (gate_means["test_drop_pp"]["mean"] if gate_means["test_drop_pp"]["mean"]
                          is not None else math.inf) <= TARGETS["test_drop_pp"],
     } if all(gates) else None
-    return {"summary": summary, "paired": paired, "per_seed": per_seed, "fronts": fronts,
+    return {"summary": means, "paired": pairs, "per_seed": per_seed, "fronts": fronts,
             "verdict": verdict}
 
 
-def _ms(d: dict, digits: int = 2, unit: str = "") -> str:
-    if not d or d.get("mean") is None:
-        return "-"
-    return f"{d['mean']:.{digits}f}{unit} ± {d['sd']:.{digits}f}"
-
-
-def _ci(d: dict, digits: int = 2) -> str:
-    if not d or d.get("mean") is None:
-        return "-"
-    if "lo" not in d:
-        return f"{d['mean']:+.{digits}f} (one seed)"
-    return f"{d['mean']:+.{digits}f} [{d['lo']:+.{digits}f}, {d['hi']:+.{digits}f}]"
+def _ms(d: dict, digits: int = 2) -> str:
+    return mean_sd_text(d, percent=False, digits=digits)
 
 
 def markdown(rep: dict) -> str:
@@ -371,7 +337,7 @@ def markdown(rep: dict) -> str:
         lines.append(f"| {method} | {_ms(s['flops_reduction'])}x | {_ms(s['speedup_b256'])}x | "
                      f"{_ms(s['speedup_b1'])}x | {_ms(s['test_drop_pp'])} | "
                      f"{_ms(s['params_reduction'])}x | {_ms(s['nonzero_flops_reduction'])}x | "
-                     f"{_ms({k: (v * 100 if v is not None else None) if k in ('mean', 'sd') else v for k, v in s['dense_test_acc'].items()})} % |")
+                     f"{mean_sd_text(s['dense_test_acc'])} % |")
     lines += ["", "Unstructured methods keep the dense architecture: their FLOPs, latency and "
               "parameter count are those of the dense network (1x by construction); the nonzero-"
               "FLOPs column is what a sparse kernel could skip.", "",
@@ -379,8 +345,8 @@ def markdown(rep: dict) -> str:
               "", "| against | FLOPs reduction | speed-up b256 | speed-up b1 | test drop (pp) |",
               "|---|---|---|---|---|"]
     for other, p in a["paired"].items():
-        lines.append(f"| {other} | {_ci(p['flops_reduction'])} | {_ci(p['speedup_b256'])} | "
-                     f"{_ci(p['speedup_b1'])} | {_ci(p['test_drop_pp'])} |")
+        lines.append(f"| {other} | {interval_text(p['flops_reduction'])} | {interval_text(p['speedup_b256'])} | "
+                     f"{interval_text(p['speedup_b1'])} | {interval_text(p['test_drop_pp'])} |")
     lines += ["", "Per seed (gates):", ""]
     for seed, c in a["per_seed"]["gates"].items():
         if c is None:
@@ -440,7 +406,7 @@ def markdown(rep: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--flops-share", type=float, default=1.0)
@@ -457,10 +423,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.epochs, args.seeds, args.budget = 2, [0], 3
         args.resnet_epochs, args.resnet_budget = 2, 2
-    if not (data_dir() / "MNIST" / "raw").exists():
-        print(f"bench_gates: no MNIST data in {data_dir()} (set PARETOPRUNE_SHARED_DATASETS)",
-              file=sys.stderr)
-        return 2
+    require_mnist("bench_gates")
     from paretoprune.methods import METHODS
     from paretoprune.training import default_data_dir
 
@@ -491,10 +454,8 @@ def main(argv=None) -> int:
                               f"over w in {list(RESNET_RANGE)} and the dense reference, CPU, "
                               "one thread")
     report = {
-        "command": " ".join(["python", "tests/benchmarks/bench_gates.py",
-                             *(sys.argv[1:] if argv is None else argv)]),
-        "machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-                   f"torch threads 1 per process, {args.jobs} processes",
+        "command": command_line("bench_gates", argv),
+        "machine": machine(args.jobs),
         "settings": f"lenet5, mnist-5k{' (600 training images)' if args.quick else ''}, Adam lr "
                     f"1e-3, batch 32, {args.epochs} epochs per run for every method, "
                     f"{args.budget} trials per sweep with --max-drop {MAX_DROP}, gates "
@@ -504,11 +465,7 @@ def main(argv=None) -> int:
         "sweeps": {r["name"]: r["folder"] for r in results},
         "resnet": resnet, "total_s": time.perf_counter() - started,
     }
-    suffix = "-quick" if args.quick else ""
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / f"gates{suffix}.json").write_text(json.dumps(report, indent=2, default=float))
-    (OUT_DIR / f"gates{suffix}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report("gates-quick" if args.quick else "gates", report, markdown(report))
     return 0
 
 

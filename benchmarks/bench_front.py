@@ -1,10 +1,10 @@
-"""The issue 9 benchmark suite: LeNet-5 on mnist-5k, measured through the real tool.
+"""The front suite: LeNet-5 on mnist-5k, measured through the real tool.
 
-Run from the repository root (a script, not a test: pytest does not collect tests/benchmarks)::
+Run from the repository root (a script, not a test)::
 
-    python tests/benchmarks/bench_front.py            # the whole suite, 3 seeds: about 35 min on 2 cores
-    python tests/benchmarks/bench_front.py --quick    # a smoke run: 1-2 epochs, 1 seed, small budgets
-    python tests/benchmarks/bench_front.py --fresh    # empty the run cache first
+    python -m benchmarks.bench_front            # the whole suite, 3 seeds: about 35 min on 2 cores
+    python -m benchmarks.bench_front --quick    # a smoke run: 1-2 epochs, 1 seed, small budgets
+    python -m benchmarks.bench_front --fresh    # empty the run cache first
 
 Settings: ../shared/datasets/mnist-5k (or $PARETOPRUNE_SHARED_DATASETS/mnist-5k), lenet5, Adam lr
 1e-3, batch 32, CPU, one torch thread per run, 2 worker processes (``--workers``), seeds 0 1 2.
@@ -12,8 +12,8 @@ Validation is ``val_split="test"``: a seeded half of the 10k test set validates 
 it) and the other half tests (reported only); 10 % of the 5,000 training images (500 images) is
 too noisy to resolve one point (one point = 5 images).
 
-What it measures (results in runs/benchmarks/front.json and front.md; --quick writes them to
-runs/benchmarks/.cache/front-quick/ instead):
+What it measures (results in runs/benchmarks/front.json and front.md, numbered as below;
+--quick writes them to runs/benchmarks/.cache/front-quick/ instead):
 
 1. Collapsed runs per sweep (target <= 1): the 16-run reference setting (default rule, 30
    epochs) and the 8-run digits quick start (``paretoprune sweep`` defaults, mlp on digits).
@@ -29,26 +29,26 @@ runs/benchmarks/.cache/front-quick/ instead):
 4. The front comparison in the decision space (validation error vs log10 of the nonzero prunable
    weights; collapsed runs excluded): hypervolume after 4, 6, 8, 12, 16 runs of the rules normal,
    midpoint, random, grid (each one serial 16-run sweep, whose prefixes are the smaller budgets --
-   checked by replaying the planner; for grid a prefix of the 16-grid in the planner's coarse-to-
-   fine order, not the uniform n-grid, unless --separate-grids) and Optuna TPE / NSGA-II, in one
-   normalization per seed (the union front of every method's usable points), with paired
-   differences normal - other and 95 % t-intervals over seeds.
-5. SMGD (momentum 0.9, Nesterov, the seed's per-step decay lr/(1+(lr/E)t)) and MAdam, each at a
-   learning rate chosen on validation from a small grid, 30 epochs, placed against the
+   checked by running the shorter sweeps from the run cache; for grid a prefix of the 16-grid in
+   the planner's coarse-to-fine order, not the uniform n-grid, unless --separate-grids) and
+   Optuna TPE / NSGA-II, in one normalization per seed (the union front of every method's usable
+   points), with paired differences normal - other and 95 % t-intervals over seeds.
+5. SMGD (momentum 0.9, Nesterov, the original work's per-step decay lr/(1+(lr/E)t)) and MAdam,
+   each at a learning rate chosen on validation from a small grid, 30 epochs, placed against the
    weighted-sum front of the reference setting of the same seed.
-6. The reference sweep runs/mnist5k-lenet5/ (seed 0 of item 1; sweep.json, journal.jsonl,
+6. The reference sweep runs/mnist5k-lenet5/ (seed 0 of measure 1; sweep.json, journal.jsonl,
    points.csv, no checkpoints) and its picture front.png (``paretoprune plot --png``).
 7. Warm start (epochs a warm-started sweep needs to reach the hypervolume of 8 cold runs) and
    the sweep cost (a 12-run cold sweep against the plain PyTorch loop in the same process:
-   bench_training.plain_loop, before and after). --no-warm / --no-cost skip them.
+   ``benchmarks.common.plain_loop``, before and after). --no-warm / --no-cost skip them.
 
-Every training run is cached in runs/benchmarks/.cache/front-runs/ (one file per run, weights
-included), keyed by its full spec, its parameter, the epochs it trains, its initial weights (warm
-starts, fine-tuning) and a fingerprint of the training code; training on the CPU is
-deterministic, so an interrupted suite continues where it stopped and runs shared by several
-measures (the dense references, lambda = 0, grid points) train once. The sweeps themselves run
-through ``paretoprune.sweep.run_sweep`` (planner, store, selection: the real tool) with its
-worker function replaced by a cached one; only the cost measurement trains without the cache.
+Every training run goes through the shared run cache (``benchmarks.common.RunCache``, in
+runs/benchmarks/.cache/runs/), keyed by its full spec, its parameter, the epochs it trains, its
+initial weights (warm starts, fine-tuning) and a fingerprint of the training code; training on
+the CPU is deterministic, so an interrupted suite continues where it stopped and runs shared by
+several measures (the dense references, lambda = 0, grid points) train once. The sweeps
+themselves run through ``paretoprune.sweep.run_sweep`` (planner, store, selection: the real
+tool) with their training runs read from the cache; only the cost measurement trains without it.
 """
 
 from __future__ import annotations
@@ -56,13 +56,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import fcntl
-import functools
 import hashlib
 import json
 import math
 import os
-import platform
 import shlex
 import shutil
 import statistics
@@ -77,33 +74,52 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import (
+    CACHE_DIR,
+    OUT_DIR,
+    ROOT,
+    RunCache,
+    command_line,
+    decision_points,
+    dense_spec,
+    digits_spec,
+    hypervolume_in,
+    interval_side,
+    json_safe,
+    lenet_spec,
+    log,
+    machine,
+    mnist_dir,
+    number,
+    objective_points,
+    paired,
+    pct,
+    plain_loop,
+    require_mnist,
+    restart_clock,
+    summary,
+    training_code_fingerprint,
+    union_front_normalization,
+    usable_trials,
+)
 
-OUT_DIR = ROOT / "runs" / "benchmarks"
-CACHE_DIR = OUT_DIR / ".cache"
-RUN_CACHE = CACHE_DIR / "front-runs"
 SWEEPS = CACHE_DIR / "front-sweeps"
 REFERENCE_SWEEP = ROOT / "runs" / "mnist5k-lenet5"
-#: Hypervolume reference point, normalized (as the tool's).
-HV_REF = (1.1, 1.1)
 #: Cost model of the estimate (LeNet-5, 5,000 images, batch 32, one thread, both cores busy:
-#: bench_training's plain loop takes 14-15 s for 30 epochs): seconds per epoch, per run
+#: the plain loop takes 14-15 s for 30 epochs): seconds per epoch, per run
 #: (evaluation of 20k images, model, store), per digits run, per sweep (store, preflight).
 SEC_PER_EPOCH, SEC_PER_RUN, SEC_PER_DIGITS_RUN, SEC_PER_SWEEP = 0.5, 1.5, 1.5, 3.0
 TARGETS = {"collapsed_per_sweep": 1, "sparsity_dense": 0.98, "test_drop": 0.01,
            "targeted_vs_grid_pt": 0.5, "warm_epoch_share": 0.50, "sweep_cost_ratio": 1.10}
-#: 97.5 % quantiles of Student's t by degrees of freedom (1.96 beyond the table).
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-        9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
+#: Every training run of the suite (each worker process has its own handle on the same folder).
+CACHE = RunCache()
 
 
 @dataclass(frozen=True)
 class Settings:
     seeds: tuple[int, ...] = (0, 1, 2)
-    epochs: int = 30  # reference setting, dense reference and final retrain of items 2-3, SMGD
-    trial_epochs: int = 10  # exploration runs of items 2, 3, 4 and 7
+    epochs: int = 30  # reference setting, dense reference and final retrain of measures 2-3, SMGD
+    trial_epochs: int = 10  # exploration runs of measures 2, 3, 4 and 7
     finetune_epochs: int = 5
     max_drop: float = 0.01
     ref_budget: int = 16
@@ -121,7 +137,7 @@ class Settings:
     warm: bool = True
     cost: bool = True
     reference: bool = True
-    grid_prefix: bool = True  # item 4: grid budgets as prefixes of the largest grid
+    grid_prefix: bool = True  # measure 4: grid budgets as prefixes of the largest grid
     quick: bool = False
 
     @property
@@ -135,186 +151,11 @@ QUICK = dict(seeds=(0,), epochs=2, trial_epochs=1, finetune_epochs=1, max_drop=0
              target_budget=4, grid_budget=8, budgets=(4, 6), smgd_lrs=(0.01, 0.05),
              madam_lrs=(1e-3, 1e-2), warm_epochs=1, warm_budget=6, warm_cold_runs=4, cost_runs=3)
 
-#: The multiobjective runs of item 5: (name, optimizer, spec changes, learning-rate grid field).
+#: The multiobjective runs of measure 5: (name, optimizer, spec changes, learning-rate grid field).
 SINGLE_VARIANTS = (
     ("smgd", "smgd", {"momentum": 0.9, "nesterov": True, "schedule": "inverse"}, "smgd_lrs"),
     ("madam", "madam", {}, "madam_lrs"),
 )
-
-
-def data_dir() -> Path:
-    base = os.environ.get("PARETOPRUNE_SHARED_DATASETS")
-    return Path(base) / "mnist-5k" if base else ROOT.parent / "shared" / "datasets" / "mnist-5k"
-
-
-def lenet(seed: int, epochs: int, **changes):
-    """The suite's training spec: lenet5 on mnist-5k, Adam 1e-3, batch 32, CPU, one thread,
-    validation on a seeded half of the test set."""
-    from paretoprune.config import TrainSpec
-
-    settings = dict(model="lenet5", dataset="mnist", data_dir=str(data_dir()), epochs=epochs,
-                    batch_size=32, lr=1e-3, optimizer="adam", device="cpu", seed=seed,
-                    val_split="test", threads=1)
-    settings.update(changes)
-    return TrainSpec(**settings)
-
-
-def digits_spec(seed: int):
-    """``paretoprune sweep``'s defaults (mlp on the bundled digits), on the CPU."""
-    from paretoprune.config import TrainSpec
-
-    return TrainSpec(seed=seed, device="cpu", threads=1)
-
-
-def dense_of(spec):
-    """The dense reference run a sweep of ``spec`` trains (``_Sweep.dense_job``)."""
-    return spec.as_method("weighted-sum", weight=0.0, threshold=0.0)
-
-
-# ----------------------------------------------------------------------------------------------
-# the run cache
-# ----------------------------------------------------------------------------------------------
-
-#: Files whose code decides what a weighted-sum or smgd run returns (training, metrics): part
-#: of every cache key, so that a changed training loop trains again.
-_CODE = ("loop.py", "optim.py", "pruning.py", "datasets.py", "models.py", "schedules.py",
-         "cost.py", "structures.py")
-#: Methods whose runner (training/loop.py) reads only the epochs it trains, never spec.epochs:
-#: a 10-epoch trial of an epochs=30 sweep is then the same run as one of an epochs=10 sweep.
-_EPOCHS_BY_ARGUMENT = ("weighted-sum", "smgd")
-STATS = {"trained": 0, "cached": 0, "train_s": 0.0, "last": ""}
-_COLD = False  # True: train every run (timing), store it, read nothing
-T0 = time.time()
-
-
-@functools.cache
-def code_fingerprint() -> str:
-    import torch
-
-    digest = hashlib.sha1(torch.__version__.encode())
-    for name in _CODE:
-        path = ROOT / "paretoprune" / "training" / name
-        digest.update(path.read_bytes() if path.exists() else b"-")
-    return digest.hexdigest()[:16]
-
-
-def _digest(obj, h) -> None:
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        t = obj.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{t.dtype}{tuple(obj.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes())
-    elif isinstance(obj, dict):
-        for k in sorted(obj, key=str):
-            h.update(repr(k).encode())
-            _digest(obj[k], h)
-    elif isinstance(obj, (list, tuple)):
-        h.update(b"[")
-        for v in obj:
-            _digest(v, h)
-        h.update(b"]")
-    else:
-        h.update(repr(obj).encode())
-
-
-def run_key(spec, epochs: int | None, init_state: dict | None) -> str:
-    """The cache key of one run: its spec (identity fields; the parameter is one of them, rounded
-    to 12 digits so that 1/3 of a 4-grid is 5/15 of a 16-grid), the epochs it trains, a digest
-    of its initial weights and of the training code."""
-    trained = spec.epochs if epochs is None else int(epochs)
-    ident = spec.identity()
-    if spec.method in _EPOCHS_BY_ARGUMENT:
-        ident["epochs"] = trained
-    parameter = spec.method_info.parameter
-    if parameter and isinstance(ident.get(parameter), float):
-        ident[parameter] = float(f"{ident[parameter]:.12g}")
-    init = None
-    if init_state is not None:
-        h = hashlib.sha1()
-        _digest(init_state, h)
-        init = h.hexdigest()
-    payload = {"spec": ident, "trained_epochs": trained, "init": init,
-               "code": code_fingerprint(), "cache": 2}
-    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-@contextlib.contextmanager
-def _key_lock(key: str):
-    """One process trains a key at a time; the others wait and then read its result."""
-    RUN_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(RUN_CACHE / f"{key}.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _load(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)["result"]
-    except Exception:  # unreadable: train it again
-        return None
-
-
-def _save(path: Path, result: dict) -> None:
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"result": result}, tmp)
-    os.replace(tmp, path)
-
-
-def cached_run_point(spec, *, init_state=None, epochs=None, progress=None) -> dict:
-    """``paretoprune.training.run_point`` through the cache."""
-    from paretoprune.training import run_point
-
-    key = run_key(spec, epochs, init_state)
-    path = RUN_CACHE / f"{key}.pt"
-    with contextlib.nullcontext() if _COLD else _key_lock(key):
-        result = None if _COLD else _load(path)
-        if result is not None:
-            STATS["cached"] += 1
-            STATS["last"] = "cache"
-            result["_spec"] = spec.to_dict()
-            return result
-        began = time.perf_counter()
-        result = run_point(spec, init_state=init_state, epochs=epochs, progress=progress)
-        took = time.perf_counter() - began
-        _save(path, result)
-    STATS["trained"] += 1
-    STATS["train_s"] += took
-    STATS["last"] = f"trained {took:.0f} s"
-    return result
-
-
-def cached_run_job(job, progress=None) -> dict:
-    """Stands in for ``paretoprune.sweep.run_job`` (the sweep's worker function)."""
-    return cached_run_point(job.spec, init_state=job.init_state, epochs=job.epochs,
-                            progress=progress)
-
-
-@contextlib.contextmanager
-def tool_with_cache():
-    """``run_sweep`` with its worker function reading and filling the run cache."""
-    import paretoprune.sweep as sweep_module
-
-    original = sweep_module.run_job
-    sweep_module.run_job = cached_run_job
-    try:
-        yield
-    finally:
-        sweep_module.run_job = original
-
-
-def cached_run_count() -> int:
-    return len(list(RUN_CACHE.glob("*.pt"))) if RUN_CACHE.exists() else 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -327,43 +168,13 @@ COLUMNS = ("run", "role", "weight", "loss", "l1", "val_acc", "val_loss", "test_a
            "drop", "parent", "warm_from", "gap_lo", "gap_hi", "optimizer", "lr")
 
 
-def clean(obj):
-    """JSON-safe: numpy scalars to Python, non-finite floats to None, tuples to lists."""
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def compact(metrics: dict) -> dict:
-    return clean({k: v for k, v in metrics.items() if k in COLUMNS})
+    return json_safe({k: v for k, v in metrics.items() if k in COLUMNS})
 
 
 def records(frame) -> list[dict]:
     cols = [c for c in COLUMNS if c in frame.columns]
     return json.loads(frame[cols].to_json(orient="records"))
-
-
-def num(value, default=math.nan) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return default
-    return out if math.isfinite(out) else default
-
-
-def clock() -> str:
-    s = int(time.time() - T0)
-    return f"{s // 60:3d}:{s % 60:02d}"
-
-
-def log(text: str) -> None:
-    print(f"[{clock()}] {text}", flush=True)
 
 
 class Progress:
@@ -379,15 +190,15 @@ class Progress:
         pass
 
     def finished(self, row, hypervolume, job=None) -> None:
-        weight = num(row.get("weight"))
+        weight = number(row.get("weight"))
         what = f"λ {weight:.4g}" if math.isfinite(weight) else "λ -"
         if row.get("status") != "ok":
             tail = f"FAILED: {row.get('error', '')}"
         else:
-            tail = (f"val {num(row.get('val_acc')):.4f} nnz {int(num(row.get('nnz'), 0))}"
+            tail = (f"val {number(row.get('val_acc')):.4f} nnz {int(number(row.get('nnz'), 0))}"
                     + (" collapsed" if row.get("collapsed") is True else ""))
         log(f"{self.name:<22} run {row.get('run'):>2} {row.get('role', ''):<9} {what:<10} "
-            f"{tail} ({STATS['last']})")
+            f"{tail} ({CACHE.last})")
 
     def end(self, frame, summary) -> None:
         pass
@@ -397,14 +208,11 @@ def run_tool_sweep(name: str, config, *, folder: Path | None = None, fresh: bool
                    keep: bool = False):
     """``run_sweep(config)`` in ``folder`` (default: a fresh folder named after the job) with the
     run cache; the folder is removed afterwards unless ``keep``."""
-    from paretoprune.sweep import run_sweep
-
     folder = folder or SWEEPS / name
     if fresh:
         shutil.rmtree(folder, ignore_errors=True)
     try:
-        with tool_with_cache():
-            return run_sweep(folder, config, reporter=Progress(name))
+        return CACHE.run_sweep(folder, config, reporter=Progress(name))
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -413,46 +221,34 @@ def run_tool_sweep(name: str, config, *, folder: Path | None = None, fresh: bool
 def sweep_result(frame) -> dict:
     keys = ("runs", "trials", "failed", "collapsed", "metric", "dense_run", "selected_run",
             "stop_reason")
-    return {"rows": records(frame), "summary": clean({k: frame.attrs.get(k) for k in keys})}
+    return {"rows": records(frame), "summary": json_safe({k: frame.attrs.get(k) for k in keys})}
 
 
-class _RowsStore:
-    """What ``paretoprune.sweep._Sweep`` reads of a store (for replaying its planner)."""
-
-    def __init__(self, rows):
-        self._rows = [dict(r) for r in rows]
-
-    def rows(self):
-        return [dict(r) for r in self._rows]
-
-    def next_run(self):
-        return len(self._rows)
+def trial_weights(frame) -> list[float]:
+    return [float(w) for w in frame.loc[frame["role"].astype(str) == "trial", "weight"]]
 
 
-def prefix_check(config, frame, budgets) -> dict:
-    """Whether the first n trials of this serial sweep are what an n-run sweep would run: the
-    planner, built as ``run_sweep`` builds it but with budget n and told the first k trials (k <
-    n), must propose trial k's parameter. (Its choices depend only on the rows so far.)"""
-    from paretoprune.sweep import _Sweep
-
-    rows = frame.to_dict("records")
-    dense = [r for r in rows if r.get("role") == "dense" and r.get("status") == "ok"][-1:]
-    trials = [r for r in rows if r.get("role") == "trial"]
+def prefix_check(name: str, config, frame, budgets) -> dict:
+    """Whether the first n trials of this serial sweep are what an n-run sweep runs: each
+    smaller budget n is swept again (from the run cache: the runs it shares with this sweep do
+    not train again) and its trials are compared with this sweep's first n, in order. (The
+    planner's choices depend only on the rows so far and the budget.)"""
+    full = trial_weights(frame)
     checks, mismatches = 0, []
     for n in budgets:
-        for k in range(min(n, len(trials))):
-            replay = _Sweep(config.replace(budget=n), _RowsStore(dense), None)
-            for r in trials[:k]:
-                replay.planner.tell(replay.annotate(dict(r)))
-            proposed = replay.planner.ask(1)
-            want = float(trials[k]["weight"])
+        if n >= config.budget:
+            continue
+        shorter = trial_weights(run_tool_sweep(f"{name}/prefix-{n}", config.replace(budget=n)))
+        for k in range(min(n, len(full))):
             checks += 1
-            if not proposed or abs(proposed[0].param - want) > 1e-9:
-                mismatches.append({"budget": n, "index": k, "sweep": want,
-                                   "replay": proposed[0].param if proposed else None})
+            got = shorter[k] if k < len(shorter) else None
+            if got is None or abs(got - full[k]) > 1e-9:
+                mismatches.append({"budget": n, "index": k, "sweep": full[k], "replay": got})
+                break  # the shorter sweep has left this one's path: its later trials differ
     return {"checks": checks, "mismatches": mismatches}
 
 
+# ----------------------------------------------------------------------------------------------
 # ----------------------------------------------------------------------------------------------
 # jobs (each runs in a worker process)
 # ----------------------------------------------------------------------------------------------
@@ -460,22 +256,22 @@ def prefix_check(config, frame, budgets) -> dict:
 def job_shared(s: Settings, seed: int, which: str) -> dict:
     """Runs several measures share, trained first so that no two jobs wait for them."""
     specs = {
-        "dense-final": lambda: dense_of(lenet(seed, s.epochs)),
-        "dense-trial": lambda: dense_of(lenet(seed, s.trial_epochs)),
-        "lambda0-trial": lambda: lenet(seed, s.trial_epochs).with_parameter(0.0),
+        "dense-final": lambda: dense_spec(lenet_spec(seed, s.epochs)),
+        "dense-trial": lambda: dense_spec(lenet_spec(seed, s.trial_epochs)),
+        "lambda0-trial": lambda: lenet_spec(seed, s.trial_epochs).with_parameter(0.0),
     }
-    metrics = cached_run_point(specs[which]())
-    log(f"shared s{seed} {which:<15} val {num(metrics['val_acc']):.4f} ({STATS['last']})")
+    metrics = CACHE.run_point(specs[which]())
+    log(f"shared s{seed} {which:<15} val {number(metrics['val_acc']):.4f} ({CACHE.last})")
     return {"metrics": compact(metrics)}
 
 
 def job_reference(s: Settings, seed: int, cost: bool) -> dict:
-    """Item 1 (and 6 for the first seed): the default rule, ``ref_budget`` trials of
+    """Measure 1 (and 6 for the first seed): the default rule, ``ref_budget`` trials of
     ``epochs``; with ``cost`` its first ``cost_runs`` trials are the timed cold sweep."""
     from paretoprune.config import SweepConfig
 
     name = f"ref/s{seed}"
-    config = SweepConfig(train=lenet(seed, s.epochs), budget=s.ref_budget, executor="serial")
+    config = SweepConfig(train=lenet_spec(seed, s.epochs), budget=s.ref_budget, executor="serial")
     folder = SWEEPS / f"ref-s{seed}"
     shutil.rmtree(folder, ignore_errors=True)
     out = {}
@@ -491,12 +287,10 @@ def measure_cost(s: Settings, config, folder: Path) -> dict:
     all; every run trained, none read from the cache) against the plain PyTorch loop in the
     same process, two loops before and two after (torch's default Adam and the fused kernel
     paretoprune uses). A measurement of an earlier invocation is reused."""
-    from bench_training import plain_loop
-
     from paretoprune.training.loop import load_data, resolve_device
 
-    global _COLD
-    key = hashlib.sha1(json.dumps([config.train.identity(), s.cost_runs, code_fingerprint(), 2],
+    key = hashlib.sha1(json.dumps([config.train.identity(), s.cost_runs,
+                                   training_code_fingerprint(), 2],
                                   sort_keys=True, default=str).encode()).hexdigest()[:16]
     stored = CACHE_DIR / f"front-cost-{key}.json"
     if stored.exists():
@@ -517,14 +311,14 @@ def measure_cost(s: Settings, config, folder: Path) -> dict:
 
     plain(False)
     plain(True)
-    _COLD = True
+    CACHE.cold = True
     try:
         began, cpu = time.perf_counter(), time.process_time()
         frame = run_tool_sweep(f"cost/s{spec.seed}", config.replace(budget=s.cost_runs),
                                folder=folder, keep=True)
         sweep_wall, sweep_cpu = time.perf_counter() - began, time.process_time() - cpu
     finally:
-        _COLD = False
+        CACHE.cold = False
     plain(True)
     plain(False)
     runs = int((frame["status"].astype(str) == "ok").sum())
@@ -547,48 +341,48 @@ def job_digits(s: Settings, seed: int) -> dict:
 
 
 def job_targeted(s: Settings, seed: int) -> dict:
-    """Items 2 and 3: ``--max-drop`` with trial epochs, the final retrain and fine-tuning."""
+    """Measures 2 and 3: ``--max-drop`` with trial epochs, the final retrain and fine-tuning."""
     from paretoprune.config import SweepConfig
 
-    config = SweepConfig(train=lenet(seed, s.epochs), budget=s.target_budget, max_drop=s.max_drop,
+    config = SweepConfig(train=lenet_spec(seed, s.epochs), budget=s.target_budget, max_drop=s.max_drop,
                          trial_epochs=s.trial_epochs, finetune_epochs=s.finetune_epochs,
                          executor="serial")
     return sweep_result(run_tool_sweep(f"targeted/s{seed}", config))
 
 
 def job_grid_wide(s: Settings, seed: int) -> dict:
-    """Item 3's baseline: a ``grid_budget`` uniform grid of trial-epoch runs (no dense run of its
+    """Measure 3's baseline: a ``grid_budget`` uniform grid of trial-epoch runs (no dense run of its
     own: its within-D is read against the targeted sweep's dense reference, the same run)."""
     from paretoprune.config import SweepConfig
 
-    config = SweepConfig(train=lenet(seed, s.trial_epochs), budget=s.grid_budget, rule="grid",
+    config = SweepConfig(train=lenet_spec(seed, s.trial_epochs), budget=s.grid_budget, rule="grid",
                          dense=False, executor="serial")
     return sweep_result(run_tool_sweep(f"grid{s.grid_budget}/s{seed}", config))
 
 
 def job_rule(s: Settings, seed: int, rule: str) -> dict:
-    """Item 4: one serial sweep of the largest budget; smaller budgets are its prefixes."""
+    """Measure 4: one serial sweep of the largest budget; smaller budgets are its prefixes."""
     from paretoprune.config import SweepConfig
 
-    config = SweepConfig(train=lenet(seed, s.trial_epochs), budget=s.max_budget, rule=rule,
+    config = SweepConfig(train=lenet_spec(seed, s.trial_epochs), budget=s.max_budget, rule=rule,
                          executor="serial")
     frame = run_tool_sweep(f"{rule}/s{seed}", config)
     out = sweep_result(frame)
-    out["prefix_check"] = prefix_check(config, frame, s.budgets)
+    out["prefix_check"] = prefix_check(f"{rule}/s{seed}", config, frame, s.budgets)
     return out
 
 
 def job_grid(s: Settings, seed: int, budget: int) -> dict:
-    """Item 4's grid at one budget: ``grid_weights(0, 1, budget)`` (lambda = 1 not trained)."""
+    """Measure 4's grid at one budget: ``grid_weights(0, 1, budget)`` (lambda = 1 not trained)."""
     from paretoprune.config import SweepConfig
 
-    config = SweepConfig(train=lenet(seed, s.trial_epochs), budget=budget, rule="grid",
+    config = SweepConfig(train=lenet_spec(seed, s.trial_epochs), budget=budget, rule="grid",
                          executor="serial")
     return sweep_result(run_tool_sweep(f"grid-{budget}/s{seed}", config))
 
 
 def job_optuna(s: Settings, seed: int, sampler_name: str) -> dict:
-    """Item 4: an Optuna study over the weight on the training objectives (loss, l1), as the
+    """Measure 4: an Optuna study over the weight on the training objectives (loss, l1), as the
     planner sees them; each trial one cached trial-epoch run."""
     import optuna
 
@@ -602,14 +396,14 @@ def job_optuna(s: Settings, seed: int, sampler_name: str) -> dict:
         # NSGA-II plain random search at these budgets)
         sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
-    base = lenet(seed, s.trial_epochs)
-    dense = compact(cached_run_point(dense_of(base)))
+    base = lenet_spec(seed, s.trial_epochs)
+    dense = compact(CACHE.run_point(dense_spec(base)))
     rows: list[dict] = []
     name = f"optuna-{sampler_name}/s{seed}"
 
     def objective(trial):
         weight = trial.suggest_float("weight", 0.0, 1.0)
-        metrics = cached_run_point(base.with_parameter(weight))
+        metrics = CACHE.run_point(base.with_parameter(weight))
         row = {**compact(metrics), "run": len(rows), "role": "trial", "weight": weight}
         row["collapsed"] = metrics["status"] == "ok" and is_collapsed(metrics, "val_acc",
                                                                       dense["val_acc"])
@@ -624,21 +418,21 @@ def job_optuna(s: Settings, seed: int, sampler_name: str) -> dict:
 
 
 def job_single(s: Settings, seed: int, variant: str, lr: float) -> dict:
-    """Item 5: one multiobjective run (no lambda: it finds its own trade-off)."""
+    """Measure 5: one multiobjective run (no lambda: it finds its own trade-off)."""
     optimizer, changes = next((o, c) for v, o, c, _ in SINGLE_VARIANTS if v == variant)
-    spec = lenet(seed, s.epochs).as_method("smgd", optimizer=optimizer, lr=lr, **changes)
-    metrics = cached_run_point(spec)
-    log(f"{variant}/s{seed} lr {lr:g}: {metrics['status']} val {num(metrics['val_acc']):.4f} "
-        f"dense sparsity {num(metrics['sparsity_dense']):.4f} ({STATS['last']})")
+    spec = lenet_spec(seed, s.epochs).as_method("smgd", optimizer=optimizer, lr=lr, **changes)
+    metrics = CACHE.run_point(spec)
+    log(f"{variant}/s{seed} lr {lr:g}: {metrics['status']} val {number(metrics['val_acc']):.4f} "
+        f"dense sparsity {number(metrics['sparsity_dense']):.4f} ({CACHE.last})")
     return {"metrics": {**compact(metrics), "lr": lr, "variant": variant}}
 
 
 def job_warm(s: Settings, seed: int) -> dict:
-    """Item 7: the default rule with warm starts (each run continues from the nearest denser
+    """Measure 7: the default rule with warm starts (each run continues from the nearest denser
     run for ``warm_epochs``; the dense end trains cold)."""
     from paretoprune.config import SweepConfig
 
-    config = SweepConfig(train=lenet(seed, s.trial_epochs), budget=s.warm_budget, warm_start=True,
+    config = SweepConfig(train=lenet_spec(seed, s.trial_epochs), budget=s.warm_budget, warm_start=True,
                          warm_epochs=s.warm_epochs, executor="serial")
     return sweep_result(run_tool_sweep(f"warm/s{seed}", config))
 
@@ -653,23 +447,22 @@ def _worker_init(t0: float) -> None:
 
     import torch
 
-    global T0
-    T0 = t0
+    restart_clock(t0)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning, module="optuna")
 
 
 def run_entry(name: str, fn: str, kwargs: dict) -> dict:
     """One job in a worker: its result, or the error that stopped it (the suite goes on)."""
-    STATS.update(trained=0, cached=0, train_s=0.0)
+    CACHE.reset_counts()
     began = time.perf_counter()
     try:
         result, error = JOBS[fn](**kwargs), ""
     except Exception as err:
         result, error = {}, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
-    return {"name": name, "result": clean(result), "error": error,
-            "wall_s": time.perf_counter() - began, "trained": STATS["trained"],
-            "cached": STATS["cached"], "train_s": STATS["train_s"]}
+    return {"name": name, "result": json_safe(result), "error": error,
+            "wall_s": time.perf_counter() - began, "trained": CACHE.trained,
+            "cached": CACHE.cached, "train_s": CACHE.train_s}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -683,7 +476,7 @@ def run_s(epochs: int) -> float:
 @dataclass
 class Job:
     name: str
-    item: str
+    measures: str  # the numbers of the measures it serves
     fn: str
     kwargs: dict
     runs: int  # new training runs it makes at most (runs shared with earlier jobs not counted)
@@ -714,7 +507,8 @@ def plan(s: Settings) -> tuple[list[Job], list[Job]]:
                         (s.grid_budget - 2) * run_s(T) + SEC_PER_SWEEP))
         for rule in ("normal", "midpoint", "random"):
             jobs.append(Job(f"{rule}/s{seed}", "4", "job_rule", dict(s=s, seed=seed, rule=rule),
-                            s.max_budget - 1, (s.max_budget - 1) * run_s(T) + SEC_PER_SWEEP))
+                            s.max_budget - 1, (s.max_budget - 1) * run_s(T)
+                            + len(s.budgets) * SEC_PER_SWEEP))  # + the prefix check's sweeps
         top = s.max_budget - 1  # the largest grid's steps: a grid whose step divides it is free
         for n in [s.max_budget] if s.grid_prefix else sorted(s.budgets, reverse=True):
             new = n - 2 if n == s.max_budget or top % (n - 1) else 0
@@ -741,8 +535,8 @@ def plan(s: Settings) -> tuple[list[Job], list[Job]]:
 def estimate_table(s: Settings, shared: list[Job], jobs: list[Job]) -> tuple[str, float]:
     items: dict[str, list[Job]] = {}
     for job in shared + jobs:
-        items.setdefault(job.item, []).append(job)
-    lines = [f"{'item':<12} {'jobs':>5} {'runs':>6} {'worker-min':>11}"]
+        items.setdefault(job.measures, []).append(job)
+    lines = [f"{'measures':<12} {'jobs':>5} {'runs':>6} {'worker-min':>11}"]
     for item, group in items.items():
         lines.append(f"{item:<12} {len(group):>5} {sum(j.runs for j in group):>6} "
                      f"{sum(j.seconds for j in group) / 60:>11.1f}")
@@ -752,7 +546,7 @@ def estimate_table(s: Settings, shared: list[Job], jobs: list[Job]) -> tuple[str
     lines.append(f"{'total':<12} {len(shared) + len(jobs):>5} {runs:>6} {total / 60:>11.1f}")
     lines.append(f"estimate: about {minutes:.0f} min on {s.workers} workers from an empty cache "
                  f"(at {SEC_PER_EPOCH} s per LeNet-5 epoch + {SEC_PER_RUN} s per run; "
-                 f"{cached_run_count()} runs are in the cache now)")
+                 f"{len(CACHE)} runs are in the cache now)")
     return "\n".join(lines), minutes
 
 
@@ -771,83 +565,7 @@ def one(rows: list[dict], role: str, **match) -> dict | None:
     return found[-1] if found else None
 
 
-def usable(rows, dense_val: float | None = None) -> list[dict]:
-    """Rows that may join a front: ok trials, not collapsed (the tool's column, or
-    ``is_collapsed`` against ``dense_val``), with nonzero weights."""
-    from paretoprune.selection import is_collapsed
-
-    out = []
-    for r in rows:
-        if r.get("status") != "ok" or r.get("role", "trial") != "trial":
-            continue
-        collapsed = r.get("collapsed")
-        if collapsed is None:
-            collapsed = is_collapsed(r, "val_acc", dense_val)
-        if collapsed or not num(r.get("nnz"), 0) > 0:
-            continue
-        out.append(r)
-    return out
-
-
-def decision_points(rows, scale: str = "log") -> np.ndarray:
-    pts = [(1.0 - num(r["val_acc"]), math.log10(num(r["nnz"])) if scale == "log" else num(r["nnz"]))
-           for r in rows if math.isfinite(num(r.get("val_acc")))]
-    return np.array(pts, dtype=float).reshape(-1, 2)
-
-
-def objective_points(rows) -> np.ndarray:
-    pts = [(num(r["loss"]), num(r["l1"])) for r in rows
-           if math.isfinite(num(r.get("loss"))) and math.isfinite(num(r.get("l1")))]
-    return np.array(pts, dtype=float).reshape(-1, 2)
-
-
-def frozen_norm(points: np.ndarray):
-    """The normalization of the union front of ``points`` and that front's hypervolume."""
-    from paretoprune.pareto import Normalization, front, hypervolume
-
-    union = front(points)
-    norm = Normalization.from_points(union)
-    return norm, hypervolume(norm.apply(union), HV_REF, strict=False)
-
-
-def hv_of(points: np.ndarray, norm) -> float:
-    from paretoprune.pareto import hypervolume
-
-    return hypervolume(norm.apply(points), HV_REF, strict=False) if len(points) else 0.0
-
-
-# compatibility with bench_digits_rules.py (objective space, usable trial rows)
-def reference_for(all_rows) -> tuple:
-    """The frozen normalization and hypervolume of the union front (loss, l1) of the usable
-    trial rows of several tables (lists of row dicts)."""
-    return frozen_norm(np.vstack([objective_points(usable(rows)) for rows in all_rows]))
-
-
-def hv_ratio(rows, norm, reference_hv) -> float:
-    return hv_of(objective_points(usable(rows)), norm) / reference_hv
-
-
-def t_interval(values) -> dict:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    n = len(values)
-    if n == 0:
-        return {"n": 0, "mean": None, "lo": None, "hi": None}
-    mean = statistics.fmean(values)
-    if n < 2:
-        return {"n": n, "mean": mean, "lo": None, "hi": None, "sd": None}
-    sd = statistics.stdev(values)
-    df = n - 1
-    t = T975.get(df) or next((T975[k] for k in sorted(T975) if k >= df), 1.96)
-    half = t * sd / math.sqrt(n)
-    return {"n": n, "mean": mean, "sd": sd, "lo": mean - half, "hi": mean + half, "t": t}
-
-
-def mean_of(values) -> float | None:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    return statistics.fmean(values) if values else None
-
-
-def item1(R: dict, s: Settings) -> dict:
+def collapsed_runs(R: dict, s: Settings) -> dict:
     out = {}
     for label, prefix in (("reference", "ref"), ("digits", "digits"), ("rules-10ep", "normal")):
         per = {}
@@ -870,13 +588,13 @@ def _network(row: dict, dense: dict) -> dict:
     return {"run": row.get("run"), "weight": row.get("weight"), "epochs": row.get("epochs"),
             "nnz": row.get("nnz"), "sparsity_dense": row.get("sparsity_dense"),
             "val_acc": row.get("val_acc"), "test_acc": row.get("test_acc"),
-            "val_drop": num(dense["val_acc"]) - num(row.get("val_acc")),
-            "test_drop": num(dense["test_acc"]) - num(row.get("test_acc")),
-            "meets": num(row.get("sparsity_dense")) >= TARGETS["sparsity_dense"]
-            and num(dense["test_acc"]) - num(row.get("test_acc")) <= TARGETS["test_drop"] + 1e-12}
+            "val_drop": number(dense["val_acc"]) - number(row.get("val_acc")),
+            "test_drop": number(dense["test_acc"]) - number(row.get("test_acc")),
+            "meets": number(row.get("sparsity_dense")) >= TARGETS["sparsity_dense"]
+            and number(dense["test_acc"]) - number(row.get("test_acc")) <= TARGETS["test_drop"] + 1e-12}
 
 
-def item2(R: dict, s: Settings) -> dict:
+def selected_network(R: dict, s: Settings) -> dict:
     per = {}
     for seed in s.seeds:
         rows = rows_of(R, f"targeted/s{seed}", role=None)
@@ -895,14 +613,14 @@ def item2(R: dict, s: Settings) -> dict:
     out = {"per_seed": per}
     for key in ("final", "finetuned"):
         nets = [p[key] for p in per.values() if p.get(key)]
-        out[key] = {"mean_sparsity_dense": mean_of([num(n["sparsity_dense"]) for n in nets]),
-                    "mean_test_drop": mean_of([n["test_drop"] for n in nets]),
+        out[key] = {"mean_sparsity_dense": summary([n["sparsity_dense"] for n in nets])["mean"],
+                    "mean_test_drop": summary([n["test_drop"] for n in nets])["mean"],
                     "seeds_meeting": sum(bool(n["meets"]) for n in nets), "seeds": len(per),
                     "met": bool(per) and len(nets) == len(per) and all(n["meets"] for n in nets)}
     return out
 
 
-def item3(R: dict, s: Settings) -> dict:
+def targeted_vs_grid(R: dict, s: Settings) -> dict:
     import pandas as pd
 
     from paretoprune.selection import select_within
@@ -924,15 +642,15 @@ def item3(R: dict, s: Settings) -> dict:
         entry = {"targeted": {k: chosen.get(k) for k in ("run", "weight", "nnz", "sparsity_dense",
                                                          "val_acc")} if chosen else None,
                  "targeted_trials": sum(1 for r in rows if r.get("role") == "trial"),
-                 "grid": {k: clean(best.get(k)) for k in ("run", "weight", "nnz",
+                 "grid": {k: json_safe(best.get(k)) for k in ("run", "weight", "nnz",
                                                           "sparsity_dense", "val_acc")}
                  if best else None,
                  "grid_trials": len(grid), "grid_within": int(len(found))}
         if chosen and best:
-            entry["gap_pt"] = 100 * (num(best["sparsity_dense"]) - num(chosen["sparsity_dense"]))
+            entry["gap_pt"] = 100 * (number(best["sparsity_dense"]) - number(chosen["sparsity_dense"]))
         per[str(seed)] = entry
     gaps = [p["gap_pt"] for p in per.values() if "gap_pt" in p]
-    mean = mean_of(gaps)
+    mean = summary(gaps)["mean"]
     # a seed where the grid finds a network within D and the targeted sweep does not: missed
     lost = any(p.get("grid") and not p.get("targeted") for p in per.values())
     met = None if mean is None and not lost else (
@@ -941,17 +659,15 @@ def item3(R: dict, s: Settings) -> dict:
             "seeds_compared": len(gaps), "seeds": len(per)}
 
 
-def item4_methods(s: Settings) -> list[str]:
+def front_methods(s: Settings) -> list[str]:
     return ["normal", "midpoint", "grid", "random"] + (
         ["optuna-tpe", "optuna-nsga2"] if s.optuna else [])
 
 
-def item4_rows(R: dict, s: Settings, seed: int) -> tuple[dict, float | None]:
-    """{method: {budget: rows}} of one seed, and its dense (trial-epoch) validation accuracy."""
-    dense = one(rows_of(R, f"normal/s{seed}", role=None), "dense")
-    dense_val = num(dense["val_acc"]) if dense else None
+def front_rows_by_method(R: dict, s: Settings, seed: int) -> dict:
+    """{method: {budget: rows}} of one seed."""
     out: dict = {}
-    for method in item4_methods(s):
+    for method in front_methods(s):
         per = {}
         for n in s.budgets:
             if method == "grid" and s.grid_prefix:
@@ -964,43 +680,39 @@ def item4_rows(R: dict, s: Settings, seed: int) -> tuple[dict, float | None]:
                 per[n] = rows
         if per:
             out[method] = per
-    return out, dense_val
+    return out
 
 
-def item4(R: dict, s: Settings, scale: str = "log") -> dict:
+def front_hypervolumes(R: dict, s: Settings, scale: str = "log") -> dict:
     hv: dict = {}  # method -> budget -> seed -> ratio
     runs_used: dict = {}
     norms = {}
     for seed in s.seeds:
-        rows, dense_val = item4_rows(R, s, seed)
-        union = [decision_points(usable(r, dense_val), scale) for per in rows.values()
+        rows = front_rows_by_method(R, s, seed)
+        union = [decision_points(usable_trials(r), scale) for per in rows.values()
                  for r in per.values()]
         union = [u for u in union if len(u)]
         if not union:
             continue
-        norm, ref_hv = frozen_norm(np.vstack(union))
+        norm, ref_hv = union_front_normalization(np.vstack(union))
         norms[str(seed)] = {"ideal": norm.ideal, "nadir": norm.nadir, "union_hv": ref_hv}
         for method, per in rows.items():
             for n, r in per.items():
-                ratio = hv_of(decision_points(usable(r, dense_val), scale), norm) / ref_hv
+                ratio = hypervolume_in(decision_points(usable_trials(r), scale), norm) / ref_hv
                 hv.setdefault(method, {}).setdefault(str(n), {})[str(seed)] = ratio
                 runs_used.setdefault(method, {}).setdefault(str(n), []).append(len(r))
-    table = {m: {n: t_interval(list(v.values())) for n, v in per.items()} for m, per in hv.items()}
-    paired = {}
-    for other in item4_methods(s)[1:]:
+    table = {m: {n: summary(v.values()) for n, v in per.items()} for m, per in hv.items()}
+    pairs: dict = {}
+    for other in front_methods(s)[1:]:
         for n in s.budgets:
             a, b = hv.get("normal", {}).get(str(n), {}), hv.get(other, {}).get(str(n), {})
-            diffs = [a[k] - b[k] for k in a if k in b]
-            ci = t_interval(diffs)
-            verdict = "not resolved"
-            if ci["lo"] is not None and ci["lo"] > 0:
-                verdict = "normal better"
-            elif ci["hi"] is not None and ci["hi"] < 0:
-                verdict = f"{other} better"
-            paired.setdefault(other, {})[str(n)] = {**ci, "diffs": diffs, "verdict": verdict}
+            ci = paired(a, b)
+            verdict = {1: "normal better", -1: f"{other} better"}.get(interval_side(ci),
+                                                                     "not resolved")
+            pairs.setdefault(other, {})[str(n)] = {**ci, "verdict": verdict}
     prefix = {f"{rule}/s{seed}": (R.get(f"{rule}/s{seed}") or {}).get("prefix_check")
               for rule in ("normal", "midpoint", "random") for seed in s.seeds}
-    return {"scale": scale, "hv_ratio": hv, "table": table, "paired": paired,
+    return {"scale": scale, "hv_ratio": hv, "table": table, "paired": pairs,
             "runs_used": runs_used, "normalization": norms, "prefix_check": prefix}
 
 
@@ -1008,14 +720,14 @@ def _dominated_by(point, others) -> list[int]:
     return [i for i, q in enumerate(others) if np.all(q <= point) and np.any(q < point)]
 
 
-def item5(R: dict, s: Settings) -> dict:
+def single_runs(R: dict, s: Settings) -> dict:
     from paretoprune.selection import is_collapsed
 
     per = {}
     for seed in s.seeds:
         ref = rows_of(R, f"ref/s{seed}", role=None)
         dense = one(ref, "dense")
-        front_rows = usable(rows_of(R, f"ref/s{seed}"))
+        front_rows = usable_trials(rows_of(R, f"ref/s{seed}"))
         if dense is None or not front_rows:
             continue
         obj = objective_points(front_rows)
@@ -1028,17 +740,17 @@ def item5(R: dict, s: Settings) -> dict:
                 if m:
                     tried.append(m)
             ok = [m for m in tried if m.get("status") == "ok"
-                  and not is_collapsed(m, "val_acc", num(dense["val_acc"]))]
+                  and not is_collapsed(m, "val_acc", number(dense["val_acc"]))]
             if not ok:
                 entry[variant] = {"tried": tried, "chosen": None}
                 continue
-            chosen = max(ok, key=lambda m: num(m["val_acc"]))  # validation only
-            p_obj = np.array([num(chosen["loss"]), num(chosen["l1"])])
-            p_dec = np.array([1 - num(chosen["val_acc"]), num(chosen["nnz"])])
+            chosen = max(ok, key=lambda m: number(m["val_acc"]))  # validation only
+            p_obj = np.array([number(chosen["loss"]), number(chosen["l1"])])
+            p_dec = np.array([1 - number(chosen["val_acc"]), number(chosen["nnz"])])
             by_obj = [front_rows[i]["run"] for i in _dominated_by(p_obj, obj)]
             by_dec = [front_rows[i]["run"] for i in _dominated_by(p_dec, dec)]
-            sparser = [r for r in front_rows if num(r["nnz"]) <= num(chosen["nnz"])]
-            best = max(sparser, key=lambda r: num(r["val_acc"])) if sparser else None
+            sparser = [r for r in front_rows if number(r["nnz"]) <= number(chosen["nnz"])]
+            best = max(sparser, key=lambda r: number(r["val_acc"])) if sparser else None
             entry[variant] = {
                 "tried": [{k: m.get(k) for k in ("lr", "status", "val_acc", "sparsity_dense")}
                           for m in tried],
@@ -1048,12 +760,12 @@ def item5(R: dict, s: Settings) -> dict:
                 "front_best_at_most_as_many_nnz": {k: best.get(k) for k in
                                                    ("run", "weight", "val_acc", "nnz")}
                 if best else None,
-                "val_drop": num(dense["val_acc"]) - num(chosen["val_acc"])}
+                "val_drop": number(dense["val_acc"]) - number(chosen["val_acc"])}
         per[str(seed)] = entry
     return {"per_seed": per}
 
 
-def item7(R: dict, s: Settings, norms: dict) -> dict:
+def warm_start_and_cost(R: dict, s: Settings, norms: dict) -> dict:
     out: dict = {}
     seed = s.seeds[0]
     warm, cold = rows_of(R, f"warm/s{seed}"), rows_of(R, f"normal/s{seed}")
@@ -1062,23 +774,21 @@ def item7(R: dict, s: Settings, norms: dict) -> dict:
 
         n = norms[str(seed)]
         norm = Normalization(tuple(n["ideal"]), tuple(n["nadir"]))
-        dense = one(rows_of(R, f"normal/s{seed}", role=None), "dense")
-        dense_val = num(dense["val_acc"]) if dense else None
         cold_part = cold[:s.warm_cold_runs]
-        target = hv_of(decision_points(usable(cold_part, dense_val)), norm) / n["union_hv"]
-        cold_epochs = sum(int(num(r.get("epochs"), 0)) for r in cold_part)
-        cold_wall = sum(num(r.get("wall_time"), 0.0) for r in cold_part)
+        target = hypervolume_in(decision_points(usable_trials(cold_part)), norm) / n["union_hv"]
+        cold_epochs = sum(int(number(r.get("epochs"), 0)) for r in cold_part)
+        cold_wall = sum(number(r.get("wall_time"), 0.0) for r in cold_part)
         entry = {"seed": seed, "cold_runs": len(cold_part), "cold_epochs": cold_epochs,
                  "cold_wall_s": cold_wall, "cold_hv_ratio": target, "warm_runs_tried": len(warm),
-                 "warm_best_hv_ratio": hv_of(decision_points(usable(warm, dense_val)), norm)
+                 "warm_best_hv_ratio": hypervolume_in(decision_points(usable_trials(warm)), norm)
                  / n["union_hv"]}
         for k in range(1, len(warm) + 1):
-            ratio = hv_of(decision_points(usable(warm[:k], dense_val)), norm) / n["union_hv"]
+            ratio = hypervolume_in(decision_points(usable_trials(warm[:k])), norm) / n["union_hv"]
             if ratio >= target - 1e-12:
                 used = warm[:k]
                 entry.update(warm_runs=k, warm_hv_ratio=ratio,
-                             warm_epochs=sum(int(num(r.get("epochs"), 0)) for r in used),
-                             warm_wall_s=sum(num(r.get("wall_time"), 0.0) for r in used))
+                             warm_epochs=sum(int(number(r.get("epochs"), 0)) for r in used),
+                             warm_wall_s=sum(number(r.get("wall_time"), 0.0) for r in used))
                 entry["epoch_share"] = entry["warm_epochs"] / cold_epochs if cold_epochs else None
                 entry["wall_share"] = entry["warm_wall_s"] / cold_wall if cold_wall else None
                 break
@@ -1092,7 +802,7 @@ def item7(R: dict, s: Settings, norms: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# item 6: the reference sweep and its picture
+# measure 6: the reference sweep and its picture
 # ----------------------------------------------------------------------------------------------
 
 def rel(path: Path) -> str:
@@ -1115,7 +825,7 @@ def write_reference(folder: Path, target: Path, max_drop: float) -> dict:
             old.unlink()
     target.mkdir(parents=True, exist_ok=True)
     meta = json.loads((folder / "sweep.json").read_text())
-    where = Path(meta["config"]["train"].get("data_dir") or data_dir())
+    where = Path(meta["config"]["train"].get("data_dir") or mnist_dir())
     with contextlib.suppress(ValueError):  # the data's place, relative to the repository
         meta["config"]["train"]["data_dir"] = os.path.relpath(where, ROOT)
     (target / "sweep.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -1138,10 +848,6 @@ def write_reference(folder: Path, target: Path, max_drop: float) -> dict:
 # the report
 # ----------------------------------------------------------------------------------------------
 
-def pct(v, digits=2) -> str:
-    return "-" if v is None or not math.isfinite(num(v)) else f"{100 * num(v):.{digits}f} %"
-
-
 def verdict(ok) -> str:
     return "-" if ok is None else ("**met**" if ok else "**missed**")
 
@@ -1149,7 +855,7 @@ def verdict(ok) -> str:
 def markdown(rep: dict) -> str:
     s = rep["settings"]
     seeds = s["seeds"]
-    L = ["# Issue 9 benchmark suite: LeNet-5 on mnist-5k", "",
+    L = ["# The front suite: LeNet-5 on mnist-5k", "",
          f"Command: `{rep['command']}`  ", f"Machine: {rep['machine']}  ",
          f"Settings: {rep['settings_text']}  ",
          f"Total time: {rep['total_s'] / 60:.1f} min (this invocation: {rep['runs']['trained']} "
@@ -1211,7 +917,7 @@ def markdown(rep: dict) -> str:
         L.append(f"| 7 | sweep cost: {c['trials']}-run cold sweep / plain loop per run (wall "
                  f"time) | <= 1.10 | {c['ratio_fused']:.3f} against the fused-Adam loop, "
                  f"{c['ratio_default']:.3f} against torch's default Adam (CPU time: "
-                 f"{num(c.get('cpu_ratio_fused')):.3f}, {num(c.get('cpu_ratio_default')):.3f}) | "
+                 f"{number(c.get('cpu_ratio_fused')):.3f}, {number(c.get('cpu_ratio_default')):.3f}) | "
                  f"{verdict(c['met'])} |")
     L.append("")
 
@@ -1224,7 +930,7 @@ def markdown(rep: dict) -> str:
               "| setting | seed | trials | collapsed | their λ | stop |", "|---|---|---|---|---|---|"]
         names = {"reference": f"LeNet-5 reference setting ({s['epochs']} epochs)",
                  "digits": "digits quick start (mlp, 20 epochs)",
-                 "rules-10ep": f"LeNet-5 default rule, {s['trial_epochs']}-epoch runs (item 4)"}
+                 "rules-10ep": f"LeNet-5 default rule, {s['trial_epochs']}-epoch runs (measure 4)"}
         for label, entry in i1.items():
             for seed, p in entry["per_seed"].items():
                 lams = ", ".join(f"{w:.4g}" for w in p["collapsed_weights"] if w is not None)
@@ -1251,7 +957,7 @@ def markdown(rep: dict) -> str:
                 if not n:
                     L.append(f"| {seed} | {label} | none | | | | | | | | |")
                     continue
-                L.append(f"| {seed} | {label} | {num(n['weight']):.4g} | {n['epochs']} | "
+                L.append(f"| {seed} | {label} | {number(n['weight']):.4g} | {n['epochs']} | "
                          f"{pct(n['sparsity_dense'])} | {n['nnz']} | {pct(n['val_acc'])} | "
                          f"{100 * n['val_drop']:.2f} pt | {pct(n['test_acc'])} | "
                          f"{100 * n['test_drop']:.2f} pt | {'yes' if n['meets'] else 'no'} |")
@@ -1261,7 +967,7 @@ def markdown(rep: dict) -> str:
     # 3
     if i3.get("per_seed"):
         L += [f"## 3. Targeted search against a {s['grid_budget']}-run grid", "",
-              f"Targeted: the trial the `max_drop` sweep of item 2 selects ({s['target_budget']} "
+              f"Targeted: the trial the `max_drop` sweep of measure 2 selects ({s['target_budget']} "
               f"trials). Grid: `rule=\"grid\", budget={s['grid_budget']}` at the same trial epochs "
               "(λ = 1 is not trained: its network is known to be all zero); its sparsest trial "
               "within D is read by `paretoprune.selection.select_within` against the same dense "
@@ -1271,8 +977,8 @@ def markdown(rep: dict) -> str:
               "val acc | grid trials within D | grid - targeted |", "|---|---|---|---|---|"]
         for seed, e in i3["per_seed"].items():
             t, g = e.get("targeted"), e.get("grid")
-            tt = f"{num(t['weight']):.4g}, {pct(t['sparsity_dense'])}, {pct(t['val_acc'])}" if t else "none"
-            gg = f"{num(g['weight']):.4g}, {pct(g['sparsity_dense'])}, {pct(g['val_acc'])}" if g else "none"
+            tt = f"{number(t['weight']):.4g}, {pct(t['sparsity_dense'])}, {pct(t['val_acc'])}" if t else "none"
+            gg = f"{number(g['weight']):.4g}, {pct(g['sparsity_dense'])}, {pct(g['val_acc'])}" if g else "none"
             gap = f"{e['gap_pt']:+.2f} pt" if "gap_pt" in e else "-"
             L.append(f"| {seed} | {tt} | {gg} | {e['grid_within']} of {e['grid_trials']} | {gap} |")
         L.append("")
@@ -1285,8 +991,8 @@ def markdown(rep: dict) -> str:
               "hypervolume of the union front of every method's usable points of the seed, in "
               "that front's normalization (reference point (1.1, 1.1)); mean ± sd over "
               f"{len(seeds)} seed(s), runs of {s['trial_epochs']} epochs. normal, midpoint and "
-              "random: the first n trials of one serial 16-run sweep (a replay of the planner "
-              "checks that they are what an n-run sweep would run); grid: "
+              "random: the first n trials of one serial 16-run sweep (each n-run sweep, run "
+              "again from the run cache, checks that they are what it runs); grid: "
               + ("the first n trials of the 16-run grid sweep, in the planner's `grid_order` "
                  "(coarse to fine: a prefix of the 16-grid, not the uniform n-grid; "
                  "--separate-grids runs those, about 3 minutes more; the 16-grid has 15 "
@@ -1305,8 +1011,10 @@ def markdown(rep: dict) -> str:
                 else:
                     cells.append(f"{c['mean']:.3f}" + (f" ± {c['sd']:.3f}" if c.get("sd") is not None else ""))
             L.append(f"| {method} | " + " | ".join(cells) + " |")
+        from scipy.stats import t as student_t
+
         width = (f"with {len(seeds)} seeds the interval is wide (t = "
-                 f"{T975.get(len(seeds) - 1, 1.96):.2f}), so only large, consistent differences "
+                 f"{student_t.ppf(0.975, len(seeds) - 1):.2f}), so only large, consistent differences "
                  "are resolved (marked)") if len(seeds) > 1 else "one seed: no interval"
         L += ["", "Paired differences normal - other (per seed, same normalization), mean and "
               f"95 % t-interval over seeds; {width}. front.json holds the same with linear nnz "
@@ -1327,19 +1035,20 @@ def markdown(rep: dict) -> str:
             L.append(f"| {other} | " + " | ".join(cells) + " |")
         checks = [c for c in i4["prefix_check"].values() if c]
         bad = [(k, c["mismatches"]) for k, c in i4["prefix_check"].items() if c and c["mismatches"]]
-        L += ["", f"Prefix check: {sum(c['checks'] for c in checks)} planner replays, "
+        L += ["", f"Prefix check: {sum(c['checks'] for c in checks)} trials compared with the "
+              "shorter sweeps, "
               + (f"mismatches in {', '.join(k for k, _ in bad)} (those prefixes are not the "
                  "smaller sweeps)" if bad else "all equal to the 16-run sweeps' choices") + ".", ""]
     # 5
     if i5.get("per_seed"):
         L += ["## 5. SMGD and MAdam on fair terms", "",
               f"`method=\"smgd\"` ({s['epochs']} epochs, one run each, no λ): smgd with momentum "
-              "0.9, Nesterov and the seed's per-step decay lr / (1 + (lr/E)·t) (`schedule="
+              "0.9, Nesterov and the original work's per-step decay lr / (1 + (lr/E)·t) (`schedule="
               f"\"inverse\"`), lr from {{{', '.join(f'{v:g}' for v in s['smgd_lrs'])}}}; madam "
               f"(constant lr) from {{{', '.join(f'{v:g}' for v in s['madam_lrs'])}}}. The "
               "learning rate is the one with the best validation accuracy (collapsed or failed "
               "runs excluded). Each chosen run is placed against the usable trials of the "
-              f"reference setting of its seed (weighted sum, {s['epochs']} epochs, item 1).", "",
+              f"reference setting of its seed (weighted sum, {s['epochs']} epochs, measure 1).", "",
               "| seed | run | lr | val acc | val drop | dense-layer sparsity | nnz | mean c2 | "
               "dominated (loss, l1) | dominated (val error, nnz) | best weighted-sum run with "
               "<= nnz |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -1350,7 +1059,7 @@ def markdown(rep: dict) -> str:
                     L.append(f"| {seed} | {variant} | none usable | | | | | | | | |")
                     continue
                 b = v["front_best_at_most_as_many_nnz"]
-                best = (f"run {b['run']} (λ {num(b['weight']):.3g}): val {pct(b['val_acc'])}, "
+                best = (f"run {b['run']} (λ {number(b['weight']):.3g}): val {pct(b['val_acc'])}, "
                         f"{b['nnz']} nnz") if b else "none"
                 dom_o = f"yes (runs {v['dominated_objectives_by_runs']})" \
                     if v["dominated_objectives_by_runs"] else "no"
@@ -1358,7 +1067,7 @@ def markdown(rep: dict) -> str:
                     if v["dominated_decision_by_runs"] else "no"
                 L.append(f"| {seed} | {variant} | {c['lr']:g} | {pct(c['val_acc'])} | "
                          f"{100 * v['val_drop']:.2f} pt | {pct(c['sparsity_dense'])} | {c['nnz']} "
-                         f"| {num(c['weight']):.3g} | {dom_o} | {dom_d} | {best} |")
+                         f"| {number(c['weight']):.3g} | {dom_o} | {dom_d} | {best} |")
         L.append("")
     # 6
     ref = rep["items"].get("6")
@@ -1400,13 +1109,13 @@ def markdown(rep: dict) -> str:
             L.append(f"- Sweep cost: a {c['trials']}-run cold sweep ({c['runs_trained']} training "
                      f"runs with the dense reference; `run_sweep` with store, checkpoints and "
                      f"logs; {c['epochs']} epochs each) took {c['sweep_wall_s']:.1f} s; the plain "
-                     f"PyTorch loop (bench_training.plain_loop, same process, before and after) "
+                     f"PyTorch loop (benchmarks.common.plain_loop, same process, before and after) "
                      f"{statistics.median(loops['fused']):.2f} s per run with the fused Adam "
                      f"kernel paretoprune uses and {statistics.median(loops['default']):.2f} s "
                      f"with torch's default Adam: ratios {c['ratio_fused']:.3f} and "
                      f"{c['ratio_default']:.3f} (target <= 1.10; on the process CPU clock "
-                     f"{num(c.get('cpu_ratio_fused')):.3f} and "
-                     f"{num(c.get('cpu_ratio_default')):.3f}). The verdict "
+                     f"{number(c.get('cpu_ratio_fused')):.3f} and "
+                     f"{number(c.get('cpu_ratio_default')):.3f}). The verdict "
                      "reads the like-for-like ratio (fused Adam, wall time). The sweep's runs "
                      "also evaluate the train, validation and test sets, which the plain loop "
                      "does not."
@@ -1424,7 +1133,7 @@ def markdown(rep: dict) -> str:
           "(the sweep's choice, and the count of trials within D) is judged against it; the "
           f"drops in the tables are against the {s['epochs']}-epoch reference, which the final "
           "and fine-tuned networks are judged by.",
-          "- Every run comes from `run_sweep` (items 1-4, 6, 7) or `run_point` (Optuna, SMGD) "
+          "- Every run comes from `run_sweep` (measures 1-4, 6, 7) or `run_point` (Optuna, SMGD) "
           "through a cache keyed by the full spec, parameter, epochs, initial weights and the "
           "training code; CPU training is deterministic, so a cached run is the run.", ""]
     return "\n".join(L) + "\n"
@@ -1437,7 +1146,7 @@ def markdown(rep: dict) -> str:
 def settings_text(s: Settings) -> str:
     return (f"lenet5 on mnist-5k (5,000 training images; validation and test: the two seeded "
             f"halves of the 10k test set), Adam lr 1e-3, batch 32, CPU; reference setting and "
-            f"final retrains {s.epochs} epochs, trials of items 2-4 {s.trial_epochs} epochs, "
+            f"final retrains {s.epochs} epochs, trials of measures 2-4 {s.trial_epochs} epochs, "
             f"fine-tuning {s.finetune_epochs}, D = {s.max_drop:g}; seeds "
             f"{', '.join(map(str, s.seeds))}" + (" (--quick)" if s.quick else ""))
 
@@ -1456,7 +1165,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-reference", action="store_true",
                         help="do not rewrite runs/mnist5k-lenet5")
     parser.add_argument("--separate-grids", action="store_true",
-                        help="item 4: a separate grid_weights(0, 1, n) sweep for each budget n "
+                        help="measure 4: a separate grid_weights(0, 1, n) sweep for each budget n "
                              "instead of the prefixes of the 16-run grid (16 more runs per seed, "
                              "about 3 more minutes)")
     args = parser.parse_args(argv)
@@ -1473,21 +1182,17 @@ def main(argv=None) -> int:
                  optuna=not args.no_optuna and not optuna_note, warm=not args.no_warm,
                  cost=not args.no_cost, reference=not args.no_reference,
                  grid_prefix=not args.separate_grids)
-    if not (data_dir() / "MNIST" / "raw").exists():
-        print(f"bench_front: no MNIST data in {data_dir()} (set PARETOPRUNE_SHARED_DATASETS)",
-              file=sys.stderr)
-        return 2
+    require_mnist("bench_front")
     if args.fresh:
-        shutil.rmtree(RUN_CACHE, ignore_errors=True)
+        CACHE.clear()
         for stored in CACHE_DIR.glob("front-cost-*.json"):
             stored.unlink()
     out_dir = CACHE_DIR / "front-quick" if s.quick else OUT_DIR
     ref_target = out_dir / "mnist5k-lenet5" if s.quick else REFERENCE_SWEEP
-    global T0
-    T0 = time.time()
+    t0 = time.time()
+    restart_clock(t0)
     started = time.perf_counter()
-    command = shlex.join(["python", "tests/benchmarks/bench_front.py",
-                          *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("bench_front", argv)
     shared, jobs = plan(s)
     table, minutes = estimate_table(s, shared, jobs)
     print(f"bench_front: {settings_text(s)}\n{table}", flush=True)
@@ -1499,7 +1204,7 @@ def main(argv=None) -> int:
     totals = {"trained": 0, "cached": 0, "train_s": 0.0}
     est = {j.name: j.seconds for j in shared + jobs}
     with ProcessPoolExecutor(s.workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                             initargs=(T0,)) as pool:
+                             initargs=(t0,)) as pool:
         for phase, group in (("shared runs", shared), ("measures", jobs)):
             pending = {pool.submit(run_entry, j.name, j.fn, j.kwargs): j.name for j in group}
             left = sum(est[n] for n in pending.values())
@@ -1527,16 +1232,17 @@ def main(argv=None) -> int:
                         f"{left / s.workers / 60:.0f} min if nothing is cached")
 
     items: dict = {}
-    analyses = (("1", lambda: item1(R, s)), ("2", lambda: item2(R, s)), ("3", lambda: item3(R, s)),
-                ("4", lambda: item4(R, s)), ("4-linear", lambda: item4(R, s, "linear")),
-                ("5", lambda: item5(R, s)))
+    analyses = (("1", lambda: collapsed_runs(R, s)), ("2", lambda: selected_network(R, s)),
+                ("3", lambda: targeted_vs_grid(R, s)), ("4", lambda: front_hypervolumes(R, s)),
+                ("4-linear", lambda: front_hypervolumes(R, s, "linear")),
+                ("5", lambda: single_runs(R, s)))
     for key, fn in analyses:
         try:
             items[key] = fn()
         except Exception as err:  # a missing piece must not lose the rest of the report
             errors[f"analysis {key}"] = f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
     try:
-        items["7"] = item7(R, s, items.get("4", {}).get("normalization", {}))
+        items["7"] = warm_start_and_cost(R, s, items.get("4", {}).get("normalization", {}))
     except Exception as err:
         errors["analysis 7"] = f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
     ref = R.get(f"ref/s{s.seeds[0]}")
@@ -1544,23 +1250,18 @@ def main(argv=None) -> int:
         items["6"] = write_reference(Path(ref["folder"]), ref_target, s.max_drop)
     elif s.reference:
         items["6"] = {"error": "the reference sweep job failed"}
-    import torch
-
     report = {
         "command": command,
-        "machine": f"{os.cpu_count()} CPU cores, {s.workers} worker processes, 1 torch thread "
-                   f"per run; {platform.platform()}, python {platform.python_version()}, torch "
-                   f"{torch.__version__}; load average at the end "
-                   f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}",
+        "machine": machine(s.workers),
         "settings_text": settings_text(s),
-        "settings": clean(dataclasses.asdict(s)),
+        "settings": json_safe(dataclasses.asdict(s)),
         "targets": TARGETS,
         "estimate_min": minutes,
         "total_s": time.perf_counter() - started,
         "runs": totals,
         "errors": errors,
         "notes": [optuna_note] if optuna_note else [],
-        "items": clean(items),
+        "items": json_safe(items),
         "jobs": R,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -1568,7 +1269,7 @@ def main(argv=None) -> int:
     try:
         text = markdown(report)
     except Exception:  # the numbers are in front.json; say what broke the Markdown
-        text = f"# Issue 9 benchmark suite\n\nThe report failed:\n\n```\n{traceback.format_exc()}```\n"
+        text = f"# The front suite\n\nThe report failed:\n\n```\n{traceback.format_exc()}```\n"
         errors["markdown"] = text
     (out_dir / "front.md").write_text(text)
     print(text, flush=True)
