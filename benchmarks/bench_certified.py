@@ -40,22 +40,32 @@ Results: runs/benchmarks/certified.json and certified.md.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import shutil
-import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = ROOT / "runs" / "benchmarks"
-SWEEPS = OUT_DIR / ".cache" / "certified"
-REFERENCE_SWEEP = ROOT / "runs" / "mnist5k-lenet5"
+from benchmarks.common import (
+    CACHE_DIR,
+    OUT_DIR,
+    command_line,
+    digits_spec,
+    lenet_spec,
+    log,
+    machine,
+    mean_sd_text,
+    number,
+    pct,
+    require_mnist,
+    summary,
+    write_report,
+)
+
+SWEEPS = CACHE_DIR / "certified"
+REFERENCE_SWEEP = OUT_DIR.parent / "mnist5k-lenet5"
 MAX_DROP, CONFIDENCE = 0.01, 0.95
 SETTINGS = ("lenet5", "digits")
 TARGETS = {"certified_share": 1.0, "test_exceed_per_10": 1, "epochs_dense_units": 6.0,
@@ -63,26 +73,17 @@ TARGETS = {"certified_share": 1.0, "test_exceed_per_10": 1, "epochs_dense_units"
 LEVELS = (0.9, 0.95, 0.98, 0.99)
 
 
-def data_dir() -> Path:
-    base = os.environ.get("PARETOPRUNE_SHARED_DATASETS")
-    return Path(base) / "mnist-5k" if base else ROOT.parent / "shared" / "datasets" / "mnist-5k"
-
-
 def sweep_config(setting: str, seed: int, args):
     """The :class:`SweepConfig` of one setting and seed."""
-    from paretoprune.config import SweepConfig, TrainSpec
+    from paretoprune.config import SweepConfig
 
     common = {"max_drop": MAX_DROP}
     if args.confidence is not None:
         common["confidence"] = args.confidence
     if setting == "lenet5":
-        train = TrainSpec(model="lenet5", dataset="mnist", data_dir=str(data_dir()),
-                          epochs=args.epochs, batch_size=32, lr=1e-3, optimizer="adam",
-                          device="cpu", seed=seed, val_split="test", threads=1)
-        return SweepConfig(train=train, budget=args.budget, trial_epochs=args.trial_epochs,
-                           workers=args.workers, **common)
-    train = TrainSpec(seed=seed, device="cpu", threads=1)  # the quick start's defaults
-    return SweepConfig(train=train, workers=1, **common)
+        return SweepConfig(train=lenet_spec(seed, args.epochs), budget=args.budget,
+                           trial_epochs=args.trial_epochs, workers=args.workers, **common)
+    return SweepConfig(train=digits_spec(seed), workers=1, **common)  # the quick start
 
 
 def run_one(setting: str, seed: int, args):
@@ -102,7 +103,7 @@ def shipped_and_point_rule(frame):
     it comes from, and the trial the point rule would choose (``--confidence 0``: the sparsest
     trial whose validation drop against the dense reference trained as long is at most D --
     today's selection, read on the same rows; its retrain is what today's rule ships)."""
-    from paretoprune.rows import TRIAL, number
+    from paretoprune.rows import TRIAL
     from paretoprune.selection import select_within, shipped_row
 
     shipped = shipped_row(frame)
@@ -125,7 +126,7 @@ def dense_epochs(frame) -> float:
 
 def measure(frame, wall_s: float) -> dict:
     """Everything one sweep contributes (see the module docstring)."""
-    from paretoprune.rows import flag, number
+    from paretoprune.rows import flag
 
     shipped, trial, point = shipped_and_point_rule(frame)
     spent = float(pd.to_numeric(frame["epochs"], errors="coerce").fillna(0).sum())
@@ -158,22 +159,19 @@ def measure(frame, wall_s: float) -> dict:
 
 
 def _plain(value):
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if math.isnan(float(value)) else float(value)
+    """A cell as JSON takes it (numpy scalars to Python, NaN to None)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
     return value
 
 
 def stats(values) -> dict:
-    values = [float(v) for v in values if v is not None and math.isfinite(v)]
-    if not values:
-        return {"n": 0, "mean": None, "sd": None, "min": None, "max": None}
-    return {"n": len(values), "mean": statistics.fmean(values),
-            "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values)}
+    """:func:`benchmarks.common.summary` of the finite ``values`` with their maximum."""
+    out = summary(v for v in values if v is not None)
+    out["max"] = max(out["values"]) if out["values"] else None
+    return out
 
 
 def summarize(per_seed: dict) -> dict:
@@ -237,18 +235,24 @@ def compare_reference() -> dict:
 # ------------------------------------------------------------------------------------- report
 
 
-def pct(x, digits=2):
-    return "-" if x is None else f"{100 * x:.{digits}f}"
+def points(x, digits: int = 2) -> str:
+    """A share in points: ``0.0123`` -> ``"1.23"``; "—" when missing."""
+    x = number(x)
+    return "—" if not math.isfinite(x) else f"{100 * x:.{digits}f}"
 
 
-def fmt(x, digits=2, unit=""):
-    return "-" if x is None else f"{x:.{digits}f}{unit}"
+def fmt(x, digits: int = 2, unit: str = "") -> str:
+    x = number(x)
+    return "—" if not math.isfinite(x) else f"{x:.{digits}f}{unit}"
 
 
 def markdown(report: dict) -> str:
     lines = ["# Issue 17: a certified answer, judged as it ships", "",
-             f"Command: `{report['command']}`; {report['total_s']:.0f} s in all. "
-             f"D = {MAX_DROP * 100:g} point, C = {report['confidence']}; drops in points.", ""]
+             f"Command: `{report['command']}`; {report['total_s']:.0f} s in all; "
+             f"{report['machine']}.", "",
+             f"D = {MAX_DROP * 100:g} point, C = {report['confidence']}; drops and shifts in "
+             "points (dense minus network). LeNet-5: " + ", ".join(
+                 f"{k} {v}" for k, v in report["lenet5"].items()) + ".", ""]
     if report.get("notes"):
         lines += [f"**Note.** {n}" for n in report["notes"]] + [""]
     lines += ["| measure | target | " + " | ".join(report["settings"]) + " |",
@@ -258,50 +262,54 @@ def markdown(report: dict) -> str:
     def row(label, target, cell):
         lines.append(f"| {label} | {target} | " + " | ".join(cell(s[n]) for n in s) + " |")
 
-    row("shipped networks certified on validation", "all",
-        lambda x: f"{x['certified']} of {x['seeds']}")
-    row("shipped networks whose test drop > D", "at most 1 of 10 (both settings)",
+    row("shipped networks certified on validation", "all (by construction)",
+        lambda x: f"{x['certified']} of {x['seeds']} seeds ({x['shipped']} shipped)")
+    row("shipped networks whose test drop > D", "at most 1 of 10",
         lambda x: f"{x['test_drop_exceeds_D']} of {x['shipped']}")
-    row("test drop of the shipped network, mean (max)", "-",
-        lambda x: f"{pct(x['test_drop']['mean'])} ({pct(x['test_drop']['max'])})")
-    row("sparsity the certification costs vs the point rule, mean (sd), points", "-",
-        lambda x: f"{fmt(x['sparsity_cost_pt']['mean'])} ({fmt(x['sparsity_cost_pt']['sd'])})")
-    row("nonzero weights, certified / point rule, mean", "-",
-        lambda x: fmt(x["nnz_ratio"]["mean"]))
-    row("shift: shipped drop - chosen trial's drop, validation, mean (sd)", "none systematic",
-        lambda x: f"{pct(x['shift_val']['mean'])} ({pct(x['shift_val']['sd'])})")
-    row("shift on test, mean (sd)", "none systematic",
-        lambda x: f"{pct(x['shift_test']['mean'])} ({pct(x['shift_test']['sd'])})")
-    row("epochs to the answer, in dense trainings, mean (max)", "<= 6 (aim <= 4)",
+    row("test drop of the shipped network, mean (max)", "—",
+        lambda x: f"{points(x['test_drop']['mean'])} ({points(x['test_drop']['max'])})")
+    row("sparsity the certification costs against the point rule: points of dense-layer "
+        "sparsity, mean ± sd", "—",
+        lambda x: mean_sd_text(x["sparsity_cost_pt"], percent=False))
+    row("nonzero weights, certified / point rule, mean ± sd", "—",
+        lambda x: mean_sd_text(x["nnz_ratio"], percent=False))
+    row("shift: shipped network's drop minus its trial's, validation, mean ± sd",
+        "no systematic shift", lambda x: mean_sd_text(x["shift_val"]))
+    row("the same on test, mean ± sd", "no systematic shift",
+        lambda x: mean_sd_text(x["shift_test"]))
+    row("training epochs to the answer, in dense trainings, mean (max)", "≤ 6 (aim ≤ 4)",
         lambda x: f"{fmt(x['epochs_dense_units']['mean'])} "
                   f"({fmt(x['epochs_dense_units']['max'])})")
-    row("wall time per sweep, mean", "-", lambda x: fmt(x["wall_s"]["mean"], 0, " s"))
-    lines += ["", "Per seed (shipped run, role, nnz, validation drop (bound), test drop (bound), "
-              "certified; point rule's nnz):", ""]
+    row("wall time per sweep, mean", "—", lambda x: fmt(x["wall_s"]["mean"], 0, " s"))
+    lines += ["", "Per seed: the shipped run (role), its nonzero weights, validation drop (its "
+              "bound), test drop (its bound), certified (the rule); the point rule's trial; "
+              "epochs in dense trainings.", ""]
     for name in report["settings"]:
         for seed, r in report["per_seed"][name].items():
             sh = r.get("shipped")
-            if not sh:
-                lines.append(f"- {name} seed {seed}: nothing shipped")
-                continue
             point = r.get("point_rule") or {}
+            tail = (f"point rule: run {point.get('run', '—')}, nnz {point.get('nnz', '—')}; "
+                    f"{fmt(r['epochs_dense_units'])} dense trainings")
+            if not sh:
+                lines.append(f"- {name} seed {seed}: nothing shipped ({r.get('rule')}); {tail}")
+                continue
             lines.append(
                 f"- {name} seed {seed}: run {sh['run']} ({sh['role']}), nnz {sh['nnz']}, "
-                f"drop {pct(sh['drop'])} (<= {pct(sh['drop_upper'])}), test "
-                f"{pct(sh['test_drop'])} (<= {pct(sh['test_drop_upper'])}), certified "
-                f"{sh['certified']} ({r.get('rule')}); point rule nnz {point.get('nnz', '-')}; "
-                f"{fmt(r['epochs_dense_units'])} dense trainings")
+                f"drop {points(sh['drop'])} (≤ {points(sh['drop_upper'])}), test "
+                f"{points(sh['test_drop'])} (≤ {points(sh['test_drop_upper'])}), certified "
+                f"{sh['certified']} ({r.get('rule')}); {tail}")
     c = report["compare_reference"]
-    lines += ["", "`compare` on the reference sweep runs/mnist5k-lenet5 (test accuracy, %):", "",
-              "| sparsity | before: envelope of test (linear in sparsity) | envelope of test, "
-              "log nnz | after: chosen on validation, log nnz | after - before (pt) | of it, "
-              "the choice (pt) |", "|---|---|---|---|---|---|"]
+    lines += ["", "`compare` on the reference sweep runs/mnist5k-lenet5, test accuracy:", "",
+              "| sparsity | before: envelope of test, linear in sparsity | envelope of test, "
+              "log nnz | after: chosen on validation, log nnz | after − before (points) | of "
+              "it, the choice (points) |", "|---|---|---|---|---|---|"]
     for level, v in c["levels"].items():
         lines.append(f"| {float(level):.0%} | {pct(v['before_test_envelope'])} | "
                      f"{pct(v['test_envelope_log_nnz'])} | {pct(v['after_validation_chosen'])} "
                      f"| {v['after_minus_before_pt']:+.2f} | {v['choice_effect_pt']:+.2f} |")
     lines += ["", f"After: `{c['command_after']}` ({c['chosen_networks']} networks on the "
-              f"validation front of {c['usable_rows']} usable runs)."]
+              f"validation front of {c['usable_rows']} usable runs). Before: the same command "
+              "at main a68f98f."]
     return "\n".join(lines) + "\n"
 
 
@@ -319,15 +327,13 @@ def main(argv=None) -> int:
                         help="--confidence of the sweeps [default: the tool's, 0.95]")
     parser.add_argument("--note", action="append", default=[],
                         help="a line for the report (a cut, a deviation)")
-    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--out", type=Path, default=None, help="[default: runs/benchmarks]")
     parser.add_argument("--fresh", action="store_true",
                         help="delete the kept sweep directories of the chosen settings first")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    if "lenet5" in args.settings and not (data_dir() / "MNIST").exists():
-        print(f"bench_certified: no MNIST data in {data_dir()} (set PARETOPRUNE_SHARED_DATASETS)",
-              file=sys.stderr)
-        return 2
+    if "lenet5" in args.settings:
+        require_mnist("bench_certified", "run --settings digits")
     if args.fresh:
         for setting in args.settings:
             for folder in SWEEPS.glob(f"{setting}-s*"):
@@ -338,12 +344,15 @@ def main(argv=None) -> int:
         per_seed[setting] = {}
         for seed in seeds:
             frame, wall = run_one(setting, seed, args)
-            per_seed[setting][str(seed)] = measure(frame, wall)
-            print(f"{setting} seed {seed}: {json.dumps(per_seed[setting][str(seed)])}",
-                  flush=True)
-    command = "python -m benchmarks.bench_certified " + " ".join(argv or sys.argv[1:])
+            per_seed[setting][str(seed)] = result = measure(frame, wall)
+            shipped = result.get("shipped") or {}
+            log(f"{setting} seed {seed}: {wall:.0f} s, shipped run {shipped.get('run')} "
+                f"certified {shipped.get('certified')}, test drop "
+                f"{points(shipped.get('test_drop'))}, {result['epochs_dense_units']:.2f} "
+                "dense trainings")
     report = {
-        "command": command.strip(), "max_drop": MAX_DROP,
+        "command": command_line("bench_certified", argv), "machine": machine(args.workers),
+        "max_drop": MAX_DROP,
         "confidence": args.confidence if args.confidence is not None else CONFIDENCE,
         "targets": TARGETS, "settings": args.settings,
         "lenet5": {"epochs": args.epochs, "trial_epochs": args.trial_epochs,
@@ -354,13 +363,9 @@ def main(argv=None) -> int:
         "notes": args.note,
         "total_s": time.perf_counter() - started,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "certified.json").write_text(json.dumps(report, indent=2, default=_plain))
-    text = markdown(report)
-    (args.out / "certified.md").write_text(text)
-    print(text)
+    write_report("certified", report, markdown(report), args.out)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
