@@ -317,8 +317,9 @@ class TrainSpec:
         None, "torch CPU threads per run [default: 1 per run in a sweep, torch's choice in "
         "train]; 1 is fastest for small models.", optional(integer(1)), identity=False)
     val_fraction: float = setting(
-        0.1, "Share of the training data held out for validation (selection reads it; 0: "
-        "selection falls back to training metrics).", number(0, 1, hi_open=True))
+        0.35, "Share of the training data held out for validation (selection reads it; 0: "
+        "selection falls back to training metrics). 0.35 of digits is 471 images: enough to "
+        "certify a drop of 2 points at 95 %.", number(0, 1, hi_open=True))
     val_split: str = setting(
         "train", "Where the validation data comes from: train (a seeded share of the training "
         "data) or test (a seeded half of the test set; the other half stays the test set).",

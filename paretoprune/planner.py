@@ -24,7 +24,8 @@ What it proposes, in order (BACKGROUND sections 3 and 4):
 3. **The constraint boundary** (``target=True``, ``paretoprune sweep --max-drop``): rows carry
    ``within`` (their selection metric is within the allowed drop of the dense reference); the
    planner bisects between the sparsest run within and the densest run that is not, keeping the
-   best bracket seen, so noise cannot send it back.
+   best bracket seen, so noise cannot send it back; it stops when the two ends cannot be told
+   apart statistically (``indistinguishable``), and spends the rest on the front.
 4. **Gaps of the front**: the largest hypervolume gap of the front of the usable rows (ok, not
    collapsed), in a normalization frozen when step 2 (or 3) ends -- from the dense end and the
    sparsest usable point -- is split by the rule: ``normal`` (the weight whose level line is
@@ -118,6 +119,12 @@ class Planner:
         sparse_end_known: the sparse end is the all-zero network: never evaluate it.
         target: bracket the ``within`` boundary (``--max-drop``).
         parameter_for_bound: for ``constraint``: the parameter that bounds ``y`` by a value.
+        indistinguishable: optional ``f(param_a, param_b) -> bool``, True when the evaluated
+            results of the two parameters are statistically the same (a sweep: their networks'
+            accuracies shown equal within a quarter of --max-drop on paired validation
+            outcomes); a ``--max-drop``
+            boundary bracket whose two ends are indistinguishable is not split further -- its
+            budget goes to the front -- since noise, not the parameter, would decide there.
     """
 
     def __init__(self, *, rule: str = "normal", range: tuple[float, float] = (0.0, 1.0),
@@ -126,7 +133,7 @@ class Planner:
                  x: str = "loss", y: str = "l1", param: str = "weight",
                  scalarization: str = "weighted-sum", dense_end: str = "lo",
                  sparse_end_known: bool = False, target: bool = False,
-                 parameter_for_bound=None) -> None:
+                 parameter_for_bound=None, indistinguishable=None) -> None:
         if rule not in PLANNER_RULES:
             raise InputError(f"unknown rule {rule!r}; choose one of {', '.join(PLANNER_RULES)}")
         if rule == "normal" and scalarization != "weighted-sum":
@@ -143,6 +150,9 @@ class Planner:
         self.dense_param, self.sparse_param = (
             (self.lo, self.hi) if dense_end == "lo" else (self.hi, self.lo))
         self.parameter_for_bound = parameter_for_bound or (lambda b: b)
+        self.indistinguishable = indistinguishable
+        # brackets tested so far: True when their ends were indistinguishable
+        self.settled: dict[tuple[float, float], bool] = {}
         self.rows: list[_Row] = []
         self.norm: Normalization | None = None
         # Gaps are remembered by their two end points (normalized), matched within tol: a noisy
@@ -365,7 +375,19 @@ class Planner:
                    if r.ok and (r.collapsed or r.within is False) and self._s(r.param) > s_in]
         if self.sparse_end_known:
             outside.append(self._s(self.sparse_param))
-        return (s_in, min(outside)) if outside else None
+        if not outside:
+            return None
+        bracket = (s_in, min(outside))
+        if self.indistinguishable is not None and self._evaluated(bracket[1]):
+            if bracket not in self.settled:
+                self.settled[bracket] = bool(self.indistinguishable(self.sign * bracket[0],
+                                                                    self.sign * bracket[1]))
+            if self.settled[bracket]:
+                return None  # noise decides inside: the bracket is resolved
+        return bracket
+
+    def _evaluated(self, s: float) -> bool:
+        return any(abs(self._s(r.param) - s) <= SAME and r.ok for r in self.rows)
 
     def _bisect_bracket(self, bracket, taken, purpose, *, speculate=True) -> Proposal | None:
         """The middle of the widest free stretch of ``bracket`` (in s), or None when it is

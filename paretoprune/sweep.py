@@ -55,6 +55,10 @@ from paretoprune.store import StoreWarning, SweepStore
 __all__ = ["Job", "SweepFailed", "answer_fields", "answer_line", "check_job", "migrate_meta",
            "run_job", "run_sweep"]
 
+#: Two trials whose accuracies are shown equal within this share of --max-drop are the same
+#: for the boundary search: the planner stops splitting a bracket between them.
+EQUIVALENCE_SHARE = 0.25
+
 #: Threshold of a fine-tuning run: weights already pruned (exactly zero) stay masked, no other
 #: weight is small enough to be pruned (its masks are fixed).
 FROZEN_MASK_THRESHOLD = 1e-30
@@ -164,7 +168,8 @@ class _Sweep:
             scalarization=method.scalarization, dense_end=method.dense_end,
             sparse_end_known=method.sparse_end_known and sparse in (lo, hi),
             target=config.max_drop is not None,
-            parameter_for_bound=method.parameter_for_bound)
+            parameter_for_bound=method.parameter_for_bound,
+            indistinguishable=self.indistinguishable)
         rows = store.rows()
         # the dense references, by epochs: one as long as the trials, one as long as --epochs
         self.trial_epochs = config.trial_epochs or config.train.epochs
@@ -187,6 +192,27 @@ class _Sweep:
         dense = self.dense.get(epochs) or self.dense.get(self.config.train.epochs)
         value = None if dense is None else dense.get(self.metric)
         return float(value) if value is not None and math.isfinite(float(value)) else None
+
+    def indistinguishable(self, first: float, second: float) -> bool:
+        """Whether the trials of parameters ``first`` and ``second`` are shown equal on
+        validation within :data:`EQUIVALENCE_SHARE` of --max-drop
+        (:func:`paretoprune.stats.indistinguishable` at --confidence); False without
+        predictions or at confidence 0 (the planner then splits as before)."""
+        from paretoprune.stats import indistinguishable
+
+        found = []
+        for param in (first, second):
+            rows = [r for r in self.trials if r.get("status") == "ok"
+                    and abs(float(r[self.param]) - param) <= 1e-9]
+            stored = self.predictions(int(rows[-1]["run"])) if rows else None
+            if not stored or "val" not in stored:
+                return False
+            found.append(stored)
+        if len(found[0]["val"]) != len(found[1]["val"]):
+            return False
+        return indistinguishable(found[0]["val"], found[1]["val"], found[0]["val_labels"],
+                                 self.config.confidence,
+                                 EQUIVALENCE_SHARE * self.config.max_drop)
 
     def predictions(self, run: int) -> dict | None:
         """The stored predictions of ``run`` (None for none), read once."""

@@ -82,6 +82,34 @@ def test_target_mode_keeps_the_best_bracket_under_noise():
     assert all(0.625 < w < 0.6875 for w in weights[5:])
 
 
+def test_target_mode_stops_splitting_a_bracket_whose_ends_are_indistinguishable():
+    boundary = 0.6
+
+    def accuracy(w):
+        row = collapsing(w)
+        row["within"] = (not row.get("collapsed")) and w <= boundary
+        return row
+
+    asked = []
+
+    def indistinguishable(a, b):
+        asked.append((a, b))
+        return b - a < 0.2  # noise below a bracket of 0.2 in λ
+
+    planner = Planner(sparse_end_known=True, target=True, indistinguishable=indistinguishable)
+    rows = drive(planner, accuracy, budget=8)
+    weights = [r["weight"] for r in rows]
+    within = [w for w in weights if w <= boundary]
+    outside = [w for w in weights if w > max(within)]
+    assert min(outside) - max(within) >= 0.1  # the bracket stopped once its ends looked alike
+    assert asked and all(b > a for a, b in asked)
+    assert len(rows) == 8  # its budget went elsewhere (the front)
+    # the same planner without the test keeps bisecting the bracket
+    plain = drive(Planner(sparse_end_known=True, target=True), accuracy, budget=8)
+    inside = [r["weight"] for r in plain if r["weight"] > 0.5]
+    assert min(w for w in inside if w > boundary) - max(w for w in inside if w <= boundary) < 0.1
+
+
 def concave(bound):
     """ε-constraint of the concave front l1 = 1 - loss^2: minimize loss subject to l1 <= bound."""
     loss = math.sqrt(max(0.0, 1.0 - bound))

@@ -130,6 +130,30 @@ def test_max_drop_certifies_in_fixed_sequence_with_stored_predictions(tmp_path):
     assert answer["drop_upper"] == pytest.approx(chosen["drop_upper"].item())
 
 
+def test_the_network_that_ships_is_judged_against_a_dense_run_as_long_as_it(tmp_path):
+    from paretoprune.selection import RETRAIN_ATTEMPTS
+    from paretoprune.stats import paired_drop
+
+    train = TRAIN.replace(val_split="test")
+    frame = sweep(tmp_path, budget=3, trial_epochs=1, max_drop=0.05, train=train)
+    store = SweepStore.open(tmp_path / "s")
+    full = frame[(frame["role"] == "dense") & (frame["epochs"] == 3)].iloc[0]
+    finals = frame[frame["role"] == "final"]
+    assert 1 <= len(finals) <= RETRAIN_ATTEMPTS
+    dense = store.load_predictions(int(full["run"]))
+    level = 1 - 0.05 / RETRAIN_ATTEMPTS  # Bonferroni over the retrain attempts
+    for _, final in finals.iterrows():
+        mine = store.load_predictions(int(final["run"]))
+        again = paired_drop(dense["val"], mine["val"], dense["val_labels"], level)
+        assert final["drop_upper"] == pytest.approx(again.upper)
+        assert final["certified"] == (again.upper <= 0.05)
+    answer = frame.attrs["answer"]
+    if answer is not None:  # what ships is a certified retrain, never a 1-epoch trial
+        assert answer["role"] == "final" and answer["certified"]
+    else:
+        assert not finals["certified"].any() and len(finals) == RETRAIN_ATTEMPTS
+
+
 def test_max_drop_point_rule_at_confidence_0(tmp_path):
     frame = sweep(tmp_path, budget=6, max_drop=0.03, confidence=0.0)
     assert frame.attrs["rule"] == "point rule (--confidence 0)"

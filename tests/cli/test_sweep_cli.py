@@ -81,6 +81,62 @@ def test_knee_max_drop_and_check_max_acc_drop_agree(sweep_dir):
         assert run("check", out, "--max-acc-drop", "0").exit_code == 1
 
 
+def test_knee_check_and_export_agree_on_the_certified_answer(sweep_dir, tmp_path):
+    out, _ = sweep_dir
+    knee = run("knee", out, "--max-drop", "0.05", "--format", "json")
+    assert knee.exit_code == 0, knee.output
+    chosen = json.loads(knee.stdout)[0]
+    assert chosen["certified"] and chosen["drop_upper"] <= 0.05
+    assert chosen["drop_upper"] >= chosen["drop"] and chosen["test_drop_upper"] is not None
+    check = run("check", out, "--max-acc-drop", "0.05")
+    assert check.exit_code == 0 and f"check of run {chosen['run']} " in check.stdout
+    assert "upper bound at 95%" in check.stdout  # the bound is what is checked
+    exported = run("export", out, "--max-drop", "0.05", "-o", tmp_path / "m.pt", "--format",
+                   "json")
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.stdout)[0]["run"] == chosen["run"]
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert meta["predictions"] == "m.predictions.npz" and meta["rule"] == "certified at 95%"
+    import numpy as np
+
+    with np.load(tmp_path / "m.predictions.npz") as carried:
+        stored = SweepStore.open(out).load_predictions(chosen["run"])
+        assert (carried["val"] == stored["val"]).all() and len(carried["test"]) > 0
+
+
+def test_a_sweep_without_predictions_reads_with_the_point_rule(sweep_dir, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(sweep_dir[0], old)
+    shutil.rmtree(old / "predictions")  # as written before predictions were stored
+    knee = run("knee", old, "--max-drop", "0.05")
+    assert knee.exit_code == 0, knee.output
+    assert "point rule (no per-example predictions" in knee.stderr
+    assert len(knee.stderr.strip().splitlines()) == 1
+    table = json.loads(run("show", old, "--format", "json").stdout)
+    assert all(row["drop_upper"] is None for row in table)
+
+
+def test_predictions_that_disagree_with_the_split_are_one_line_exit_2(sweep_dir, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    bad = tmp_path / "bad"
+    shutil.copytree(sweep_dir[0], bad)
+    path = bad / "predictions" / "run-0002.npz"
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    arrays["val"] = arrays["val"][:-3]
+    np.savez(path, **arrays)
+    journal = (bad / "journal.jsonl").read_bytes()
+    result = run("knee", bad, "--max-drop", "0.05")
+    assert result.exit_code == 2 and "do not match" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (bad / "journal.jsonl").read_bytes() == journal  # nothing lost
+
+
 def test_resume_with_a_bigger_budget_keeps_finished_runs(sweep_dir):
     out, _ = sweep_dir
     before = pd.read_csv(out / "points.csv")
@@ -137,6 +193,8 @@ def test_bad_sweep_input_creates_nothing(tmp_path, sweep_dir):
         (["sweep", tmp_path / "j", *FAST, "--weight", "0.3"], "the sweep chooses --weight"),
         (["sweep", tmp_path / "k", *FAST, "--method", "smgd"], "chooses its own trade-off"),
         (["sweep", tmp_path / "l", *FAST, "--rule", "bound"], "does not apply"),
+        (["sweep", tmp_path / "m", *FAST, "--confidence", "1"], "--confidence must be"),
+        (["sweep", tmp_path / "n", *FAST, "--confidence", "-0.1"], "--confidence must be"),
     ]
     for args, message in cases:
         result = run(*args)

@@ -51,7 +51,7 @@ def test_json_output_and_a_loadable_checkpoint(tmp_path):
     (record,) = json.loads(result.stdout)
     assert record["weight"] == 0.4 and record["status"] == "ok" and record["epochs"] == 2
     assert record["method"] == "weighted-sum" and 0 <= record["density"] <= 1
-    assert 0 <= record["sparsity"] <= 1 and record["val_acc"] is not None  # val_fraction 0.1
+    assert 0 <= record["sparsity"] <= 1 and record["val_acc"] is not None  # val_fraction 0.35
     checkpoint = load_checkpoint(out)
     assert checkpoint["metrics"]["weight"] == 0.4 and checkpoint["spec"]["epochs"] == 2
     spec = TrainSpec.from_dict(checkpoint["spec"])
