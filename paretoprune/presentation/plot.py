@@ -770,7 +770,7 @@ def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
             _points(fig, cell, t.certified, xs(t.certified), numbers(t.certified[t.metric]),
                     name=_label(name, f"{within}{rule}"),
                     color="#2ca02c", style=style, fields=fields, group=f"{group}-certified",
-                    marker={"size": 15, "symbol": "circle-open", "line": {"width": 2}},
+                    marker={"size": 22, "symbol": "circle-open", "line": {"width": 2}},
                     colorable=False, rank="certified")
         if len(t.selected):
             runs = ", ".join(format_value(r) for r in t.selected.get("run", pd.Series([])).tolist())
