@@ -33,7 +33,7 @@ from paretoprune.training import (
 )
 from paretoprune.training.loop import DIVERGENCE_FACTOR, MultiGradientRun, make_optimizer
 
-QUICK = {"epochs": 2, "max_train_samples": 300, "device": "cpu"}
+QUICK = {"epochs": 2, "max_train_samples": 300, "device": "cpu", "val_fraction": 0.1}
 
 CONTRACT = [
     "method", "weight", "loss", "l1", "l1_raw", "l1_init", "sparsity", "density",
