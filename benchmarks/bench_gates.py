@@ -171,10 +171,10 @@ def job_resnet(epochs: int, budget: int, cifar_dir: str | None, quick: bool) -> 
                     else "benchmarks.bench_gates:cifar_shaped")
         what = (f"synthetic CIFAR-shaped data (bench_gates.cifar_shaped: {n_train} + {n_test} "
                 "images, 10 classes of coloured gratings in noise, 3x32x32); no CIFAR-10 here")
-    spec = TrainSpec(method="gates", model="resnet20", epochs=epochs,
-                     batch_size=16 if quick else 64, lr=1e-3,
-                     optimizer="adam", device="cpu", seed=0, threads=1, flops_share=1.0,
-                     gate_lr=0.1, **data)  # a short schedule: the gates must move faster
+    spec = TrainSpec.from_flat(dict(
+        method="gates", model="resnet20", epochs=epochs, batch_size=16 if quick else 64, lr=1e-3,
+        optimizer="adam", device="cpu", seed=0, threads=1, flops_share=1.0,
+        gate_lr=0.1, **data))  # a short schedule: the gates must move faster
     tag = "quick-" if quick else ""
     result = sweep(f"{tag}resnet20-{'cifar10' if real else 'synthetic'}-e{epochs}-b{budget}",
                    spec, budget, None, RESNET_RANGE)

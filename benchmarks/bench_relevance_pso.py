@@ -175,7 +175,7 @@ def pso_scaling(quick: bool, log) -> dict:
 
     torch.set_num_threads(1)
     defaults = TrainSpec(method="pso")
-    iterations = defaults.epochs * defaults.swarm_iterations
+    iterations = defaults.epochs * defaults.options.swarm_iterations
     rows = []
     for model, dataset in SCALING:
         spec = TrainSpec(method="pso", model=model, dataset=dataset, data_dir=str(mnist_dir()),
@@ -184,8 +184,9 @@ def pso_scaling(quick: bool, log) -> dict:
         with seeded(0, torch.device("cpu")):
             net = make_model(spec, data, torch.device("cpu"))
         shape = mlp_shape(net)
-        x, y = data.x_train[:spec.fitness_samples], data.y_train[:spec.fitness_samples]
-        swarms = CooperativeSwarms(shape, x, y, weight=0.2, particles=spec.swarm_size,
+        n = spec.options.fitness_samples
+        x, y = data.x_train[:n], data.y_train[:n]
+        swarms = CooperativeSwarms(shape, x, y, weight=0.2, particles=spec.options.swarm_size,
                                    generator=torch.Generator().manual_seed(0),
                                    start=shape_vector(shape))
         swarms.iterate(2)  # both swarms started
@@ -193,15 +194,15 @@ def pso_scaling(quick: bool, log) -> dict:
         began = time.process_time()
         swarms.iterate(count)
         per_iteration = (time.process_time() - began) / count
-        floats = 6 * spec.swarm_size * (shape.dim_a + shape.dim_b)  # positions, velocities, bests
+        floats = 6 * spec.options.swarm_size * (shape.dim_a + shape.dim_b)  # positions, velocities, bests
         rows.append({"model": model, "dataset": dataset, "connections": shape.n_connections,
                      "cpu_s_per_iteration": per_iteration,
                      "default_run_cpu_min": per_iteration * iterations / 60,
                      "swarm_state_mb": 4 * floats / 2**20})
         log(f"scaling: {model} on {dataset}: {1000 * per_iteration:.0f} ms per iteration")
     changes = ({"epochs": 1, "swarm_iterations": 2, "max_train_samples": 500} if quick else {})
-    spec = TrainSpec(method="pso", model="lenet-300-100", dataset="mnist",
-                     data_dir=str(mnist_dir()), device="cpu", seed=0, **changes)
+    spec = TrainSpec.from_flat(dict(method="pso", model="lenet-300-100", dataset="mnist",
+                                    data_dir=str(mnist_dir()), device="cpu", seed=0, **changes))
     runs = {"pso": train_run(spec).metrics}
     log(f"scaling: pso lenet-300-100 on mnist-5k: test acc {pct(runs['pso']['test_acc'])}, "
         f"{runs['pso']['wall_time']:.0f} s")

@@ -54,7 +54,7 @@ BASELINES = ("plain", "plain-fused")
 
 
 def paretoprune_run(spec: TrainSpec, weight: float) -> dict:
-    if spec.method == "weighted-sum" or spec.fixed_weights:
+    if spec.method == "weighted-sum" or getattr(spec.options, "fixed_weights", False):
         spec = spec.with_parameter(weight)
     m = train_run(spec).metrics
     if m["status"] != "ok":
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
                      epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, device="cpu")
     specs = {
         "wsum": base,
-        "wsum-unfused": TrainSpec(**{**base.to_dict(), "fused": False}),
+        "wsum-unfused": base.replace(fused=False),
         "madam": base.as_method("smgd", optimizer="madam", mo_l1_scale="init"),
         "smgd": base.as_method("smgd", optimizer="smgd", mo_l1_scale="init"),
         "madam-raw": base.as_method("smgd", optimizer="madam", mo_l1_scale="raw"),

@@ -97,14 +97,14 @@ def lenet_spec(seed: int, epochs: int, *, val_split: str = "test", **changes):
                     batch_size=32, lr=1e-3, optimizer="adam", device="cpu", seed=seed,
                     val_split=val_split, threads=1)
     settings.update(changes)
-    return TrainSpec(**settings)
+    return TrainSpec.from_flat(settings)
 
 
 def digits_spec(seed: int, **changes):
     """``paretoprune sweep``'s defaults (mlp on the bundled digits), on the CPU, one thread."""
     from paretoprune.config import TrainSpec
 
-    return TrainSpec(**{"seed": seed, "device": "cpu", "threads": 1, **changes})
+    return TrainSpec.from_flat({"seed": seed, "device": "cpu", "threads": 1, **changes})
 
 
 def dense_spec(spec):

@@ -8,24 +8,48 @@ itself. So each default is written once, each range is checked once, and a bad v
 :class:`~paretoprune.errors.InputError` line before anything runs -- without importing torch
 (this module imports neither torch nor pandas).
 
-Each field carries a :class:`Setting` in its metadata: help text, the check that converts and
-validates the value, whether it is a command-line option, whether it is part of a sweep's
-identity (a resumed sweep must match it) and, for method-specific options, which methods take
-it. A method-specific option is None unless its method is chosen; then None means "the
-documented default" (:attr:`Setting.default`). Giving it to another method is an error.
+:class:`TrainSpec` holds the settings every method shares; the options of its method are an
+object of the method's own options class (:mod:`paretoprune.methods`), ``spec.options``. Each
+field carries a :class:`~paretoprune.settings.Setting`: help text, the check that converts and
+validates the value, whether it is a command-line option, and whether it is part of a sweep's
+identity (a resumed sweep must match it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from paretoprune.errors import InputError
-from paretoprune.methods import Method, get_method, method_names
+from paretoprune.methods import (
+    DEFAULT_METHOD,
+    METHODS,
+    Method,
+    MethodOptions,
+    get_method,
+    method_names,
+    method_of_optimizer,
+    option_owners,
+)
+from paretoprune.settings import (
+    Check,
+    boolean,
+    choice,
+    default_of,
+    flag,
+    from_mapping,
+    integer,
+    number,
+    optional,
+    pair,
+    setting,
+    settings_of,
+    text,
+    validate_fields,
+)
 
 __all__ = [
     "DATASET_NAMES",
@@ -34,10 +58,13 @@ __all__ = [
     "KNEE_METHODS",
     "MODEL_NAMES",
     "SCHEDULES",
-    "Setting",
     "SweepConfig",
     "TrainSpec",
+    # the checks and helpers of paretoprune.settings that other layers use through here
+    "choice",
     "default_of",
+    "integer",
+    "number",
     "settings_of",
 ]
 
@@ -56,111 +83,6 @@ VAL_SPLITS = ("train", "test")
 _IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
-# ----------------------------------------------------------------------------------------------
-# checks: each takes (name, value), returns the normalized value or raises one InputError line
-# ----------------------------------------------------------------------------------------------
-
-Check = Callable[[str, Any], Any]
-
-
-def _bad(name: str, what: str, value: Any) -> InputError:
-    return InputError(f"{name} must be {what}, got {value!r}")
-
-
-def integer(lo: int | None = None) -> Check:
-    """An integer (``3`` or ``3.0``, not ``True``), at least ``lo``."""
-    what = "an integer" + (f" >= {lo}" if lo is not None else "")
-
-    def check(name: str, value: Any) -> int:
-        if isinstance(value, bool):
-            raise _bad(name, what, value)
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError, OverflowError):
-            raise _bad(name, what, value) from None
-        if not (math.isfinite(as_float) and as_float.is_integer()):
-            raise _bad(name, what, value)
-        out = int(as_float)
-        if lo is not None and out < lo:
-            raise _bad(name, what, value)
-        return out
-
-    return check
-
-
-def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-           hi_open: bool = False) -> Check:
-    """A finite float in the interval given (``lo_open``/``hi_open``: the end is excluded)."""
-    if lo is not None and hi is not None:
-        what = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-    elif lo is not None:
-        what = f"a number {'>' if lo_open else '>='} {lo:g}"
-    else:
-        what = "a finite number"
-
-    def check(name: str, value: Any) -> float:
-        if isinstance(value, bool):
-            raise _bad(name, what, value)
-        try:
-            out = float(value)
-        except (TypeError, ValueError, OverflowError):
-            raise _bad(name, what, value) from None
-        if not math.isfinite(out):
-            raise _bad(name, what, value)
-        if lo is not None and (out < lo or (lo_open and out == lo)):
-            raise _bad(name, what, value)
-        if hi is not None and (out > hi or (hi_open and out == hi)):
-            raise _bad(name, what, value)
-        return out
-
-    return check
-
-
-def choice(*values: str) -> Check:
-    """One of ``values``."""
-
-    def check(name: str, value: Any) -> str:
-        if value not in values:
-            raise InputError(f"{name} must be one of {', '.join(values)}, got {value!r}")
-        return value
-
-    check.choices = values  # type: ignore[attr-defined]  # for --help
-    return check
-
-
-def boolean(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _bad(name, "true or false", value)
-    return value
-
-
-def text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise _bad(name, "a non-empty text", value)
-    return value
-
-
-def optional(inner: Check) -> Check:
-    """None, or a value that passes ``inner``."""
-
-    def check(name: str, value: Any) -> Any:
-        return None if value is None else inner(name, value)
-
-    check.choices = getattr(inner, "choices", None)  # type: ignore[attr-defined]
-    return check
-
-
-def pair(inner: Check) -> Check:
-    """Two values that each pass ``inner`` (a tuple)."""
-
-    def check(name: str, value: Any) -> tuple:
-        if isinstance(value, str) or not isinstance(value, (tuple, list)) or len(value) != 2:
-            raise _bad(name, "two numbers", value)
-        return (inner(name, value[0]), inner(name, value[1]))
-
-    return check
-
-
 def _named(kind: str, known: tuple[str, ...], extra: str) -> Check:
     def check(name: str, value: Any) -> str:
         if isinstance(value, str) and (value in known or _IMPORT_PATH.match(value) or (
@@ -177,82 +99,6 @@ def _device(name: str, value: Any) -> str:
     raise InputError(f"unknown device {value!r}; choose auto, cpu, cuda, cuda:N or mps")
 
 
-# ----------------------------------------------------------------------------------------------
-# settings
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What paretoprune knows about one configuration field (the field's metadata)."""
-
-    help: str
-    check: Check
-    cli: bool = True  # a command-line option (``--name-with-dashes``)
-    identity: bool = True  # part of what a sweep is: a resumed sweep must have the same value
-    methods: tuple[str, ...] | None = None  # only these methods take it (None: every method)
-    default: Any = None  # the default of a method-specific option (its field default is None)
-    metavar: str | None = None
-
-    @property
-    def choices(self) -> tuple[str, ...] | None:
-        return getattr(self.check, "choices", None)
-
-
-def setting(default: Any, help: str, check: Check, **kwargs: Any):
-    """A dataclass field with its :class:`Setting`. For a method-specific option pass
-    ``methods=(...)`` and ``default=``: the field itself then defaults to None."""
-    if kwargs.get("methods") is not None:
-        kwargs.setdefault("default", default)
-        default = None
-    return field(default=default, metadata={"setting": Setting(help, check, **kwargs)})
-
-
-def settings_of(cls_or_obj) -> dict[str, Setting]:
-    """``{field name: Setting}`` of a configuration class (fields without one are skipped)."""
-    return {f.name: f.metadata["setting"] for f in fields(cls_or_obj) if "setting" in f.metadata}
-
-
-def default_of(cls, name: str) -> Any:
-    """The default of field ``name`` of a configuration class (for other layers' signatures,
-    so that each default is written once, here)."""
-    f = cls.__dataclass_fields__[name]
-    setting = f.metadata.get("setting")
-    if setting is not None and setting.methods is not None:
-        return setting.default
-    return f.default
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _validate(obj, method: Method | None) -> None:
-    """Run every field's check (normalizing the stored value); fill in or refuse
-    method-specific options. Called from ``__post_init__`` of the frozen dataclasses."""
-    for name, s in settings_of(obj).items():
-        value = getattr(obj, name)
-        if s.methods is not None and method is not None:
-            if method.name not in s.methods:
-                if value is not None:
-                    raise InputError(
-                        f"{_flag(name)} is an option of --method {' or '.join(s.methods)}, "
-                        f"not of --method {method.name}"
-                    )
-                continue
-            if value is None:
-                value = s.default
-        object.__setattr__(obj, name, s.check(_flag(name) if s.cli else name, value))
-
-
-def _from_mapping(cls, data: Mapping, what: str):
-    if not isinstance(data, Mapping):
-        raise InputError(f"{what} must be a mapping, got {type(data).__name__}")
-    known = [f.name for f in fields(cls)]
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise InputError(f"unknown {what} {unknown[0]!r}; known: {', '.join(known)}")
-    return cls(**data)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -267,11 +113,13 @@ class TrainSpec:
     The method (``--method``) decides what is trained; the default, the weighted sum, minimizes
     ``(1 - weight)·CE + weight·l1`` with ``l1 = l1_raw / l1_init`` (the l1 norm of the prunable
     weights relative to the dense, seeded initialization) and prunes weights below
-    ``threshold`` after every step. Fields and their checks are listed with ``--help``; invalid
-    values raise :class:`~paretoprune.errors.InputError` on construction.
+    ``threshold`` after every step. ``options`` holds the method's own options (an object of
+    its options class, e.g. :class:`paretoprune.methods.gmp.GmpOptions`; None: its defaults).
+    Fields and their checks are listed with ``--help``; invalid values raise
+    :class:`~paretoprune.errors.InputError` on construction.
     """
 
-    method: str = setting("weighted-sum", "Training method: " + ", ".join(method_names())
+    method: str = setting(DEFAULT_METHOD, "Training method: " + ", ".join(method_names())
                           + " (see the README, 'Methods').", choice(*method_names()))
     model: str = setting(
         "mlp", "mlp, lenet5, lenet5-caffe, lenet-300-100, vgg-cifar, resnet20, resnet56, "
@@ -335,171 +183,112 @@ class TrainSpec:
                                            optional(integer(1)), cli=False)
     eval_batch_size: int = setting(1000, "Batch size of evaluation passes.", integer(1),
                                    cli=False, identity=False)
-
-    # -- weighted sum and smgd ------------------------------------------------------------------
-    weight: float | None = setting(
-        0.5, "λ in [0, 1]: minimize (1-λ)·CE + λ·l1 (smgd: only with --fixed-weights).",
-        number(0, 1), methods=("weighted-sum", "smgd"))
-    fixed_weights: bool | None = setting(
-        False, "smgd: combine the two gradients with (1-λ, λ) instead of the min-norm weights.",
-        boolean, methods=("smgd",))
-    mo_l1_scale: str | None = setting(
-        "raw", "smgd: the l1 gradient it balances, sign(w) (raw, the seed's) or sign(w)/l1_init "
-        "(init, the weighted sum's scale).", choice("raw", "init"), methods=("smgd",))
-
-    # -- epsilon and gmp ------------------------------------------------------------------------
-    epsilon: float | None = setting(
-        None, "ε > 0: the l1 budget l1 <= ε·l1_init, kept by projecting the prunable weights onto "
-        "the l1 ball after every step (without it: the exact --target-sparsity).",
-        optional(number(0, lo_open=True)), methods=("epsilon",))
-    target_sparsity: float | None = setting(
-        0.9, "S in [0, 1): the share of prunable weights that is zero at the end, exactly (the "
-        "largest weights are kept; epsilon: only without --epsilon).",
-        number(0, 1, hi_open=True), methods=("epsilon", "gmp"))
-    ramp_start: float | None = setting(
-        0.1, "Share of the training steps before the budget starts to tighten.", number(0, 1),
-        methods=("epsilon", "gmp"))
-    ramp_end: float | None = setting(
-        0.7, "Share of the training steps at which the budget reaches its target, along the "
-        "cubic schedule s_t = S·(1-(1-p)^3) (--ramp-start 0 --ramp-end 0: from the first step).",
-        number(0, 1), methods=("epsilon", "gmp"))
-    ramp_every: int | None = setting(
-        10, "Raise the sparsity every K steps (the l1 radius shrinks every step).", integer(1),
-        methods=("epsilon", "gmp"))
-    gmp_scope: str | None = setting(
-        "global", "gmp: mask the smallest weights of all prunable tensors together (global) or "
-        "the same share of every tensor (layer, Zhu & Gupta's).", choice("global", "layer"),
-        methods=("gmp",))
-
-    # -- gates (a reconstruction from the abstract of Guenter & Sideris 2024, hard-concrete
-    #    gates of Louizos et al. 2018: paretoprune/training/gates.py) -------------------------
-    complexity_weight: float | None = setting(
-        0.5, "w in [0, 1]: minimize (1-w)·CE + w·complexity, the expected cost of the network "
-        "under hard-concrete gates on its units, filters and residual blocks (gates: a "
-        "reconstruction from the abstract of Guenter & Sideris 2024 with the gates of Louizos "
-        "et al. 2018).", number(0, 1), methods=("gates",))
-    flops_share: float | None = setting(
-        0.5, "φ in [0, 1]: complexity = φ·FLOPs/FLOPs_dense + (1-φ)·params/params_dense (1: "
-        "FLOPs only, 0: parameters only).", number(0, 1), methods=("gates",))
-    layer_share: float | None = setting(
-        0.5, "ρ in [0, 1]: layer (residual block) against unit pruning; the complexity gradient "
-        "reaches block gates scaled by min(1, 2ρ), unit and filter gates by min(1, 2(1-ρ)) "
-        "(0: units only, 1: blocks only).", number(0, 1), methods=("gates",))
-    gate_lr: float | None = setting(
-        0.02, "Adam learning rate of the gates' log α (following --schedule).",
-        number(0, lo_open=True), methods=("gates",))
-    gate_threshold: float | None = setting(
-        0.05, "A gate whose P(z != 0) falls below it is closed for good (its structure is "
-        "removed).", number(0, 1, lo_open=True, hi_open=True), methods=("gates",))
-    gate_freeze: float | None = setting(
-        0.2, "Share of the training steps, at the end, with the gates fixed at their test-time "
-        "values: the structure is final and the weights train on the cross-entropy alone.",
-        number(0, 1, hi_open=True), methods=("gates",))
-
-    # -- relevance (a reconstruction from the abstract of Bonetta et al. 2022 in the form of
-    #    LOBSTER, Tartaglione et al. 2020: paretoprune/training/relevance.py) ------------------
-    decay: float | None = setting(
-        3.0, "λ >= 0 of the selective decay w <- w - lr·λ·w·max(0, 1 - |∂L/∂w|/s) after each "
-        "step, s the running mean of |∂L/∂w| (relevance: a reconstruction from the abstract of "
-        "Bonetta et al. 2022 and LOBSTER, not the authors' code).", number(0),
-        methods=("relevance",))
-    tolerance: float | None = setting(
-        0.1, "A pruning step zeroes the weights below the largest magnitude threshold (found by "
-        "bisection) that worsens the validation loss by at most this share, in [0, 1).",
-        number(0, 1, hi_open=True), methods=("relevance",))
-    plateau: int | None = setting(
-        2, "Prune when the validation loss has not improved for N epochs (and after the last "
-        "epoch).", integer(1), methods=("relevance",), metavar="N")
-
-    # -- pso (a reconstruction from the abstract of Adam, Magoulas & Vrahatis 2012 with standard
-    #    cooperative and binary PSO: paretoprune/training/pso.py) -----------------------------
-    zero_norm_weight: float | None = setting(
-        0.2, "λ in [0, 1]: two particle swarms minimize (1-λ)·CE + λ·‖m‖0/P, the share of "
-        "connections kept (pso: MLPs only, gradient-free; a reconstruction from the abstract of "
-        "Adam, Magoulas & Vrahatis 2012 and standard cooperative / binary PSO, not the authors' "
-        "code).", number(0, 1), methods=("pso",))
-    swarm_size: int | None = setting(
-        10, "Particles in each of the two swarms (weights; connection and node bits).",
-        integer(2), methods=("pso",), metavar="N")
-    swarm_iterations: int | None = setting(
-        100, "Iterations of both swarms per epoch (--epochs of them).", integer(1),
-        methods=("pso",), metavar="N")
-    inertia: float | None = setting(
-        0.729, "Inertia of the weight swarm's velocities (constriction).", number(0, 1),
-        methods=("pso",))
-    bit_inertia: float | None = setting(
-        1.0, "Inertia of the bit swarm's velocities (1: Kennedy & Eberhart's binary PSO; below 1 "
-        "a settled bit drifts back to a coin flip).", number(0, 1), methods=("pso",))
-    cognitive: float | None = setting(
-        1.494, "c1: pull towards each particle's own best.", number(0), methods=("pso",))
-    social: float | None = setting(
-        1.494, "c2: pull towards the swarm's best.", number(0), methods=("pso",))
-    fitness_samples: int | None = setting(
-        512, "Score particles on a fixed seeded subset of this many training samples (0: all).",
-        integer(0), methods=("pso",), metavar="N")
+    options: MethodOptions | None = None
 
     def __post_init__(self) -> None:
+        validate_fields(self)
         method = get_method(self.method)
-        _validate(self, method)
+        if self.options is None:
+            object.__setattr__(self, "options", method.options())
+        elif type(self.options) is not method.options:
+            raise InputError(f"the options of --method {method.name} are a "
+                             f"{method.options.__name__}, got {type(self.options).__name__}")
         if self.nesterov and self.momentum == 0:
             # torch.optim.SGD and SMGD refuse it with a ValueError at run time
             raise InputError("--nesterov needs a --momentum above 0")
-        if method.name in ("epsilon", "gmp"):
-            _check_budget(self, method.name)
         if self.optimizer is None:
             object.__setattr__(self, "optimizer", method.optimizers[0])
         elif self.optimizer not in method.optimizers:
-            owner = next((m.name for m in _all_methods() if self.optimizer in m.optimizers), None)
+            owner = next((m.name for m in METHODS.values() if self.optimizer in m.optimizers),
+                         None)
             hint = f" (it belongs to --method {owner})" if owner else ""
             raise InputError(
                 f"unknown optimizer {self.optimizer!r} for --method {method.name}{hint}; "
                 f"choose one of {', '.join(method.optimizers)}"
             )
+        if method.check_spec is not None:
+            method.check_spec(self)
 
     # -- what other layers ask ----------------------------------------------------------------
 
     @property
     def method_info(self) -> Method:
-        """The :class:`~paretoprune.methods.Method` entry of :attr:`method`."""
+        """The :class:`~paretoprune.methods.Method` of :attr:`method`."""
         return get_method(self.method)
 
     def replace(self, **changes: Any) -> TrainSpec:
-        """A copy with ``changes`` applied (checked like a new spec)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` applied (checked like a new spec). The names of the method's
+        options change :attr:`options` (``spec.replace(weight=0.3)``); a new ``method`` starts
+        from its own options' defaults."""
+        common = {k: v for k, v in changes.items() if k in _FIELDS}
+        option_values = {k: v for k, v in changes.items() if k not in _FIELDS}
+        method = get_method(common.get("method", self.method))
+        if "options" in common:
+            if option_values:
+                raise InputError("give a method's options as options= or by name, not both")
+        else:
+            kept = self.options.to_dict() if method.name == self.method else {}
+            common["options"] = _options(method, {**kept, **option_values})
+        return dataclasses.replace(self, **common)
 
     def as_method(self, name: str, **changes: Any) -> TrainSpec:
-        """A copy for ``--method name``: the options of the current method that ``name`` does
-        not take are dropped, an optimizer it does not accept becomes its default (e.g. the
-        dense reference of any sweep is ``spec.as_method("weighted-sum", weight=0,
-        threshold=0)``)."""
-        method = get_method(name)
-        values: dict[str, Any] = {"method": name}
-        for field_name, s in settings_of(self).items():
-            if s.methods is not None and name not in s.methods:
-                values[field_name] = None
-        if self.optimizer not in method.optimizers:
-            values["optimizer"] = None
-        values.update(changes)
-        return dataclasses.replace(self, **values)
+        """A copy for ``--method name`` with its default options (plus ``changes``); an
+        optimizer it does not accept becomes its default (e.g. the dense reference of a sweep,
+        :func:`paretoprune.methods.weighted_sum.dense_reference`)."""
+        reset = {} if self.optimizer in get_method(name).optimizers else {"optimizer": None}
+        return self.replace(method=name, **reset, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of every field; :meth:`from_dict` reads it back."""
-        data = dataclasses.asdict(self)
+        """A JSON-able dict of every field, the options as a dict under ``options``;
+        :meth:`from_dict` reads it back."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["betas"] = list(self.betas)
+        data["options"] = self.options.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> TrainSpec:
-        """A spec from :meth:`to_dict` output (or the ``train`` dict of an older sweep)."""
-        values = dict(data) if isinstance(data, Mapping) else data
-        if isinstance(values, dict):
-            values = _upgrade_train(values)
-        return _from_mapping(cls, values, "training setting")
+        """A spec from :meth:`to_dict` output, or from a dict of an older version: the flat
+        layout of the previous one (see :meth:`from_flat`; its None meant "another method's
+        option") or paretoprune 0.1's (no ``method``)."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"training setting must be a mapping, got {type(data).__name__}")
+        values = dict(data)
+        nested = values.pop("options", None)
+        if nested is None:
+            if "method" not in values:
+                values = _upgrade_train(values)
+            owners = option_owners()
+            return cls.from_flat({k: v for k, v in values.items()
+                                  if not (k in owners and v is None)})
+        if not isinstance(nested, Mapping):
+            raise InputError(f"options must be a mapping, got {type(nested).__name__}")
+        method = get_method(values.get("method", DEFAULT_METHOD))
+        unknown = sorted(set(values) - set(_FIELDS))
+        if unknown:
+            raise InputError(f"unknown training setting {unknown[0]!r}; known: "
+                             f"{', '.join(_FIELDS)}")
+        return cls(**values, options=_options(method, nested))
+
+    @classmethod
+    def from_flat(cls, values: Mapping[str, Any]) -> TrainSpec:
+        """A spec from the common settings and its method's options side by side, as the
+        command line gives them (``{"method": "gmp", "epochs": 5, "gmp_scope": "layer"}``);
+        an option of another method is one :class:`InputError` line saying whose it is."""
+        common = {k: v for k, v in values.items() if k in _FIELDS and k != "options"}
+        method = get_method(common.get("method", DEFAULT_METHOD))
+        options = _options(method, {k: v for k, v in values.items() if k not in _FIELDS})
+        return cls(**common, options=options)
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define which runs a sweep makes (runtime settings left out)."""
+        """The settings that define which runs a sweep makes, as one flat dict (runtime
+        settings left out; the method's options next to the common ones)."""
         settings = settings_of(self)
-        return {n: v for n, v in self.to_dict().items() if settings[n].identity}
+        ident = {n: v for n, v in self.to_dict().items() if n in settings and settings[n].identity}
+        option_settings = settings_of(self.options)
+        ident.update((n, v) for n, v in self.options.to_dict().items()
+                     if option_settings[n].identity)
+        return ident
 
     def with_parameter(self, value: float) -> TrainSpec:
         """A copy whose method parameter (λ, ε, target sparsity, ...) is ``value``."""
@@ -509,31 +298,31 @@ class TrainSpec:
         return self.replace(**{name: value})
 
 
-def _all_methods():
-    from paretoprune.methods import METHODS
-
-    return METHODS.values()
+_FIELDS = tuple(f.name for f in fields(TrainSpec))
 
 
-def _check_budget(spec: TrainSpec, method: str) -> None:
-    """What ``--method epsilon`` and ``gmp`` need beyond their fields' checks."""
-    if method == "gmp" and spec.regrow:
-        raise InputError("--method gmp keeps its masks for good; --regrow does not apply")
-    if spec.ramp_end < spec.ramp_start:
-        raise InputError(f"--ramp-end ({spec.ramp_end:g}) must not come before --ramp-start "
-                         f"({spec.ramp_start:g})")
+def _options(method: Method, values: Mapping[str, Any]) -> MethodOptions:
+    """``method``'s options from ``{name: value}``; a name it does not take is one line that
+    says whose option it is."""
+    owners = option_owners()
+    for name in values:
+        if name not in method.options.names():
+            if name in owners:
+                raise InputError(f"{flag(name)} is an option of --method "
+                                 f"{' or '.join(owners[name])}, not of --method {method.name}")
+            known = [*_FIELDS, *method.options.names()]
+            raise InputError(f"unknown training setting {name!r}; known: {', '.join(known)}")
+    return method.options(**values)
 
 
 def _upgrade_train(values: dict) -> dict:
-    """Training settings written by paretoprune 0.1 (schema 1) in today's form."""
-    values = dict(values)
-    if "method" not in values:
-        if values.get("optimizer") in ("smgd", "madam", "mrmsprop"):
-            values["method"] = "smgd"
-        else:
-            values["method"] = "weighted-sum"
-            values.pop("fixed_weights", None)
-            values.pop("mo_l1_scale", None)
+    """Training settings written by paretoprune 0.1 (schema 1, no ``method``) in today's form:
+    the method told by the optimizer, the options of the other methods dropped."""
+    method = method_of_optimizer(values.get("optimizer"))
+    values["method"] = method.name
+    for name in option_owners():
+        if name not in method.options.names():
+            values.pop(name, None)
     values.setdefault("val_split", "train")
     return values
 
@@ -616,13 +405,13 @@ class SweepConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.train, TrainSpec):
             raise InputError("train must be a TrainSpec")
-        _validate(self, None)
+        validate_fields(self)
         method = self.method
-        if method.parameter is None or (method.name == "smgd" and not self.train.fixed_weights):
-            raise InputError(
-                f"--method {method.name} chooses its own trade-off in one run; use paretoprune "
-                "train (or --fixed-weights to sweep λ)"
-            )
+        if method.parameter is None:
+            raise InputError(f"--method {method.name} chooses its own trade-off in one run; use "
+                             "paretoprune train")
+        if method.check_sweep is not None:
+            method.check_sweep(self.train)
         rule = self.rule or method.rules[0]
         if rule not in method.rules:
             raise InputError(
@@ -682,7 +471,7 @@ class SweepConfig:
         values["train"] = TrainSpec.from_dict(values.get("train") or {})
         if values.get("range") is not None:
             values["range"] = tuple(values["range"])
-        return _from_mapping(cls, values, "sweep setting")
+        return from_mapping(cls, values, "sweep setting")
 
     def identity(self) -> dict[str, Any]:
         """What defines the sweep, as one flat dict: the runs' training identity plus the

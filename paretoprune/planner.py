@@ -117,6 +117,8 @@ class Planner:
             when a point adds no hypervolume) or ``parameter`` (no geometric meaning).
         dense_end: ``"lo"`` or ``"hi"``: which end of the range gives the densest network.
         sparse_end_known: the sparse end is the all-zero network: never evaluate it.
+        dense_end_known: the dense end's result comes from elsewhere (a sweep's dense
+            reference, told as an ordinary row): never propose it.
         target: bracket the ``within`` boundary (``--max-drop``).
         parameter_for_bound: for ``constraint``: the parameter that bounds ``y`` by a value.
         indistinguishable: optional ``f(param_a, param_b) -> bool``, True when the evaluated
@@ -132,7 +134,8 @@ class Planner:
                  tol: float = default_of(SweepConfig, "tol"), min_gap: float = 1e-4, seed: int = 0,
                  x: str = "loss", y: str = "l1", param: str = "weight",
                  scalarization: str = "weighted-sum", dense_end: str = "lo",
-                 sparse_end_known: bool = False, target: bool = False,
+                 sparse_end_known: bool = False, dense_end_known: bool = False,
+                 target: bool = False,
                  parameter_for_bound=None, indistinguishable=None) -> None:
         if rule not in PLANNER_RULES:
             raise InputError(f"unknown rule {rule!r}; choose one of {', '.join(PLANNER_RULES)}")
@@ -144,7 +147,7 @@ class Planner:
         self.seed, self.x, self.y, self.param = seed, x, y, param
         self.lo, self.hi = (float(v) for v in range)
         self.scalarization, self.target = scalarization, target
-        self.sparse_end_known = sparse_end_known
+        self.sparse_end_known, self.dense_end_known = sparse_end_known, dense_end_known
         # orientation: s = sign * param grows towards the sparse end
         self.sign = 1.0 if dense_end == "lo" else -1.0
         self.dense_param, self.sparse_param = (
@@ -334,7 +337,8 @@ class Planner:
 
     def _next(self, busy: Sequence[Proposal]) -> Proposal | None:
         taken = self._taken(busy)
-        ends = [self.dense_param] + ([] if self.sparse_end_known else [self.sparse_param])
+        ends = ([] if self.dense_end_known else [self.dense_param]) + \
+            ([] if self.sparse_end_known else [self.sparse_param])
         for p in ends:
             if self._new(p, taken):
                 return Proposal(p, None, "end")

@@ -36,7 +36,7 @@ from paretoprune.pareto import (
     pareto_mask,
     rank_knees,
 )
-from paretoprune.rows import number, usable_rows
+from paretoprune.rows import ROLE, TRIAL, number, usable_rows
 
 DEFAULT_X = "loss"
 DEFAULT_Y = "l1"
@@ -187,9 +187,9 @@ def knee(
     if method not in KNEE_METHODS:
         raise InputError(f"unknown knee method {method!r}; choose from {', '.join(KNEE_METHODS)}")
     sense = as_sense(sense)
-    if "role" in frame.columns and frame["role"].astype(str).eq("trial").any():
+    if ROLE in frame.columns and frame[ROLE].astype(str).eq(TRIAL).any():
         # a sweep's knee is one of its explored runs, not its dense reference or a retrain
-        frame = frame[frame["role"].astype(str).eq("trial")]
+        frame = frame[frame[ROLE].astype(str).eq(TRIAL)]
     usable_index = frame.index[usable_rows(frame).to_numpy()]
     points = objective_values(frame, [x, y])
     if len(points) == 0:

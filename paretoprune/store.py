@@ -83,6 +83,7 @@ import pandas as pd
 
 from paretoprune import fileio
 from paretoprune.errors import InputError, LockHeldError, StoreError, first_line
+from paretoprune.methods import method_of_optimizer
 
 __all__ = ["SCHEMA_VERSION", "StoreWarning", "SweepStore", "fingerprint"]
 
@@ -98,7 +99,6 @@ LEADING_COLUMNS: tuple[str, ...] = ("run", "role", "method")
 TRAILING_COLUMNS: tuple[str, ...] = ("status", "error")
 TEXT_COLUMNS: tuple[str, ...] = ("role", "method", "status", "error")  # "" for none
 STATUSES: tuple[str, ...] = ("ok", "failed")
-SMGD_OPTIMIZERS: tuple[str, ...] = ("smgd", "madam", "mrmsprop")  # schema-1 rows of method smgd
 _MAX_INT = 2**63 - 1  # run ids and int columns must fit int64
 _MAX_NAMED = 12  # differing settings named in a message
 # pandas < 3 parses floats with a fast, slightly lossy parser unless asked; pandas 3 round-trips
@@ -133,13 +133,23 @@ def fingerprint(identity: Mapping[str, Any]) -> str:
     return hashlib.sha256(_key(dict(identity)).encode("utf-8")).hexdigest()[:16]
 
 
+def _same_sweep(stored: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
+    """Whether two identities are the same sweep: a setting that is None is the same as one not
+    there (an identity of the previous version listed every method's options, None where they
+    were another method's)."""
+    def set_only(ident: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in ident.items() if v is not None}
+
+    return fingerprint(set_only(stored)) == fingerprint(set_only(identity))
+
+
 def _flat(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"train": {"epochs": 5}}`` as ``{"train.epochs": 5}``, to name settings in messages."""
     out: dict[str, Any] = {}
     for key, value in mapping.items():
         if isinstance(value, dict) and value:
             out.update(_flat(value, f"{prefix}{key}."))
-        else:
+        elif value is not None:  # None: not set (see _same_sweep)
             out[f"{prefix}{key}"] = value
     return out
 
@@ -348,7 +358,7 @@ def _read_schema1(directory: Path) -> list[dict[str, Any]]:
             elif column not in ("gap", "pareto", "role", "method") and not (
                     column == "accuracy" and value is None):
                 row[column] = value
-        row["method"] = "smgd" if row.get("optimizer") in SMGD_OPTIMIZERS else "weighted-sum"
+        row["method"] = method_of_optimizer(row.get("optimizer")).name  # 0.1: told by it
         problem = _row_problem(row, runs)
         if problem:
             raise bad(f"row {number}: {problem}")
@@ -377,7 +387,7 @@ def _found(path: Path, identity: dict[str, Any], migrate: Callable | None
     stored = meta["identity"]
     if meta["schema_version"] == 1 and migrate is not None:
         stored = migrate(copy.deepcopy(meta))[1]
-    if fingerprint(stored) != fingerprint(identity):
+    if not _same_sweep(stored, identity):
         raise StoreError(_difference(path, stored, identity))
     return meta, rows, torn
 

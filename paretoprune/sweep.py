@@ -59,11 +59,6 @@ __all__ = ["Job", "SweepFailed", "answer_fields", "answer_line", "check_job", "m
 #: for the boundary search: the planner stops splitting a bracket between them.
 EQUIVALENCE_SHARE = 0.25
 
-#: Threshold of a fine-tuning run: weights already pruned (exactly zero) stay masked, no other
-#: weight is small enough to be pruned (its masks are fixed).
-FROZEN_MASK_THRESHOLD = 1e-30
-
-
 class SweepFailed(ParetoPruneError):
     """No run of the sweep succeeded."""
 
@@ -118,17 +113,17 @@ def validation_needed(config: SweepConfig, dense_error: float | None = None) -> 
 
 
 def warn_small_validation(config: SweepConfig, n_val: int,
-                          dense_error: float | None = None) -> None:
+                          dense_error: float | None = None) -> bool:
     """Say (a :class:`ValidationWarning`) when ``n_val`` validation examples are too few to
-    certify --max-drop at --confidence, with how many would do."""
+    certify --max-drop at --confidence, with how many would do; True when it said so."""
     if config.max_drop is None or config.confidence <= 0 or config.selection_metric() != \
             "val_acc":
-        return
+        return False
     from paretoprune.stats import examples_needed
 
     needed = validation_needed(config, dense_error)
     if n_val >= needed:
-        return
+        return False
     best = examples_needed(0.0, config.max_drop, config.confidence)
     basis = (f"the dense run's error rate {dense_error:.1%}" if dense_error is not None
              and math.isfinite(dense_error) else
@@ -139,6 +134,7 @@ def warn_small_validation(config: SweepConfig, n_val: int,
         f"(from {basis}; {best} even if it agrees with the dense network on every example); "
         "use a larger --val-fraction or --val-split test, or a larger --max-drop",
         ValidationWarning, stacklevel=2)
+    return True
 
 
 def migrate_meta(meta: Mapping) -> tuple[dict, dict]:
@@ -167,6 +163,7 @@ class _Sweep:
             seed=config.train.seed, x=self.x, y=self.y, param=self.param,
             scalarization=method.scalarization, dense_end=method.dense_end,
             sparse_end_known=method.sparse_end_known and sparse in (lo, hi),
+            dense_end_known=self._dense_end_is_reference(),
             target=config.max_drop is not None,
             parameter_for_bound=method.parameter_for_bound,
             indistinguishable=self.indistinguishable)
@@ -183,6 +180,9 @@ class _Sweep:
         self.next_run = store.next_run()
         self.stop_reason = ""
         self._predictions: dict[int, dict | None] = {}
+        self.dense_end_told = False
+        self.n_val: int | None = None  # validation examples, once the preflight has counted
+        self.validation_warned = False
         if self.trial_epochs in self.dense or not config.dense:
             self._tell_held()
 
@@ -257,7 +257,35 @@ class _Sweep:
         return paired_drop(theirs["val"], mine["val"], theirs["val_labels"],
                            self.config.confidence).upper
 
+    def check_validation(self, dense: Mapping | None) -> None:
+        """Warn once (:func:`warn_small_validation`) when the validation set is too small for
+        --max-drop at --confidence: from a prior, then from ``dense``'s error rate when the full
+        dense run is in."""
+        if self.validation_warned or self.n_val is None:
+            return
+        error = None
+        if dense is not None:
+            value = dense.get(self.metric)
+            error = None if value is None else 1.0 - float(value)
+        self.validation_warned = warn_small_validation(self.config, self.n_val, error)
+
+    def _dense_end_is_reference(self) -> bool:
+        """Whether the dense end of the range would train the dense reference again (its
+        method says so, the range reaches it, and the sweep has a dense reference)."""
+        method, config = self.config.method, self.config
+        dense = method.range[0] if method.dense_end == "lo" else method.range[1]
+        return bool(method.dense_end_is_reference and config.dense and dense in config.range)
+
     def _tell_held(self) -> None:
+        if self._dense_end_is_reference() and not self.dense_end_told:
+            reference = self.dense.get(self.trial_epochs)
+            if reference is not None:  # the dense end's point, with no trial of its own
+                lo, hi = self.config.range
+                row = dict(reference, **{self.param: lo if self.config.method.dense_end == "lo"
+                                         else hi})
+                row.update(collapsed=False, within=True)
+                self.planner.tell(row)
+                self.dense_end_told = True
         for row in self.held:
             self.planner.tell(self.annotate(dict(row)))
         self.held = []
@@ -287,8 +315,7 @@ class _Sweep:
     # -- jobs --------------------------------------------------------------------------------
 
     def dense_job(self, epochs: int) -> Job:
-        spec = self.config.train.as_method("weighted-sum", weight=0.0, threshold=0.0)
-        return Job(spec, epochs=epochs)
+        return Job(self.config.method.dense_reference(self.config.train), epochs=epochs)
 
     def trial_job(self, proposal: Proposal) -> tuple[Job, int]:
         """The job of a trial, warm-started from the nearest denser finished run when
@@ -354,10 +381,8 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
                                        force=force, migrate=migrate_meta) as store:
             sweep = _Sweep(config, store, reporter)
             if "val" in sizes:  # before training: from the dense run when it is there
-                dense = sweep.dense.get(config.train.epochs)
-                error = None if dense is None else 1.0 - float(dense.get(sweep.metric) or
-                                                               math.nan)
-                warn_small_validation(config, int(sizes["val"]), error)
+                sweep.n_val = int(sizes["val"])
+                sweep.check_validation(sweep.dense.get(config.train.epochs))
             if reporter is not None:
                 reporter.start(config, store.rows())
             _explore(sweep, executor, labels)
@@ -409,6 +434,8 @@ def _explore(sweep: _Sweep, executor, labels: dict[int, str]) -> None:
             row = sweep.record(DENSE, proposal, outcome)
             if row["status"] == "ok":
                 sweep.dense[extra] = row
+                if extra == config.train.epochs:  # its error rate, before the trials
+                    sweep.check_validation(row)
         else:
             row = sweep.record(TRIAL, proposal, outcome, {"warm_from": extra})
             sweep.trials.append(row)
@@ -482,8 +509,7 @@ def _retrain_chain(sweep: _Sweep, executor, labels, selected: pd.Series,
         if done is not None:
             return done
         state = store.load_checkpoint(parent).get("state")
-        spec = config.train.as_method("weighted-sum", weight=0.0, regrow=False,
-                                      threshold=FROZEN_MASK_THRESHOLD)
+        spec = config.method.finetune(config.train)
         job_id = executor.submit(run_job, Job(spec, init_state=state,
                                               epochs=config.finetune_epochs))
         labels[job_id] = f"fine-tuning run {parent}"

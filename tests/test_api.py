@@ -27,6 +27,11 @@ def test_points_commands_do_not_import_torch():
                      "paretoprune.exploration", "torch")
 
 
+def test_the_statistics_row_rules_and_selection_do_not_import_torch():
+    assert not loads("import paretoprune.stats, paretoprune.rows, paretoprune.selection, "
+                     "paretoprune.tables", "torch")
+
+
 def test_the_train_command_loads_without_torch():
     # its options come from paretoprune.config: parsing and checking them needs no torch
     assert not loads("import paretoprune.cli.train, paretoprune.config, paretoprune.methods",

@@ -8,15 +8,19 @@ import math
 import subprocess
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
 from paretoprune import config
 from paretoprune.config import SweepConfig, TrainSpec, settings_of
 from paretoprune.errors import InputError
-from paretoprune.methods import METHODS, get_method
+from paretoprune.methods import METHODS, get_method, option_owners
+from paretoprune.methods.smgd import SmgdOptions
+from paretoprune.methods.weighted_sum import WeightedSumOptions
 
 NAN, INF = float("nan"), float("inf")
+DATA = Path(__file__).resolve().parent / "data"
 
 # The ``config -> train`` dict of tests/data/sweep-schema1/sweep.json, written by paretoprune 0.1
 # (copied here so that re-running that sweep with a newer version cannot change the test).
@@ -35,6 +39,17 @@ OLD_SWEEP = {
     "warm_start": False, "warm_epochs": 5, "workers": 1, "executor": "auto", "ray_address": None,
     "gpus_per_run": 0.0, "cpus_per_run": 1.0,
 }
+
+
+def make(**values) -> TrainSpec:
+    """A spec from flat values: the method's options next to the common settings, as the
+    command line gives them."""
+    return TrainSpec.from_flat(values)
+
+
+def value_of(spec: TrainSpec, name: str):
+    """A common setting or an option of the spec's method."""
+    return getattr(spec.options if name in spec.options.names() else spec, name)
 
 
 def error_of(make) -> str:
@@ -129,7 +144,7 @@ GOOD = [
 
 # (field, value, extra fields, the start of the one-line message)
 BAD = [
-    ("method", "adamw", {}, "unknown method 'adamw'; choose one of weighted-sum, smgd"),
+    ("method", "adamw", {}, "unknown method 'adamw'; choose one of weighted-sum, "),
     ("method", None, {}, "unknown method None"),
     ("model", "nope", {}, "unknown model 'nope'; known: mlp, lenet5"),
     ("model", "torchvision:", {}, "unknown model"),
@@ -233,20 +248,20 @@ BAD = [
 @pytest.mark.parametrize(("name", "value", "extra", "stored"), GOOD,
                          ids=[f"{g[0]}={g[1]!r}" for g in GOOD])
 def test_good_values_are_stored_normalized(name, value, extra, stored):
-    spec = TrainSpec(**extra, **{name: value})
-    assert getattr(spec, name) == stored
-    assert type(getattr(spec, name)) is type(stored)
+    spec = make(**extra, **{name: value})
+    assert value_of(spec, name) == stored
+    assert type(value_of(spec, name)) is type(stored)
 
 
 @pytest.mark.parametrize(("name", "value", "extra", "message"), BAD,
                          ids=[f"{b[0]}={b[1]!r}" for b in BAD])
 def test_bad_values_are_one_line_naming_the_flag(name, value, extra, message):
-    assert error_of(lambda: TrainSpec(**extra, **{name: value})).startswith(message)
+    assert error_of(lambda: make(**extra, **{name: value})).startswith(message)
 
 
 def test_every_field_is_checked_by_a_test_above():
     checked = {b[0] for b in BAD} & {g[0] for g in GOOD}
-    assert checked == set(settings_of(TrainSpec))
+    assert checked == set(settings_of(TrainSpec)) | set(option_owners())
 
 
 def test_the_spec_is_frozen_and_replace_checks_again():
@@ -270,27 +285,38 @@ def test_nesterov_needs_momentum():
 
 
 def test_method_specific_options_are_refused_for_other_methods():
-    assert error_of(lambda: TrainSpec(fixed_weights=True)) == (
+    assert error_of(lambda: make(fixed_weights=True)) == (
         "--fixed-weights is an option of --method smgd, not of --method weighted-sum")
-    assert error_of(lambda: TrainSpec(mo_l1_scale="raw")) == (
+    assert error_of(lambda: make(mo_l1_scale="raw")) == (
         "--mo-l1-scale is an option of --method smgd, not of --method weighted-sum")
     # even the value that would be the default: it was given
-    assert error_of(lambda: TrainSpec(fixed_weights=False)).startswith("--fixed-weights is an")
-    # not given (None) is fine, and stays None
-    spec = TrainSpec(fixed_weights=None, mo_l1_scale=None)
-    assert spec.fixed_weights is None and spec.mo_l1_scale is None
+    assert error_of(lambda: make(fixed_weights=False)).startswith("--fixed-weights is an")
+    # the options object of another method
+    assert error_of(lambda: TrainSpec(options=SmgdOptions())) == (
+        "the options of --method weighted-sum are a WeightedSumOptions, got SmgdOptions")
+    assert error_of(lambda: TrainSpec().replace(options=WeightedSumOptions(), weight=0.2)) \
+        .startswith("give a method's options as options= or by name")
 
 
-def test_method_specific_options_are_filled_for_their_methods():
-    for name, s in settings_of(TrainSpec).items():
-        if s.methods is None:
-            continue
-        assert next(f for f in fields(TrainSpec) if f.name == name).default is None, name
-        for method in s.methods:
-            assert getattr(TrainSpec(method=method), name) == s.default, (name, method)
-    smgd = TrainSpec(method="smgd")
+def test_each_method_gets_its_own_options_with_their_defaults():
+    for method in METHODS.values():
+        spec = TrainSpec(method=method.name)
+        assert type(spec.options) is method.options and spec.options == method.options()
+        for name in method.options.names():
+            assert getattr(spec.options, name) == \
+                method.options.__dataclass_fields__[name].default
+    smgd = TrainSpec(method="smgd").options
     assert (smgd.fixed_weights, smgd.mo_l1_scale, smgd.weight) == (False, "raw", 0.5)
-    assert TrainSpec(weight=None).weight == 0.5
+    assert TrainSpec().options == WeightedSumOptions(weight=0.5)
+
+
+def test_replace_changes_options_by_name_and_a_new_method_starts_from_its_defaults():
+    spec = make(method="gmp", target_sparsity=0.5, gmp_scope="layer")
+    assert spec.replace(target_sparsity=0.7).options.gmp_scope == "layer"
+    assert spec.replace(method="epsilon").options.target_sparsity == 0.9
+    dense = spec.as_method("weighted-sum", weight=0.0, threshold=0.0)
+    assert dense.options == WeightedSumOptions(weight=0.0) and dense.threshold == 0.0
+    assert TrainSpec(method="smgd").as_method("weighted-sum").optimizer == "adam"
 
 
 def test_each_method_defaults_to_its_first_optimizer_and_refuses_the_others():
@@ -311,9 +337,10 @@ def test_each_method_defaults_to_its_first_optimizer_and_refuses_the_others():
 def test_with_parameter_sets_the_methods_parameter():
     spec = TrainSpec()
     assert spec.method_info.parameter == "weight"
-    assert spec.with_parameter(0.3).weight == 0.3 and spec.weight == 0.5
+    assert spec.with_parameter(0.3).options.weight == 0.3 and spec.options.weight == 0.5
     assert error_of(lambda: spec.with_parameter(1.5)).startswith("--weight must be")
-    assert TrainSpec(method="smgd", fixed_weights=True).with_parameter(0.2).weight == 0.2
+    smgd = make(method="smgd", fixed_weights=True)
+    assert smgd.with_parameter(0.2).options.weight == 0.2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -324,9 +351,11 @@ def test_with_parameter_sets_the_methods_parameter():
 @pytest.mark.parametrize("spec", [
     TrainSpec(),
     TrainSpec(model="lenet5", dataset="mnist", epochs=3, betas=(0.8, 0.99), threads=2,
-              val_split="test", data_dir="/data", max_train_samples=100, weight=0.0),
-    TrainSpec(method="smgd", optimizer="madam", fixed_weights=True, mo_l1_scale="init",
-              nesterov=True, weight=0.7),
+              val_split="test", data_dir="/data", max_train_samples=100,
+              options=WeightedSumOptions(weight=0.0)),
+    TrainSpec(method="smgd", optimizer="madam", nesterov=True,
+              options=SmgdOptions(fixed_weights=True, mo_l1_scale="init", weight=0.7)),
+    make(method="epsilon", epsilon=0.3, ramp_every=3),
 ])
 def test_to_dict_from_dict_roundtrip_through_json(spec):
     data = spec.to_dict()
@@ -334,6 +363,23 @@ def test_to_dict_from_dict_roundtrip_through_json(spec):
     text = json.dumps(data, allow_nan=False)  # plain JSON
     assert TrainSpec.from_dict(json.loads(text)) == spec
     assert TrainSpec.from_dict(data).to_dict() == data
+    assert data["options"] == spec.options.to_dict()  # the method's options nested
+
+
+def test_from_dict_reads_the_flat_layout_of_the_previous_version():
+    """Before options were nested, a spec dict held every method's options next to the common
+    settings, None where they were another method's (sweep.json, checkpoints)."""
+    flat = json.loads((DATA / "sweep-flat-options" / "sweep.json").read_text())["config"]["train"]
+    assert "options" not in flat and flat["ramp_every"] == 10 and flat["weight"] is None
+    spec = TrainSpec.from_dict(flat)
+    assert spec.method == "epsilon" and spec.options == get_method("epsilon").options()
+    assert spec.max_train_samples == 300 and spec.epochs == 2
+    assert TrainSpec.from_dict(spec.to_dict()) == spec
+    # the identity a resumed sweep is compared by: the stored one, less the other methods'
+    stored = json.loads((DATA / "sweep-flat-options" / "sweep.json").read_text())["identity"]
+    ident = SweepConfig.from_dict(
+        json.loads((DATA / "sweep-flat-options" / "sweep.json").read_text())["config"]).identity()
+    assert ident == {k: v for k, v in stored.items() if v is not None or k in ident}
 
 
 def test_from_dict_refuses_unknown_keys_bad_values_and_non_mappings():
@@ -348,7 +394,7 @@ def test_from_dict_reads_a_paretoprune_0_1_train_dict():
     spec = TrainSpec.from_dict(json.loads(json.dumps(OLD_TRAIN)))
     assert spec.method == "weighted-sum" and spec.optimizer == "adam"
     # the multiobjective options of 0.1 belonged to every spec; they are smgd's now
-    assert spec.fixed_weights is None and spec.mo_l1_scale is None
+    assert spec.options == WeightedSumOptions()
     assert spec.val_split == "train" and spec.nesterov is False and spec.threads is None
     assert spec.betas == (0.9, 0.999) and spec.epochs == 30 and spec.val_fraction == 0.0
     assert spec.model == "lenet5" and spec.data_dir == "../shared/datasets/mnist-5k"
@@ -361,10 +407,10 @@ def test_from_dict_reads_an_old_multiobjective_dict_as_smgd(optimizer):
     old = {**OLD_TRAIN, "optimizer": optimizer, "fixed_weights": True, "mo_l1_scale": "init"}
     spec = TrainSpec.from_dict(old)
     assert spec.method == "smgd" and spec.optimizer == optimizer
-    assert spec.fixed_weights is True and spec.mo_l1_scale == "init"
+    assert spec.options.fixed_weights is True and spec.options.mo_l1_scale == "init"
     plain = {k: v for k, v in OLD_TRAIN.items() if k not in ("fixed_weights", "mo_l1_scale")}
     spec = TrainSpec.from_dict({**plain, "optimizer": optimizer})
-    assert spec.method == "smgd" and spec.fixed_weights is False and spec.mo_l1_scale == "raw"
+    assert spec.method == "smgd" and spec.options == SmgdOptions()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -440,7 +486,7 @@ def test_smgd_sweeps_need_fixed_weights():
     message = error_of(lambda: SweepConfig(train=TrainSpec(method="smgd")))
     assert message.startswith("--method smgd chooses its own trade-off in one run")
     assert "--fixed-weights" in message
-    c = SweepConfig(train=TrainSpec(method="smgd", optimizer="madam", fixed_weights=True))
+    c = SweepConfig(train=make(method="smgd", optimizer="madam", fixed_weights=True))
     assert c.rule == get_method("smgd").rules[0] and c.range == get_method("smgd").range
 
 
@@ -455,8 +501,8 @@ def test_sweep_identity_leaves_out_runtime_settings_and_the_swept_parameter():
     assert {"epochs", "lr", "model", "method", "optimizer", "rule", "range", "max_drop",
             "trial_epochs", "seed", "val_split"} <= set(ident)
     # changing a runtime setting (or λ) keeps the identity ...
-    same = SweepConfig(train=TrainSpec(threads=3, data_dir="/elsewhere", download=True,
-                                       eval_batch_size=10, weight=0.9),
+    same = SweepConfig(train=make(threads=3, data_dir="/elsewhere", download=True,
+                                  eval_batch_size=10, weight=0.9),
                        budget=30, workers=4, executor="process", ray_address="ray://x:1",
                        gpus_per_run=1, cpus_per_run=2, knee="kneedle", finetune_epochs=3)
     assert same.identity() == ident
@@ -465,8 +511,10 @@ def test_sweep_identity_leaves_out_runtime_settings_and_the_swept_parameter():
                     SweepConfig(max_drop=0.01), SweepConfig(range=(0.0, 0.5)),
                     SweepConfig(train=TrainSpec(val_split="test"))):
         assert changed.identity() != ident
-    smgd = SweepConfig(train=TrainSpec(method="smgd", fixed_weights=True)).identity()
+    smgd = SweepConfig(train=make(method="smgd", fixed_weights=True)).identity()
     assert "weight" not in smgd and smgd["fixed_weights"] is True
+    gmp = SweepConfig(train=make(method="gmp", gmp_scope="layer")).identity()
+    assert gmp["gmp_scope"] == "layer" and "target_sparsity" not in gmp and "epsilon" not in gmp
 
 
 def test_sweep_config_roundtrip_and_unknown_keys():
@@ -533,55 +581,81 @@ def test_model_and_dataset_names_match_the_training_layer():
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", [TrainSpec, SweepConfig])
-def test_every_cli_field_has_one_option_with_its_flag_and_no_default_of_its_own(cls):
-    from paretoprune.cli.options import options_of
+def _cli_classes():
+    """(configuration class, the methods that take its fields) of every generated option."""
+    yield TrainSpec, ()
+    yield SweepConfig, ()
+    for method in METHODS.values():
+        yield method.options, option_owners()
 
-    options = options_of(cls)
-    names = [o.name for o in options]
+
+@pytest.mark.parametrize(("cls", "owners"), list(_cli_classes()),
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_every_cli_field_has_one_option_with_its_flag_and_no_default_of_its_own(cls, owners):
+    from paretoprune.cli.options import method_options, options_of
+
+    made = {o.name: o for o in (method_options() if owners else options_of(cls))}
     cli_fields = [n for n, s in settings_of(cls).items() if s.cli]
-    assert names == cli_fields  # one each, in field order
-    assert {n for n, s in settings_of(cls).items() if not s.cli}.isdisjoint(names)
-    for option in options:
-        s = settings_of(cls)[option.name]
-        flag = "--" + option.name.replace("_", "-")
+    if not owners:
+        assert list(made) == cli_fields  # one each, in field order
+    assert {n for n, s in settings_of(cls).items() if not s.cli}.isdisjoint(made)
+    for name in cli_fields:
+        option = made[name]
+        s = settings_of(cls)[name]
+        flag = "--" + name.replace("_", "-")
         assert option.opts == [flag], option.opts
-        assert option.default is None, option.name  # the config's default applies
+        assert option.default is None, name  # the config's default applies
         if s.choices:
             assert tuple(option.type.choices) == tuple(s.choices)
-        field = next(f for f in fields(cls) if f.name == option.name)
+        field = next(f for f in fields(cls) if f.name == name)
         if field.type.startswith("bool"):
             assert option.secondary_opts == ["--no-" + flag[2:]]
-        default = s.default if s.methods else field.default
+        default = field.default
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             assert f"default: {default}" in option.help, option.help
-        if s.methods:
-            assert "--method " + ", ".join(s.methods) in option.help
+        if owners:
+            assert "--method " + ", ".join(owners[name]) in option.help
+
+
+def test_help_shows_each_methods_options_as_a_group_of_their_own():
+    from click.testing import CliRunner
+
+    from paretoprune.cli import main as cli_main
+
+    for command in ("train", "sweep"):
+        text = CliRunner().invoke(cli_main, [command, "--help"]).output
+        for method in METHODS.values():
+            section = text.split(f"Options of --method {method.name}:")[1].split("\n\n")[0]
+            for name in method.options.names():
+                assert "--" + name.replace("_", "-") in section, (command, method.name, name)
+        common = text.split("Options of --method")[0]
+        assert "--epochs" in common and "--gmp-scope" not in common
 
 
 def test_given_keeps_only_the_values_the_user_set():
-    from paretoprune.cli.options import given
+    from paretoprune.cli.options import given, train_spec
 
     values = {"epochs": 3, "lr": None, "budget": 5, "output": "x.pt", "nesterov": False}
     assert given(values, TrainSpec) == {"epochs": 3, "nesterov": False}
     assert given(values, SweepConfig) == {"budget": 5}
+    spec = train_spec({**values, "method": "gmp", "gmp_scope": "layer", "weight": None})
+    assert spec.epochs == 3 and spec.options.gmp_scope == "layer"
 
 
 def test_option_types_parse_to_what_the_checks_accept():
     import click
 
-    from paretoprune.cli.options import options_of
+    from paretoprune.cli.options import train_spec, training_options
 
     @click.command()
     def cmd(**kw):
         pass
 
-    cmd.params.extend(options_of(TrainSpec))
+    cmd.params.extend(training_options())
     ctx = cmd.make_context("t", ["--epochs", "3", "--lr", "0.5", "--nesterov", "--method",
-                                 "smgd", "--threads", "2", "--no-regrow"])
-    from paretoprune.cli.options import given
-
-    spec = TrainSpec(**given(ctx.params, TrainSpec))
+                                 "smgd", "--threads", "2", "--no-regrow", "--fixed-weights"])
+    spec = train_spec(ctx.params)
     assert (spec.epochs, spec.lr, spec.nesterov, spec.method, spec.threads, spec.regrow) == (
         3, 0.5, True, "smgd", 2, False)
+    assert spec.options.fixed_weights is True
     assert math.isclose(spec.momentum, 0.9)

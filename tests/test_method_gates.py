@@ -4,6 +4,7 @@ PyTorch loads and that predicts like the gated one), the deployment columns, bad
 from __future__ import annotations
 
 import json
+import logging
 
 import pandas as pd
 import pytest
@@ -54,7 +55,7 @@ def test_every_row_has_the_deployment_columns(sweep_dir):
     assert (smaller["size_bytes"] < dense["size_bytes"]).all()
 
 
-def test_export_shrink_writes_a_smaller_network_plain_pytorch_loads(sweep_dir, tmp_path):
+def test_export_shrink_writes_a_smaller_network_plain_pytorch_loads(sweep_dir, tmp_path, caplog):
     from paretoprune.store import SweepStore
     from paretoprune.training import model_from_checkpoint
     from paretoprune.training.loop import load_data
@@ -71,7 +72,9 @@ def test_export_shrink_writes_a_smaller_network_plain_pytorch_loads(sweep_dir, t
     assert meta["load"].startswith("model = torch.export.load(PATH).module()")
     assert meta["model"]["params"] == chosen["params"]
 
-    shrunk = torch.export.load(str(path)).module()  # plain PyTorch, no paretoprune types
+    with caplog.at_level(logging.WARNING):
+        shrunk = torch.export.load(str(path)).module()  # plain PyTorch, no paretoprune types
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     n_params = sum(t.numel() for t in shrunk.state_dict().values() if t.is_floating_point())
     assert n_params < points.loc[points["role"] == "dense", "params"].iloc[0]
 
@@ -87,6 +90,14 @@ def test_export_shrink_writes_a_smaller_network_plain_pytorch_loads(sweep_dir, t
     assert torch.equal(got.argmax(1), expected.argmax(1))
     assert float((got.argmax(1) == data.y_test).float().mean()) == pytest.approx(
         chosen["test_acc"])
+
+
+@pytest.mark.parametrize("name", ["small.pt", "small", "small.pt2.bak"])
+def test_export_shrink_needs_a_pt2_name_and_writes_nothing_else(sweep_dir, tmp_path, name):
+    # torch.export.load reads an archive only from a name ending in .pt2
+    result = run("export", sweep_dir, "--run", 1, "--shrink", "-o", tmp_path / name)
+    one_line_error(result, "--shrink", "must end in .pt2", name)
+    assert not list(tmp_path.iterdir())
 
 
 def test_export_shrink_of_a_run_that_removes_no_structure_is_refused(sweep_dir, tmp_path):

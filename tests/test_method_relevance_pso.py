@@ -58,7 +58,7 @@ def test_relevance_sweep_varies_the_decay_and_writes_every_column(sweeps):
     assert (trials["prune_steps"] >= 1).all() and trials["sparsity"].max() > 0.5
     assert not trials["collapsed"].all()
     config = json.loads((sweeps / "relevance" / "sweep.json").read_text())["config"]
-    assert config["rule"] == "midpoint" and config["train"]["tolerance"] == 0.1
+    assert config["rule"] == "midpoint" and config["train"]["options"]["tolerance"] == 0.1
 
 
 def test_pso_sweep_varies_the_zero_norm_weight(sweeps):

@@ -49,16 +49,20 @@ def test_collapse_edge_stops_bisecting_when_the_bracket_is_narrow():
         bool(r.get("collapsed")) for r in rows) == 1
 
 
-def test_target_mode_brackets_the_boundary():
-    boundary = 0.6183
-
+def within_up_to(boundary):
+    """``evaluate(w)``: a collapsing run, within the drop up to ``boundary``."""
     def accuracy(w):
         row = collapsing(w)
         row["within"] = (not row.get("collapsed")) and w <= boundary
         return row
 
+    return accuracy
+
+
+def test_target_mode_brackets_the_boundary():
+    boundary = 0.6183
     planner = Planner(sparse_end_known=True, target=True)
-    rows = drive(planner, accuracy, budget=12)
+    rows = drive(planner, within_up_to(boundary), budget=12)
     within = [r["weight"] for r in rows if r["within"]]
     outside = [r["weight"] for r in rows if not r["within"] and r["weight"] > max(within)]
     assert max(within) <= boundary < min(outside)
@@ -84,12 +88,7 @@ def test_target_mode_keeps_the_best_bracket_under_noise():
 
 def test_target_mode_stops_splitting_a_bracket_whose_ends_are_indistinguishable():
     boundary = 0.6
-
-    def accuracy(w):
-        row = collapsing(w)
-        row["within"] = (not row.get("collapsed")) and w <= boundary
-        return row
-
+    accuracy = within_up_to(boundary)
     asked = []
 
     def indistinguishable(a, b):
@@ -108,6 +107,15 @@ def test_target_mode_stops_splitting_a_bracket_whose_ends_are_indistinguishable(
     plain = drive(Planner(sparse_end_known=True, target=True), accuracy, budget=8)
     inside = [r["weight"] for r in plain if r["weight"] > 0.5]
     assert min(w for w in inside if w > boundary) - max(w for w in inside if w <= boundary) < 0.1
+
+
+def test_a_known_dense_end_is_never_proposed():
+    planner = Planner(sparse_end_known=True, dense_end_known=True)
+    assert all(p.param != 0.0 for p in planner.ask(3))
+    planner = Planner(sparse_end_known=True, dense_end_known=True)
+    planner.tell({"weight": 0.0, **collapsing(0.0)})  # the dense reference, told by the sweep
+    rows = drive(planner, collapsing, budget=5)
+    assert 0.0 not in [r["weight"] for r in rows] and len(rows) == 5
 
 
 def concave(bound):

@@ -58,7 +58,7 @@ def test_serial_sweep_has_a_dense_reference_trials_and_events(tmp_path):
     store = SweepStore.open(tmp_path / "s")
     assert store.points()["run"].tolist() == frame["run"].tolist()
     checkpoint = store.load_checkpoint(2)
-    assert checkpoint["format"] == "paretoprune-checkpoint" and checkpoint["spec"]["weight"] \
+    assert checkpoint["format"] == "paretoprune-checkpoint" and checkpoint["spec"]["options"]["weight"] \
         == frame.loc[frame["run"] == 2, "weight"].item()
     # derived columns: drops against the dense reference, the selected network
     assert frame["drop"].iloc[0] == 0.0

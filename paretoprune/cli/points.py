@@ -130,7 +130,7 @@ def knee_command(table, x, y, method, max_drop, metric, top, weight_column, sens
 
         found = select_within(frame, max_drop, metric)
         rule = found.attrs.get("rule", "")
-        if rule.startswith("point rule") and fmt == "table":
+        if rule.startswith("point rule"):
             click.echo(f"note: {table}: {rule}", err=True)
         if found.empty:
             chosen_row(frame, None, max_drop=max_drop, metric=metric, where=str(table))

@@ -13,14 +13,15 @@ import click
 
 from paretoprune.cli.common import emit, format_option
 from paretoprune.cli.options import (
+    GroupedCommand,
     add_options,
-    check_one_budget,
     given,
     methods_epilog,
     options_of,
+    train_spec,
 )
 from paretoprune.cli.train import TRAINING_OPTIONS
-from paretoprune.config import KNEE_METHODS, SweepConfig, TrainSpec
+from paretoprune.config import KNEE_METHODS, SweepConfig
 from paretoprune.errors import CheckFailed, InputError
 
 if sys.version_info >= (3, 11):
@@ -56,8 +57,7 @@ def _load_config(ctx: click.Context, _param, value):
 
 def sweep_config(options: dict) -> SweepConfig:
     """The SweepConfig of the ``sweep`` command's options (checked, torch not imported)."""
-    spec = TrainSpec(**given(options, TrainSpec))
-    check_one_budget(spec.method, options, sweep=True)
+    spec = train_spec(options, sweep=True)
     parameter = spec.method_info.parameter
     if parameter and options.get(parameter) is not None:
         raise InputError(f"the sweep chooses --{parameter.replace('_', '-')} for each run; "
@@ -65,7 +65,7 @@ def sweep_config(options: dict) -> SweepConfig:
     return SweepConfig(train=spec, **given(options, SweepConfig))
 
 
-@click.command("sweep", epilog=methods_epilog())
+@click.command("sweep", cls=GroupedCommand, epilog=methods_epilog())
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--config", type=click.Path(dir_okay=False), callback=_load_config, is_eager=True,
               expose_value=False, help="TOML file with any of these options (flags override it).")
@@ -170,12 +170,14 @@ def choice_options(f):
 @click.argument("out", type=click.Path(file_okay=False))
 @choice_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, metavar="FILE",
-              help="File for the model weights (a plain torch state dict; a JSON with the config "
-                   "and metrics is written beside it).")
+              help="File for the model weights (a plain torch state dict; with --shrink a "
+                   "torch.export archive, FILE ending in .pt2); a JSON with the config and "
+                   "metrics is written beside it.")
 @click.option("--shrink", is_flag=True,
               help="Cut the removed units, filters and residual blocks out of the tensors and "
-                   "write the smaller network as a torch.export archive (plain PyTorch: "
-                   "torch.export.load(FILE).module()); runs of --method gates only.")
+                   "write the smaller network as a torch.export archive, -o FILE.pt2 (plain "
+                   "PyTorch: torch.export.load(FILE).module()); runs of a method that removes "
+                   "structures (gates) only.")
 @format_option
 def export_command(out, run, knee_method, max_drop, metric, output, shrink, fmt):
     """Export a run of sweep OUT: its weights with the masks folded in (pruned weights are plain

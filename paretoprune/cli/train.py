@@ -1,7 +1,8 @@
 """``paretoprune train``: one training run.
 
-Its options are generated from :class:`~paretoprune.config.TrainSpec` (one place for every
-default and check), so a bad value is one line before torch is imported.
+Its options are generated from :class:`~paretoprune.config.TrainSpec` and the methods' options
+classes (one place for every default and check), so a bad value is one line before torch is
+imported.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ import click
 
 from paretoprune.cli.common import emit, format_option
 from paretoprune.cli.options import (
+    GroupedCommand,
     add_options,
-    check_one_budget,
-    given,
     methods_epilog,
-    options_of,
+    train_spec,
+    training_options,
 )
-from paretoprune.config import TrainSpec
 from paretoprune.errors import TrainingError
 
-TRAINING_OPTIONS = options_of(TrainSpec)
+TRAINING_OPTIONS = training_options()
 
 
 class _EpochBar:
@@ -65,7 +65,7 @@ class _EpochBar:
         self.progress.update(self.task, completed=record["epoch"], info=info)
 
 
-@click.command("train", epilog=methods_epilog())
+@click.command("train", cls=GroupedCommand, epilog=methods_epilog())
 @add_options(TRAINING_OPTIONS)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write the run's checkpoint (weights, masks, settings, metrics) to FILE.")
@@ -79,8 +79,7 @@ def train_command(output, fmt, quiet, **options):
     below --threshold are zeroed after every step. Defaults train a small MLP on the bundled
     digits in a few seconds. Exit codes: 0 ok, 1 the run failed (diverged), 2 bad input.
     """
-    spec = TrainSpec(**given(options, TrainSpec))  # checked here, before torch is imported
-    check_one_budget(spec.method, options)
+    spec = train_spec(options)  # checked here, before torch is imported
     import torch
 
     from paretoprune.training import save_checkpoint, train_run

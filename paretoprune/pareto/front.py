@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from paretoprune.pareto.validate import as_points, minimized
+from paretoprune.pareto.validate import minimized, sense_signs
 
-__all__ = ["front", "front_indices", "pareto_mask"]
+__all__ = ["front", "front_indices", "nondominated_indices", "pareto_mask"]
 
 
 def _sweep(f1: np.ndarray, f2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,7 +92,13 @@ def front_indices(points, sense=None) -> np.ndarray:
     Raises:
         InputError: if ``points`` is not a finite (n, 2) numeric array, or a bad ``sense``.
     """
-    pts = minimized(points, sense)
+    return nondominated_indices(minimized(points, sense))
+
+
+def nondominated_indices(pts: np.ndarray) -> np.ndarray:
+    """:func:`front_indices` of points already checked and minimized (a float (n, 2) array from
+    :func:`~paretoprune.pareto.validate.minimized`): the core's functions check their input
+    once, at their own entry, and call this."""
     if pts.shape[0] == 0:
         return np.zeros(0, dtype=np.intp)
     cand = _candidates(pts)
@@ -111,5 +117,5 @@ def front(points, sense=None) -> np.ndarray:
     Raises:
         InputError: if ``points`` is not a finite (n, 2) numeric array, or a bad ``sense``.
     """
-    pts = as_points(points)
-    return pts[front_indices(pts, sense)]
+    pts = minimized(points, sense)
+    return pts[nondominated_indices(pts)] * sense_signs(sense)  # negation back is exact

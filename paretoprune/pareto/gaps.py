@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from paretoprune.pareto.front import front_indices
+from paretoprune.pareto.front import nondominated_indices
 from paretoprune.pareto.validate import as_points
 
 __all__ = ["Gap", "gaps"]
@@ -37,7 +37,7 @@ def gaps(points) -> list[Gap]:
         InputError: if ``points`` is not a finite (n, 2) numeric array.
     """
     pts = as_points(points)
-    idx = front_indices(pts)
+    idx = nondominated_indices(pts)
     found = []
     for pos in range(idx.size - 1):
         a = pts[idx[pos]]

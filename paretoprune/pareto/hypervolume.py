@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from paretoprune.errors import InputError
-from paretoprune.pareto.front import front
+from paretoprune.pareto.front import nondominated_indices
 from paretoprune.pareto.validate import as_point, minimized, sense_signs
 
 __all__ = ["hypervolume", "reference_point"]
@@ -37,7 +37,7 @@ def reference_point(points, sense=None) -> np.ndarray:
         InputError: if ``points`` is empty or not a finite (n, 2) array, or a bad ``sense``.
     """
     pts = minimized(points, sense, min_points=1)
-    return _default_reference(front(pts)) * sense_signs(sense)
+    return _default_reference(pts[nondominated_indices(pts)]) * sense_signs(sense)
 
 
 def hypervolume(points, ref=None, *, strict: bool = True, sense=None) -> float:
@@ -71,7 +71,7 @@ def hypervolume(points, ref=None, *, strict: bool = True, sense=None) -> float:
     r = None if ref is None else as_point(ref, name="reference point") * signs
     if pts.shape[0] == 0:
         return 0.0
-    f = front(pts)
+    f = pts[nondominated_indices(pts)]  # checked once, above
     if r is None:
         r = _default_reference(f)
     inside = (f[:, 0] < r[0]) & (f[:, 1] < r[1])

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from paretoprune.errors import InputError
-from paretoprune.pareto.front import front_indices
+from paretoprune.pareto.front import nondominated_indices
 from paretoprune.pareto.normalize import Normalization
 from paretoprune.pareto.validate import minimized
 
@@ -188,7 +188,7 @@ def _scores_and_tiers(points, method: str, weights, sensitivity: float, sense=No
     if method not in KNEE_METHODS:
         raise InputError(f"unknown knee method {method!r}; choose one of {', '.join(KNEE_METHODS)}")
     pts = minimized(points, sense)
-    idx = front_indices(pts)
+    idx = nondominated_indices(pts)
     need = _MIN_POINTS[method]
     if idx.size < need:
         raise InputError(f"{method} needs at least {need} front points, got {idx.size}")

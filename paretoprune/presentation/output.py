@@ -19,15 +19,16 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from paretoprune.fileio import jsonable
+from paretoprune.methods import METHODS
 
 FORMATS = ("table", "csv", "json")
 
 #: The columns a wide table shows on screen by default (``--columns all`` shows every one;
 #: csv and json always carry every column). Chosen to fit an 80-column terminal.
 PREFERRED_COLUMNS = (
-    "run", "role", "weight", "epsilon", "target_sparsity", "decay", "zero_norm_weight",
-    "complexity_weight", "loss", "l1", "sparsity", "nnz", "val_acc", "test_acc", "drop", "status",
-    "pareto", "selected", "knee_rank",
+    "run", "role", *dict.fromkeys(m.parameter for m in METHODS.values() if m.parameter),
+    "loss", "l1", "sparsity", "nnz", "val_acc", "test_acc", "drop", "status", "pareto",
+    "selected", "knee_rank",
 )
 #: A table with more columns than this is narrowed to the preferred columns in ``table`` format.
 MAX_TABLE_COLUMNS = 12

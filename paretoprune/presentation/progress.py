@@ -18,6 +18,11 @@ import threading
 import time
 
 from paretoprune.fileio import dumps
+from paretoprune.methods import METHODS
+from paretoprune.rows import DENSE, TRIAL
+
+#: The parameter columns of every method (a row's label names the first it has).
+PARAMETERS = tuple(dict.fromkeys(m.parameter for m in METHODS.values() if m.parameter))
 
 LINE_FIELDS = ("loss", "l1", "sparsity", "val_acc", "test_acc")
 
@@ -49,7 +54,7 @@ class SweepReporter:
     def start(self, config, rows) -> None:
         self.budget = config.budget
         self.parameter = config.method.parameter
-        self.finished_trials = sum(r.get("role", "trial") == "trial" and r.get("status") == "ok"
+        self.finished_trials = sum(r.get("role", TRIAL) == TRIAL and r.get("status") == "ok"
                                    for r in rows)
         if rows:
             self._line(f"resuming: {len(rows)} finished run(s) kept")
@@ -68,7 +73,7 @@ class SweepReporter:
 
     def finished(self, row: dict, hypervolume: float, job: int | None = None) -> None:
         with self._lock:
-            if row.get("role", "trial") == "trial":
+            if row.get("role", TRIAL) == TRIAL:
                 self.finished_trials += 1
             self.hypervolume = hypervolume
             self.running.pop(job, None)
@@ -99,18 +104,17 @@ class SweepReporter:
 
     # --- rendering --------------------------------------------------------------------------
     def _label(self, row: dict) -> str:
-        role = row.get("role", "trial")
-        if role == "dense":
+        role = row.get("role", TRIAL)
+        if role == DENSE:
             return "dense reference"
-        params = [k for k in (self.parameter, "weight", "epsilon", "target_sparsity")
-                  if k and k in row]
+        params = [k for k in (self.parameter, *PARAMETERS) if k and k in row]
         value = row.get(params[0]) if params else math.nan
         return f"{params[0] if params else 'param'} {_fmt(value)}"
 
     def _summary(self, row: dict) -> str:
-        role = row.get("role", "trial")
+        role = row.get("role", TRIAL)
         head = f"run {row.get('run')} {role}"
-        if role == "trial":
+        if role == TRIAL:
             head += f" [{self.finished_trials}/{self.budget}]"
         head += f" {self._label(row)}" if role != "dense" else ""
         if row.get("status") != "ok":

@@ -167,7 +167,7 @@ def deployment_metrics(spec, model: nn.Module, data) -> dict:
         deployed = shrink_model(model, shape, name=spec.model)
     dense = count_cost(model, shape)
     small = dense if deployed is model else count_cost(deployed, shape)
-    share = getattr(spec, "flops_share", None)
+    share = getattr(spec.options, "flops_share", None)  # a method that mixes them
     share = DEFAULT_FLOPS_SHARE if share is None else float(share)
     flops_part = small["flops"] / dense["flops"] if dense["flops"] else 1.0
     params_part = small["params"] / dense["params"] if dense["params"] else 1.0

@@ -35,6 +35,7 @@ iterative hard thresholding), the projection running after every step.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
@@ -110,12 +111,12 @@ class EpsilonRun(GradientRun):
     current budget (see the module docstring)."""
 
     def setup(self) -> None:
-        spec = self.spec
+        spec, options = self.spec, self.spec.options
         total = self.epochs * steps_per_epoch(self.data.x_train.shape[0], spec.batch_size)
-        self.ramp = Ramp.of_run(spec.ramp_start, spec.ramp_end, spec.ramp_every, total)
-        self.l0 = spec.epsilon is None
+        self.ramp = Ramp.of_run(options.ramp_start, options.ramp_end, options.ramp_every, total)
+        self.l0 = options.epsilon is None
         # the target: a sparsity (l0) or a raw l1 radius
-        self.final = float(spec.target_sparsity) if self.l0 else spec.epsilon * self.l1_init
+        self.final = float(options.target_sparsity) if self.l0 else options.epsilon * self.l1_init
         self.initial: float | None = None  # the run's own value at the ramp's start
         self.current = math.nan
 
@@ -152,12 +153,13 @@ class EpsilonRun(GradientRun):
     def extra_metrics(self) -> dict:
         spec = self.spec
         # the budget not in force is NaN (target_sparsity has a default even when unused)
-        return {"epsilon": math.nan if self.l0 else spec.epsilon,
-                "target_sparsity": spec.target_sparsity if self.l0 else math.nan}
+        return {"epsilon": math.nan if self.l0 else spec.options.epsilon,
+                "target_sparsity": spec.options.target_sparsity if self.l0 else math.nan}
 
 
-def run_epsilon(spec: TrainSpec, **kwargs) -> RunResult:
+def run_epsilon(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | None = None,
+                on_epoch: Callable[[dict], None] | None = None) -> RunResult:
     """Runner of ``--method epsilon`` (the l0 variant prunes by its count only)."""
-    if spec.epsilon is None:
+    if spec.options.epsilon is None:
         spec = spec.replace(threshold=EXACT_THRESHOLD)
-    return EpsilonRun(spec, **kwargs).run()
+    return EpsilonRun(spec, init_state=init_state, epochs=epochs, on_epoch=on_epoch).run()

@@ -57,6 +57,7 @@ removal leaves in the prunable weights (``--prune all`` counts the convolutions 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -298,11 +299,11 @@ class GatesRun(GradientRun):
         if isinstance(saved, dict):
             self.gates.load_gate_state(saved)
         self.gates.install(self.model)
-        self.gate_optimizer = torch.optim.Adam(self.gates.parameters(), lr=spec.gate_lr)
-        self.weight = float(spec.complexity_weight)
+        self.gate_optimizer = torch.optim.Adam(self.gates.parameters(), lr=spec.options.gate_lr)
+        self.weight = float(spec.options.complexity_weight)
         self.summary: dict | None = None
         total = self.epochs * math.ceil(self.data.x_train.shape[0] / spec.batch_size)
-        self.freeze_step = self.global_step + round((1.0 - spec.gate_freeze) * total)
+        self.freeze_step = self.global_step + round((1.0 - spec.options.gate_freeze) * total)
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         spec = self.spec
@@ -310,15 +311,15 @@ class GatesRun(GradientRun):
             return self._frozen_step(xb, yb)
         self.gate_optimizer.zero_grad(set_to_none=True)
         ce = F.cross_entropy(self.model(xb), yb)
-        cost = self.gates.expected_cost(spec.flops_share, spec.layer_share)
+        cost = self.gates.expected_cost(spec.options.flops_share, spec.options.layer_share)
         ((1.0 - self.weight) * ce + self.weight * cost).backward()
         self.pruner.before_step()
         self.optimizer.step()
         scale = self.optimizer.param_groups[0]["lr"] / spec.lr  # the weights' schedule
         for group in self.gate_optimizer.param_groups:
-            group["lr"] = spec.gate_lr * scale
+            group["lr"] = spec.options.gate_lr * scale
         self.gate_optimizer.step()
-        self.gates.close_below(spec.gate_threshold)
+        self.gates.close_below(spec.options.gate_threshold)
         return ce
 
     def _frozen_step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
@@ -334,7 +335,8 @@ class GatesRun(GradientRun):
 
     def end_epoch(self, record: dict) -> None:
         with torch.no_grad():
-            record["complexity_expected"] = float(self.gates.expected_cost(self.spec.flops_share))
+            share = self.spec.options.flops_share
+            record["complexity_expected"] = float(self.gates.expected_cost(share))
             record["gates_open"] = int((self.gates.test_values() > 0).sum())
             record["gates_closed"] = int((~self.gates.alive).sum())
 
@@ -364,6 +366,8 @@ class GatesRun(GradientRun):
         return result
 
 
-def run_gates(spec: TrainSpec, **kwargs) -> RunResult:
+def run_gates(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | None = None,
+              on_epoch: Callable[[dict], None] | None = None) -> RunResult:
     """Runner of ``--method gates`` (no magnitude pruning of single weights: threshold 0)."""
-    return GatesRun(spec.replace(threshold=0.0), **kwargs).run()
+    return GatesRun(spec.replace(threshold=0.0), init_state=init_state, epochs=epochs,
+                    on_epoch=on_epoch).run()

@@ -34,6 +34,7 @@ export to ``torch.nn.utils.prune`` form with
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -111,10 +112,10 @@ class GmpRun(GradientRun):
     """``--method gmp``: cross-entropy only, magnitude masks along the cubic schedule."""
 
     def setup(self) -> None:
-        spec = self.spec
-        self.target = float(spec.target_sparsity)
+        spec, options = self.spec, self.spec.options
+        self.target = float(options.target_sparsity)
         total = self.epochs * steps_per_epoch(self.data.x_train.shape[0], spec.batch_size)
-        self.ramp = Ramp.of_run(spec.ramp_start, spec.ramp_end, spec.ramp_every, total)
+        self.ramp = Ramp.of_run(options.ramp_start, options.ramp_end, options.ramp_every, total)
         self.initial: float | None = None  # the sparsity at t0 (a warm start's, or 0)
         self.current = 0.0
 
@@ -137,7 +138,7 @@ class GmpRun(GradientRun):
         """Mask the smallest weights to ``sparsity`` (per tensor or globally), then let the
         pruner update its persistent masks and zero the optimizer state of the new zeros."""
         pruner = self.pruner
-        tensors = pruner.params if self.spec.gmp_scope == "layer" else [pruner.flat]
+        tensors = pruner.params if self.spec.options.gmp_scope == "layer" else [pruner.flat]
         prune_smallest_(tensors, sparsity)
         pruner.prune_()
         self.current = sparsity
@@ -149,6 +150,8 @@ class GmpRun(GradientRun):
         return {"target_sparsity": self.target}
 
 
-def run_gmp(spec: TrainSpec, **kwargs) -> RunResult:
+def run_gmp(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | None = None,
+            on_epoch: Callable[[dict], None] | None = None) -> RunResult:
     """Runner of ``--method gmp`` (pruning by the schedule only: see :data:`EXACT_THRESHOLD`)."""
-    return GmpRun(spec.replace(threshold=EXACT_THRESHOLD), **kwargs).run()
+    return GmpRun(spec.replace(threshold=EXACT_THRESHOLD), init_state=init_state, epochs=epochs,
+                  on_epoch=on_epoch).run()

@@ -1,6 +1,6 @@
 """The training loop: one run of one method, read top to bottom.
 
-:func:`train_run` runs ``spec`` with the runner of its method (``spec.method_info.runner``).
+:func:`train_run` runs ``spec`` with the runner of its method (``spec.method_info.load_runner()``).
 Gradient methods share :class:`GradientRun`, whose :meth:`GradientRun.run` is the whole loop;
 a method changes only what differs through four hooks:
 
@@ -17,10 +17,8 @@ gradient is analytic: after ``((1 - w) * CE).backward()`` each prunable weight's
 before training, after every ``prune_every`` optimizer steps, and at the end of every epoch (so
 the recorded network is always pruned).
 
-A multiobjective run (``--method smgd``: smgd, madam, mrmsprop) backpropagates the CE only and
-hands the optimizer the l1 gradient ``sign(p) / l1_init`` of the prunable weights (``sign(p)``
-with ``mo_l1_scale="raw"``) as the second gradient; the optimizer finds the weights ``(c1, c2)``
-of the common descent direction itself.
+The other gradient methods subclass :class:`GradientRun` in their own modules (``--method smgd``:
+:mod:`paretoprune.training.smgd`, which also overrides :meth:`GradientRun.make_optimizer`).
 
 A run *diverged* -- and is returned as failed, with the reason -- when its loss becomes
 non-finite or its final training loss is more than 10 % above both the training loss of its
@@ -36,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import math
 import time
 from collections.abc import Callable
@@ -50,7 +47,6 @@ from paretoprune.config import TrainSpec
 from paretoprune.errors import InputError, TrainingError, first_line
 from paretoprune.training.datasets import DataBundle, epoch_batches, load_dataset
 from paretoprune.training.models import build_model, check_fits
-from paretoprune.training.optim import SMGD, MAdam, MRMSProp
 from paretoprune.training.pruning import Pruner, dense_kernels, sparsity_of
 from paretoprune.training.schedules import lr_at
 
@@ -141,26 +137,31 @@ def preflight(spec: TrainSpec) -> dict:
     data = load_data(spec)
     with seeded(spec.seed, torch.device("cpu")):
         model = make_model(spec, data, torch.device("cpu"))
-    if spec.method_info.preflight:
-        module, _, name = spec.method_info.preflight.partition(":")
-        getattr(importlib.import_module(module), name)(spec, model, data)
+    method_check = spec.method_info.load_preflight()
+    if method_check is not None:
+        method_check(spec, model, data)
+    del device
     return {"train": int(data.x_train.shape[0]), "val": int(data.x_val.shape[0]),
             "test": int(data.x_test.shape[0])}
-    del device
+
+
+def optimizer_groups(spec: TrainSpec, model: nn.Module, pruner: Pruner) -> list:
+    """The parameter groups of a run's optimizer: ``weight_decay`` goes to the non-prunable
+    kernels only."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if spec.weight_decay <= 0:
+        return params
+    prunable = {id(p) for p in pruner.params}
+    decay = [p for p in params if id(p) not in prunable and p.ndim > 1]
+    rest = [p for p in params if id(p) in prunable or p.ndim <= 1]
+    return [g for g in ({"params": decay, "weight_decay": spec.weight_decay},
+                        {"params": rest, "weight_decay": 0.0}) if g["params"]]
 
 
 def make_optimizer(spec: TrainSpec, model: nn.Module, pruner: Pruner) -> torch.optim.Optimizer:
-    """The spec's optimizer. ``weight_decay`` goes to the non-prunable kernels only."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if spec.weight_decay > 0:
-        prunable = {id(p) for p in pruner.params}
-        decay = [p for p in params if id(p) not in prunable and p.ndim > 1]
-        rest = [p for p in params if id(p) in prunable or p.ndim <= 1]
-        groups: list = [g for g in ({"params": decay, "weight_decay": spec.weight_decay},
-                                    {"params": rest, "weight_decay": 0.0}) if g["params"]]
-    else:
-        groups = params
-    fixed = (1.0 - spec.weight, spec.weight) if spec.fixed_weights else None
+    """The spec's single-objective optimizer: sgd, adam or rmsprop (a method with optimizers of
+    its own makes them in :meth:`GradientRun.make_optimizer`)."""
+    groups = optimizer_groups(spec, model, pruner)
     name, lr = spec.optimizer, spec.lr
     if name == "sgd":
         return _torch_optimizer(torch.optim.SGD, groups, spec.fused, lr=lr, momentum=spec.momentum,
@@ -170,13 +171,6 @@ def make_optimizer(spec: TrainSpec, model: nn.Module, pruner: Pruner) -> torch.o
                                 eps=spec.eps)
     if name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=lr, alpha=spec.rho, eps=spec.eps)
-    if name == "smgd":
-        return SMGD(groups, lr=lr, momentum=spec.momentum, nesterov=spec.nesterov, weights=fixed)
-    if name == "madam":
-        return MAdam(groups, lr=lr, betas=spec.betas, eps=spec.eps, weights=fixed,
-                     fused=None if spec.fused else False)
-    if name == "mrmsprop":
-        return MRMSProp(groups, lr=lr, rho=spec.rho, eps=spec.eps, weights=fixed)
     raise InputError(f"unknown optimizer {name!r}")
 
 
@@ -269,8 +263,7 @@ def train_run(
 
     Bad settings raise :class:`~paretoprune.errors.InputError`.
     """
-    module, _, name = spec.method_info.runner.partition(":")
-    runner = getattr(importlib.import_module(module), name)
+    runner = spec.method_info.load_runner()
     return runner(spec, init_state=init_state, epochs=epochs, on_epoch=on_epoch)
 
 
@@ -315,9 +308,14 @@ class GradientRun:
 
     # -- hooks --------------------------------------------------------------------------------
 
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """The run's optimizer (after the model and pruner exist); the default:
+        :func:`make_optimizer`."""
+        return make_optimizer(self.spec, self.model, self.pruner)
+
     def setup(self) -> None:
         """After the model, pruner and optimizer exist (and ``init_state`` was loaded)."""
-        self.l1_grad_scale = self.spec.weight / self.l1_init  # ... + w * l1_raw / l1_init
+        self.l1_grad_scale = self.spec.options.weight / self.l1_init  # ... + w * l1_raw / l1_init
         self.ce_weight = None  # (1 - w) * CE, made on the first step
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
@@ -325,7 +323,7 @@ class GradientRun:
         not). The default: a step on ``(1 - w) * CE + w * l1``."""
         ce = F.cross_entropy(self.model(xb), yb)
         if self.ce_weight is None:
-            self.ce_weight = torch.full_like(ce, 1.0 - self.spec.weight)
+            self.ce_weight = torch.full_like(ce, 1.0 - self.spec.options.weight)
         ce.backward(self.ce_weight)  # the gradient of (1 - w) * CE, at no extra cost
         self.pruner.before_step(self.l1_grad_scale)  # + w * sign(p) / l1_init, masks
         self.optimizer.step()
@@ -336,7 +334,7 @@ class GradientRun:
 
     def extra_metrics(self) -> dict:
         """Columns this method adds to the metrics (the parameter among them)."""
-        return {"weight": self.spec.weight}
+        return {"weight": self.spec.options.weight}
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -366,7 +364,7 @@ class GradientRun:
         initial_loss = evaluate_split(model, data.x_train, data.y_train, spec.eval_batch_size)[0]
 
         # 2. Optimizer, then the method's own setup.
-        self.optimizer = optimizer = make_optimizer(spec, model, pruner)
+        self.optimizer = optimizer = self.make_optimizer()
         pruner.attach(optimizer)
         self.setup()
 
@@ -515,43 +513,8 @@ def run_state(spec: TrainSpec, model: nn.Module, pruner: Pruner, data: DataBundl
     }
 
 
-class MultiGradientRun(GradientRun):
-    """``--method smgd``: the common descent direction of CE and l1 (smgd, madam, mrmsprop)."""
-
-    def setup(self) -> None:
-        spec, pruner = self.spec, self.pruner
-        self.grad2 = dict(zip(pruner.params, pruner.sign_views, strict=True))  # pruner.signs()
-        self.grad2_scale = 1.0 / self.l1_init if spec.mo_l1_scale == "init" else 1.0
-        self.c2_sum, self.c2_batches = 0.0, 0
-
-    def step(self, xb, yb):
-        ce = F.cross_entropy(self.model(xb), yb)
-        ce.backward()
-        self.pruner.before_step()                # masks the gradients of pruned weights
-        self.pruner.signs(self.grad2_scale)      # the l1 gradient, into grad2's views
-        self.optimizer.step(grad2=self.grad2)
-        self.c2_sum = self.c2_sum + self.optimizer.last_weights[1]
-        self.c2_batches += 1
-        return ce
-
-    def end_epoch(self, record: dict) -> None:
-        c2 = float(self.c2_sum) / max(self.c2_batches, 1)
-        record["c1"], record["c2"] = 1.0 - c2, c2
-        self.c2_last_epoch = c2
-        self.c2_sum, self.c2_batches = 0.0, 0
-
-    def extra_metrics(self) -> dict:
-        # the weight on l1: the fixed one, or the mean c2 of the last epoch
-        if self.spec.fixed_weights:
-            return {"weight": self.spec.weight}
-        return {"weight": getattr(self, "c2_last_epoch", math.nan)}
-
-
-def run_weighted_sum(spec: TrainSpec, **kwargs) -> RunResult:
+def run_weighted_sum(spec: TrainSpec, *, init_state: dict | None = None,
+                     epochs: int | None = None,
+                     on_epoch: Callable[[dict], None] | None = None) -> RunResult:
     """Runner of ``--method weighted-sum``."""
-    return GradientRun(spec, **kwargs).run()
-
-
-def run_multi_gradient(spec: TrainSpec, **kwargs) -> RunResult:
-    """Runner of ``--method smgd``."""
-    return MultiGradientRun(spec, **kwargs).run()
+    return GradientRun(spec, init_state=init_state, epochs=epochs, on_epoch=on_epoch).run()

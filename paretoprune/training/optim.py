@@ -381,5 +381,3 @@ class MRMSProp(MultiObjectiveOptimizer):
             elif c2 != 0.0:
                 torch._foreach_addcdiv_(sub, grads, denom2, [-lr * c2] * len(idx))
 
-
-MULTI_OPTIMIZERS = {"smgd": SMGD, "madam": MAdam, "mrmsprop": MRMSProp}

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -390,9 +391,9 @@ def _masks_of(shape: MLPShape, pruner: Pruner, bits: torch.Tensor) -> dict[str, 
 
 
 def run_pso(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | None = None,
-            on_epoch=None) -> RunResult:
+            on_epoch: Callable[[dict], None] | None = None) -> RunResult:
     """Runner of ``--method pso``: ``epochs`` (default ``spec.epochs``) rounds of
-    ``spec.swarm_iterations`` iterations of both swarms; one history record per round."""
+    ``spec.options.swarm_iterations`` iterations of both swarms; one history record per round."""
     if not isinstance(spec, TrainSpec):
         raise InputError(f"spec must be a TrainSpec, got {type(spec).__name__}")
     epochs = spec.epochs if epochs is None else int(epochs)
@@ -413,21 +414,24 @@ def run_pso(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | No
     if init_state is not None:
         load_state(model, pruner, init_state)
         start_bits = _bits_of(shape, pruner)
+    options = spec.options
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     x, y = data.x_train, data.y_train
-    if spec.fitness_samples and spec.fitness_samples < x.shape[0]:
-        pick = torch.randperm(x.shape[0], generator=generator, device=device)[:spec.fitness_samples]
+    if options.fitness_samples and options.fitness_samples < x.shape[0]:
+        pick = torch.randperm(x.shape[0], generator=generator, device=device)
+        pick = pick[:options.fitness_samples]
         x, y = x[pick], y[pick]
     loop_start, loop_cpu = time.perf_counter(), time.process_time()
     swarms = CooperativeSwarms(
-        shape, x, y, weight=spec.zero_norm_weight, particles=spec.swarm_size,
-        inertia=spec.inertia, bit_inertia=spec.bit_inertia, c1=spec.cognitive, c2=spec.social,
+        shape, x, y, weight=options.zero_norm_weight, particles=options.swarm_size,
+        inertia=options.inertia, bit_inertia=options.bit_inertia, c1=options.cognitive,
+        c2=options.social,
         generator=generator,
         start=shape_vector(shape).to(device, torch.float32), start_bits=start_bits,
-        warmup=int(WARMUP_SHARE * epochs * spec.swarm_iterations))
+        warmup=int(WARMUP_SHARE * epochs * options.swarm_iterations))
     history, status, error = [], "ok", ""
     for epoch in range(epochs):
-        swarms.iterate(spec.swarm_iterations)
+        swarms.iterate(options.swarm_iterations)
         density = float(shape.density(swarms.best_bits.unsqueeze(0))[0])
         record = {"epoch": epoch + 1, "epochs": epochs, "loss": swarms.best_ce(),
                   "fitness": swarms.best, "density": density, "sparsity": 1.0 - density,
@@ -446,7 +450,7 @@ def run_pso(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | No
     train_time, train_cpu_time = time.perf_counter() - loop_start, time.process_time() - loop_cpu
     write_best(shape, swarms)
     pruner.set_masks(_masks_of(shape, pruner, swarms.best_bits))
-    metrics = {"zero_norm_weight": spec.zero_norm_weight, "fitness": swarms.best,
+    metrics = {"zero_norm_weight": options.zero_norm_weight, "fitness": swarms.best,
                **run_metrics(spec, model, pruner, data, l1_init, status == "ok")}
     metrics.update(epochs=len(history), wall_time=time.perf_counter() - started,
                    train_time=train_time, train_cpu_time=train_cpu_time, seed=spec.seed,

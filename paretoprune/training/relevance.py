@@ -47,6 +47,7 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
+from paretoprune.config import TrainSpec
 from paretoprune.training.loop import GradientRun, RunResult, evaluate_split
 
 __all__ = ["PLATEAU_DELTA", "SCALE_MOMENTUM", "RelevanceRun", "RelevanceWarning",
@@ -126,7 +127,7 @@ class RelevanceRun(GradientRun):
 
     def setup(self) -> None:
         spec, data = self.spec, self.data
-        self.rate = spec.decay  # times the learning rate at each step
+        self.rate = spec.options.decay  # times the learning rate at each step
         if data.x_val.shape[0] > 0:
             self.eval_x, self.eval_y, self.eval_split = data.x_val, data.y_val, "val"
         else:
@@ -173,7 +174,7 @@ class RelevanceRun(GradientRun):
     def prune_step(self) -> dict:
         """One pruning step (bisection within the tolerance); returns what it did."""
         threshold, k, base, after = largest_threshold(self.pruner.flat, self._eval_loss,
-                                                      self.spec.tolerance)
+                                                      self.spec.options.tolerance)
         self.pruner.prune_()  # masks follow the new zeros; optimizer state of pruned weights -> 0
         self.prune_steps += 1
         return {"prune_threshold": threshold, "pruned": k, "prune_loss_before": base,
@@ -186,7 +187,7 @@ class RelevanceRun(GradientRun):
             self.best, self.waiting = current, 0
         else:
             self.waiting += 1
-        if self.waiting >= self.spec.plateau or record["epoch"] == self.epochs:
+        if self.waiting >= self.spec.options.plateau or record["epoch"] == self.epochs:
             record.update(self.prune_step())
             self.best, self.waiting = record["prune_loss_after"], 0
             l1_raw, nnz = float(self.pruner.l1()), int(self.pruner.nnz())
@@ -194,9 +195,10 @@ class RelevanceRun(GradientRun):
                           sparsity=1.0 - nnz / self.pruner.numel)
 
     def extra_metrics(self) -> dict:
-        return {"decay": self.spec.decay, "prune_steps": self.prune_steps}
+        return {"decay": self.spec.options.decay, "prune_steps": self.prune_steps}
 
 
-def run_relevance(spec, **kwargs) -> RunResult:
+def run_relevance(spec: TrainSpec, *, init_state: dict | None = None, epochs: int | None = None,
+                  on_epoch: Callable[[dict], None] | None = None) -> RunResult:
     """Runner of ``--method relevance``."""
-    return RelevanceRun(spec, **kwargs).run()
+    return RelevanceRun(spec, init_state=init_state, epochs=epochs, on_epoch=on_epoch).run()

@@ -36,7 +36,11 @@ from torch import nn
 from paretoprune.errors import InputError
 from paretoprune.training.structures import StructurePlan, structure_plan
 
-__all__ = ["architecture", "export_shrunk", "kept_structures", "shrink_model"]
+__all__ = ["ARCHIVE_SUFFIX", "architecture", "export_shrunk", "kept_structures", "shrink_model"]
+
+#: The ending of a torch.export archive's name: ``torch.export.load`` refuses (with a warning)
+#: to read a file named otherwise.
+ARCHIVE_SUFFIX = ".pt2"
 
 
 def _zero_outputs(site: nn.Module) -> torch.Tensor:
@@ -148,17 +152,21 @@ def export_shrunk(checkpoint: dict, path: str | os.PathLike) -> dict:
     (tensor shapes of the shrunk network), ``kept`` (per gated group, the structures kept),
     ``removed_blocks``, ``params`` and ``file_bytes``.
 
-    Raises :class:`~paretoprune.errors.InputError`, before anything is written, when the run's
-    method removes no structure (``Method.structured`` is False) or its model cannot be rebuilt
-    (a ``package.module:factory`` of your own: shrink it with :func:`shrink_model` in Python).
+    Raises :class:`~paretoprune.errors.InputError`, before anything is written, when ``path``
+    does not end in ``.pt2`` (``torch.export.load`` reads no other name), the run's method
+    removes no structure (``Method.structured`` is False) or its model cannot be rebuilt (a
+    ``package.module:factory`` of your own: shrink it with :func:`shrink_model` in Python).
     """
     from paretoprune.fileio import atomic_write
-    from paretoprune.methods import get_method
+    from paretoprune.methods import DEFAULT_METHOD, get_method
     from paretoprune.training.checkpoint import model_from_checkpoint
 
+    if not os.fspath(path).endswith(ARCHIVE_SUFFIX):
+        raise InputError(f"--shrink writes a torch.export archive, whose name must end in "
+                         f"{ARCHIVE_SUFFIX} (torch.export.load reads no other); got {path}")
     spec = checkpoint.get("spec") or checkpoint.get("config") or {}
-    method_name = spec.get("method", "weighted-sum") if isinstance(spec, dict) else "weighted-sum"
-    method = get_method(method_name)
+    method = get_method(spec.get("method", DEFAULT_METHOD) if isinstance(spec, dict)
+                        else DEFAULT_METHOD)
     if not method.structured:
         raise InputError(f"--shrink needs a run of a method that removes whole structures "
                          f"(gates); this run was trained with --method {method.name}, which "

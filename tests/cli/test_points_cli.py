@@ -347,3 +347,12 @@ def test_compare_a_table_without_usable_rows(two_sweeps, tmp_path):
     ok, bad = json.loads(result.stdout)
     assert bad["usable"] == 0 and bad["test_acc@0.9"] is None and bad["hypervolume"] == 0.0
     assert_error(run("compare", failed), 1, "nothing to compare")
+
+
+def test_knee_max_drop_on_a_foreign_table_uses_the_point_rule_with_a_note(sweep_csv):
+    result = run("knee", sweep_csv, "--max-drop", "0.01", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (f"note: {sweep_csv}: point rule (no per-example "
+                                     "predictions to bound the drop)")
+    chosen = json.loads(result.stdout)[0]
+    assert chosen["nnz"] == 100 and chosen["drop"] <= 0.01  # the sparsest within one point

@@ -274,3 +274,57 @@ def test_sigkill_mid_sweep_then_resume_loses_and_repeats_nothing(tmp_path):
     kept = after[after["run"].isin(before["run"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept[before.columns], before, check_dtype=False)
     assert after["status"].eq("ok").all()
+
+
+def test_a_sweep_of_the_previous_version_is_read_and_resumed(tmp_path):
+    """tests/data/sweep-flat-options: an epsilon sweep written by the previous version (main at
+    a68f98f: every method's options flat in sweep.json, None where another method's; its
+    checkpoints left out to keep the repository small) by ``paretoprune sweep OUT --method
+    epsilon --epochs 2 --budget 2 --max-train-samples 300``."""
+    import shutil
+
+    out = tmp_path / "old"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "sweep-flat-options", out)
+    before = pd.read_csv(out / "points.csv")
+    shown = json.loads(run("show", out, "--format", "json").stdout)
+    assert [r["run"] for r in shown] == [0, 1, 2]
+    # the same command with a larger budget resumes it: the finished runs are kept. The default
+    # --val-fraction changed since (0.1 -> 0.35, to certify answers): the refusal names it, and
+    # the stored value resumes it
+    command = ["sweep", out, "--method", "epsilon", "--epochs", "2", "--budget", "3",
+               "--max-train-samples", "300", "--quiet"]
+    refused = run(*command)
+    assert refused.exit_code == 2 and "val_fraction is 0.1 there, 0.35 here" in refused.stderr
+    result = run(*command, "--val-fraction", "0.1")
+    assert result.exit_code == 0, result.output
+    assert "resuming: 3 finished run(s) kept" in result.stderr
+    after = pd.read_csv(out / "points.csv")
+    assert after["run"].tolist() == [0, 1, 2, 3] and after["role"].tolist()[-1] == "trial"
+    pd.testing.assert_series_equal(after["loss"][:3], before["loss"])
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["config"]["train"]["options"]["ramp_every"] == 10  # rewritten, nested
+    # another setting is still another sweep
+    other = run("sweep", out, "--method", "epsilon", "--epochs", "3", "--budget", "3",
+                "--max-train-samples", "300", "--quiet")
+    assert other.exit_code == 2 and "holds a different sweep: epochs is 2 there, 3 here" \
+        in other.stderr
+
+
+def test_a_validation_set_too_small_to_certify_is_said_before_training(tmp_path):
+    out = tmp_path / "small"
+    result = run("sweep", out, *FAST, "--budget", "2", "--max-drop", "0.01",
+                 "--val-fraction", "0.1", "--quiet")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    warning = next(i for i, line in enumerate(lines) if "too few to certify" in line)
+    assert lines[warning].startswith("paretoprune: warning: 135 validation examples are too "
+                                     "few to certify a drop of 0.01 at 95%")
+    first_run = next(i for i, line in enumerate(lines) if line.startswith("run "))
+    assert warning < first_run  # before training
+    needed = int(lines[warning].split("needs about ")[1].split()[0])
+    assert needed > 135
+    assert sum("too few to certify" in line for line in lines) == 1  # said once
+    # the quick start's defaults (20 epochs, 35 % for validation) need no warning for its
+    # own drop of two points, neither from the prior nor from the dense run's error rate
+    quick = run("sweep", tmp_path / "quick", "--budget", "2", "--max-drop", "0.02", "--quiet")
+    assert quick.exit_code == 0 and "too few to certify" not in quick.stderr

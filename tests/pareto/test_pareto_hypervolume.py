@@ -100,3 +100,24 @@ def test_million_points_match_moocore():
     pts = rng.random((1_000_000, 2))
     ref = (1.1, 1.1)
     assert hypervolume(pts, ref) == pytest.approx(moocore.hypervolume(pts, ref=ref), rel=1e-12)
+
+
+def test_a_hypervolume_call_checks_its_input_once(monkeypatch):
+    """The core checks at its public entry and trusts the checked array inside (a front of 10^6
+    points is converted and scanned for NaN once, not once per helper)."""
+    from paretoprune.pareto import validate
+
+    calls = []
+    convert = validate._to_float_array
+    monkeypatch.setattr(validate, "_to_float_array",
+                        lambda values, name: calls.append(name) or convert(values, name))
+    points = np.random.default_rng(0).random((50, 2))
+    hypervolume(points)
+    assert calls == ["points"]
+    calls.clear()
+    hypervolume(points, ref=(2.0, -1.0), sense=("min", "max"))
+    assert calls == ["points", "reference point"]
+    calls.clear()
+    reference_point(points)
+    front(points)
+    assert calls == ["points", "points"]

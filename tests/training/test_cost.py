@@ -108,8 +108,9 @@ def test_latency_of_a_much_smaller_network_is_a_ratio_below_one_in_bounded_round
 def test_every_method_reports_the_deployment_columns():
     base = {"model": "mlp", "dataset": "digits", "epochs": 2, "max_train_samples": 300,
             "device": "cpu"}
-    for spec in (TrainSpec(**base, weight=0.3), TrainSpec(**base, method="gmp"),
-                 TrainSpec(**base, method="gates", complexity_weight=0.5, gate_lr=0.5)):
+    for spec in (TrainSpec.from_flat({**base, "weight": 0.3}), TrainSpec(**base, method="gmp"),
+                 TrainSpec.from_flat({**base, "method": "gates", "complexity_weight": 0.5,
+                                     "gate_lr": 0.5})):
         m = train_run(spec).metrics
         missing = [c for c in DEPLOYMENT if c not in m]
         assert not missing, (spec.method, missing)
@@ -136,7 +137,7 @@ def test_complexity_mixes_flops_and_parameters_by_the_flops_share():
 
     dense = count_cost(build_model("lenet5", 10, (1, 28, 28)), (1, 28, 28))
     for share in (0.0, 0.3, 1.0):
-        m = deployment_metrics(TrainSpec(method="gates", flops_share=share), model, Data)
+        m = deployment_metrics(TrainSpec.from_flat({"method": "gates", "flops_share": share}), model, Data)
         expected = share * m["flops"] / dense["flops"] + (1 - share) * m["params"] / dense["params"]
         assert m["complexity"] == pytest.approx(expected)
         assert m["latency_b1"] > 0 and m["size_bytes"] < state_bytes(model)

@@ -145,8 +145,9 @@ def test_torchvision_mnist_from_an_idx_folder(tmp_path):
     first_test = (torch.tensor(written["t10k"][0][0], dtype=torch.float32) / 255 - data.mean[0]) / data.std[0]
     torch.testing.assert_close(data.x_test[0, 0], first_test)
     # and a whole run on it
-    spec = TrainSpec(model="lenet5", dataset="mnist", data_dir=str(tmp_path), epochs=1,
-                     batch_size=8, device="cpu", weight=0.2, val_fraction=0.0)
+    spec = TrainSpec.from_flat(dict(model="lenet5", dataset="mnist", data_dir=str(tmp_path),
+                                    epochs=1, batch_size=8, device="cpu", weight=0.2,
+                                    val_fraction=0.0))
     metrics = train_run(spec).metrics
     assert metrics["status"] == "ok" and metrics["n_prunable"] == 58_920
 
@@ -201,8 +202,8 @@ def test_user_dataset_factory(tmp_path, monkeypatch):
     assert pairs.num_classes == 2 and pairs.x_test.shape == (4, 4)
     with pytest.raises(InputError, match="must return"):
         load_dataset("my_data:bad")
-    metrics = train_run(TrainSpec(dataset="my_data:blobs", epochs=3, device="cpu",
-                                  weight=0.1)).metrics
+    metrics = train_run(TrainSpec.from_flat(dict(dataset="my_data:blobs", epochs=3, device="cpu",
+                                                 weight=0.1))).metrics
     assert metrics["status"] == "ok" and metrics["test_acc"] > 0.5
     sys.modules.pop("my_data", None)
 

@@ -23,7 +23,7 @@ QUICK = {"method": "epsilon", "epochs": 4, "max_train_samples": 400, "device": "
 
 
 def quick(**kw) -> TrainSpec:
-    return TrainSpec(**{**QUICK, **kw})
+    return TrainSpec.from_flat({**QUICK, **kw})
 
 
 # --- the projection ---------------------------------------------------------------------------

@@ -152,11 +152,11 @@ def test_a_closed_gate_stays_closed_whatever_its_log_alpha_does():
 
 
 def test_gates_closed_in_training_stay_closed_when_training_goes_on_without_the_cost():
-    first = train_run(TrainSpec(**DIGITS, complexity_weight=0.9, epochs=10))
+    first = train_run(TrainSpec.from_flat({**DIGITS, "complexity_weight": 0.9, "epochs": 10}))
     closed = ~first.state["gates"]["alive"]
     assert closed.sum() > 0
     # warm start with w = 0: only the cross-entropy pulls, towards the units back
-    second = train_run(TrainSpec(**DIGITS, complexity_weight=0.0, epochs=3),
+    second = train_run(TrainSpec.from_flat({**DIGITS, "complexity_weight": 0.0, "epochs": 3}),
                        init_state=first.state)
     still = ~second.state["gates"]["alive"]
     assert still[closed].all()
@@ -170,7 +170,7 @@ def test_gates_closed_in_training_stay_closed_when_training_goes_on_without_the_
 # --- whole runs --------------------------------------------------------------------------------
 
 def test_a_gates_run_removes_units_and_ends_deterministic():
-    result = train_run(TrainSpec(**DIGITS, complexity_weight=0.8, epochs=10))
+    result = train_run(TrainSpec.from_flat({**DIGITS, "complexity_weight": 0.8, "epochs": 10}))
     m = result.metrics
     assert m["status"] == "ok" and m["method"] == "gates" and m["complexity_weight"] == 0.8
     dense = count_cost(build_model("mlp", 10, (1, 8, 8)), (1, 8, 8))
@@ -186,7 +186,7 @@ def test_a_gates_run_removes_units_and_ends_deterministic():
     model.eval()
     from paretoprune.training.loop import evaluate_split, load_data
 
-    data = load_data(TrainSpec(**DIGITS))
+    data = load_data(TrainSpec.from_flat(DIGITS))
     assert evaluate_split(model, data.x_test, data.y_test)[1] == m["test_acc"]
     x = data.x_test[:50]
     assert torch.equal(model(x), model(x))
@@ -196,9 +196,9 @@ def test_a_gates_run_removes_units_and_ends_deterministic():
 
 @pytest.mark.parametrize("model", ["resnet20", "vgg-cifar"])
 def test_gates_train_cifar_models_on_cifar_shaped_data(model):
-    spec = TrainSpec(method="gates", model=model, dataset="_cifar_like:tiny_cifar", epochs=3,
-                     batch_size=16, device="cpu", complexity_weight=0.9, gate_lr=0.5,
-                     gate_threshold=0.2, val_fraction=0)
+    spec = TrainSpec.from_flat(dict(
+        method="gates", model=model, dataset="_cifar_like:tiny_cifar", epochs=3, batch_size=16,
+        device="cpu", complexity_weight=0.9, gate_lr=0.5, gate_threshold=0.2, val_fraction=0))
     result = train_run(spec)
     m = result.metrics
     assert m["status"] == "ok", m["error"]
@@ -240,11 +240,12 @@ def test_a_residual_network_it_does_not_know_is_refused_naming_the_layer():
 
 def test_gates_options_are_checked_and_belong_to_gates():
     with pytest.raises(InputError, match=r"--flops-share must be a number in \[0, 1\]"):
-        TrainSpec(method="gates", flops_share=1.5)
+        TrainSpec.from_flat({"method": "gates", "flops_share": 1.5})
     with pytest.raises(InputError, match=r"--layer-share must be a number in \[0, 1\]"):
-        TrainSpec(method="gates", layer_share=-0.1)
+        TrainSpec.from_flat({"method": "gates", "layer_share": -0.1})
     with pytest.raises(InputError, match="--complexity-weight is an option of --method gates"):
-        TrainSpec(method="weighted-sum", complexity_weight=0.5)
+        TrainSpec.from_flat({"method": "weighted-sum", "complexity_weight": 0.5})
     spec = TrainSpec(method="gates")
-    assert (spec.complexity_weight, spec.flops_share, spec.layer_share) == (0.5, 0.5, 0.5)
-    assert (spec.gate_lr, spec.gate_threshold, spec.gate_freeze) == (0.02, 0.05, 0.2)
+    options = spec.options
+    assert (options.complexity_weight, options.flops_share, options.layer_share) == (0.5, 0.5, 0.5)
+    assert (options.gate_lr, options.gate_threshold, options.gate_freeze) == (0.02, 0.05, 0.2)

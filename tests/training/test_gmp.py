@@ -14,7 +14,7 @@ QUICK = {"method": "gmp", "epochs": 4, "max_train_samples": 400, "device": "cpu"
 
 
 def quick(**kw) -> TrainSpec:
-    return TrainSpec(**{**QUICK, **kw})
+    return TrainSpec.from_flat({**QUICK, **kw})
 
 
 # --- the schedule -----------------------------------------------------------------------------

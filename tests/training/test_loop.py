@@ -31,7 +31,8 @@ from paretoprune.training import (
     save_checkpoint,
     train_run,
 )
-from paretoprune.training.loop import DIVERGENCE_FACTOR, MultiGradientRun, make_optimizer
+from paretoprune.training.loop import DIVERGENCE_FACTOR, make_optimizer
+from paretoprune.training.smgd import MultiGradientRun
 
 QUICK = {"epochs": 2, "max_train_samples": 300, "device": "cpu", "val_fraction": 0.1}
 
@@ -44,7 +45,7 @@ CONTRACT = [
 
 
 def quick(**kw) -> TrainSpec:
-    return TrainSpec(**{**QUICK, **kw})
+    return TrainSpec.from_flat({**QUICK, **kw})
 
 
 def strip_times(metrics: dict) -> dict:
@@ -229,6 +230,13 @@ def test_nesterov_runs_with_sgd_and_smgd():
     assert plain["loss"] != m["loss"]  # Nesterov is used, not ignored
 
 
+def optimizer_of(spec: TrainSpec, model, pruner):
+    """The optimizer the run of ``spec`` makes (smgd's: its own run class's)."""
+    run = (MultiGradientRun if spec.method == "smgd" else GradientRun)(spec)
+    run.model, run.pruner = model, pruner
+    return run.make_optimizer()
+
+
 def test_make_optimizer_follows_the_spec():
     model = build_model("lenet5", 10, (1, 28, 28))
     pruner = Pruner(model, "dense", threshold=1e-3)
@@ -243,15 +251,17 @@ def test_make_optimizer_follows_the_spec():
         (TrainSpec(method="smgd", optimizer="mrmsprop", rho=0.8), MRMSProp, {"rho": 0.8}),
     ]
     for spec, cls, expected in cases:
-        opt = make_optimizer(spec.replace(lr=0.02), model, pruner)
+        opt = optimizer_of(spec.replace(lr=0.02), model, pruner)
         assert type(opt) is cls, spec.optimizer
         group = opt.param_groups[0]
         assert group["lr"] == 0.02
         for key, value in expected.items():
             assert group[key] == value, (spec.optimizer, key)
-    fixed = make_optimizer(TrainSpec(method="smgd", fixed_weights=True, weight=0.3), model, pruner)
+    fixed = optimizer_of(quick(method="smgd", fixed_weights=True, weight=0.3), model, pruner)
     assert fixed.weights == pytest.approx((0.7, 0.3))
-    assert make_optimizer(TrainSpec(method="smgd"), model, pruner).weights is None
+    assert optimizer_of(TrainSpec(method="smgd"), model, pruner).weights is None
+    with pytest.raises(InputError, match="unknown optimizer 'smgd'"):
+        make_optimizer(TrainSpec(method="smgd"), model, pruner)  # not a single-objective one
     # weight decay: the kernels that are not pruned (LeNet-5's convolutions), nothing else
     decayed = make_optimizer(TrainSpec(weight_decay=0.01), model, pruner)
     by_decay = {g["weight_decay"]: g["params"] for g in decayed.param_groups}
@@ -500,16 +510,17 @@ def test_evaluator_is_picklable_and_returns_private_keys():
     record = evaluate(0.2)
     assert record["status"] == "ok" and record["weight"] == 0.2
     assert "model" in record["_state"] and len(record["_history"]) == 1
-    assert record["_spec"]["weight"] == 0.2
-    assert run_point(spec)["weight"] == spec.weight
+    assert record["_spec"]["options"]["weight"] == 0.2
+    assert run_point(spec)["weight"] == spec.options.weight
     with pytest.raises(InputError, match="needs a TrainSpec"):
         evaluator({"epochs": 1})
 
 
 @pytest.mark.slow
 def test_lenet5_on_real_mnist_5k(mnist5k):
-    spec = TrainSpec(model="lenet5", dataset="mnist", data_dir=str(mnist5k), epochs=2,
-                     max_train_samples=2000, max_test_samples=2000, device="cpu", weight=0.3)
+    spec = TrainSpec.from_flat(dict(model="lenet5", dataset="mnist", data_dir=str(mnist5k),
+                                    epochs=2, max_train_samples=2000, max_test_samples=2000,
+                                    device="cpu", weight=0.3))
     m = train_run(spec).metrics
     assert m["status"] == "ok" and m["n_prunable"] == 58_920
     assert m["test_acc"] > 0.8  # two epochs on 2,000 real digits

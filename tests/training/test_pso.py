@@ -28,7 +28,7 @@ QUICK = {"method": "pso", "epochs": 2, "swarm_iterations": 4, "swarm_size": 4,
 
 
 def quick(**kw) -> TrainSpec:
-    return TrainSpec(**{**QUICK, **kw})
+    return TrainSpec.from_flat({**QUICK, **kw})
 
 
 def strip_times(metrics: dict) -> dict:

@@ -23,7 +23,7 @@ QUICK = {"method": "relevance", "epochs": 3, "max_train_samples": 400, "device":
 
 
 def quick(**kw) -> TrainSpec:
-    return TrainSpec(**{**QUICK, **kw})
+    return TrainSpec.from_flat({**QUICK, **kw})
 
 
 def strip_times(metrics: dict) -> dict:

@@ -152,3 +152,16 @@ def test_export_of_a_run_that_removes_no_structure_is_refused_before_writing(tmp
                                              "structure"):
             export_shrunk(checkpoint, path)
     assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_export_needs_an_archive_name_ending_in_pt2(tmp_path):
+    model = build_model("mlp", 10, (1, 8, 8))
+    state = {"model": model.state_dict(), "masks": {}, "model_name": "mlp", "num_classes": 10,
+             "input_shape": [1, 8, 8]}
+    checkpoint = checkpoint_payload(state, spec=TrainSpec(method="gates"))
+    for name in ("model.pt", "model.pt2.tmp", "model"):
+        with pytest.raises(InputError, match=r"must end in \.pt2"):
+            export_shrunk(checkpoint, tmp_path / name)
+    assert not list(tmp_path.iterdir())
+    export_shrunk(checkpoint, tmp_path / "model.pt2")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt2"]
