@@ -19,14 +19,16 @@ Three settings, confidence C = 0.95 (the default), seeds 0-4:
 Per setting, over its seeds, through the real tool (``run_sweep``; each sweep directory is kept
 in runs/benchmarks/.cache/certified/, so a second invocation resumes and only re-reads):
 
-1. shipped networks certified on validation (target: all, by construction);
-2. shipped networks whose **test** drop exceeds D (target: at most 1 of 10), with the mean and
-   maximum test drop;
+1. seeds with an answer -- with ``--max-drop`` a sweep hands over only a certified network and
+   otherwise says that nothing is certified -- and answers certified on validation (target:
+   all, by construction);
+2. answers whose **test** drop exceeds D (target: at most 1 of 10), with the mean and maximum
+   test drop; and the test drop of the selected chain's most finished network, answer or not;
 3. the sparsity the certification costs against the point rule (``--confidence 0``: the
    sparsest trial whose validation drop is at most D -- the selection of paretoprune before
    this issue, read from the same sweep's rows), in points of dense-layer sparsity and as a
    ratio of nonzero weights;
-4. the shift between the drop of the chosen trial and that of the network shipped from it
+4. the shift between the drop of the chosen trial and that of the network retrained from it
    (validation and test);
 5. training epochs spent to the certified answer, in units of one dense training (target <= 6,
    aim <= 4): the epochs of every run of the sweep, dense references included, over the
@@ -102,22 +104,27 @@ def run_one(setting: str, seed: int, args):
 # ----------------------------------------------------------------------------------- reading
 
 
-def shipped_and_point_rule(frame, max_drop: float):
-    """The network the sweep hands over (:func:`paretoprune.selection.shipped_row`), the trial
-    it comes from, and the trial the point rule would choose (``--confidence 0``: the sparsest
-    trial whose validation drop against the dense reference trained as long is at most D --
-    today's selection, read on the same rows; its retrain is what today's rule ships)."""
+def answer_chain_and_point_rule(frame, max_drop: float):
+    """What one sweep hands over, read through the tool: its answer (``attrs["answer"]``, a
+    certified network, or None when the sweep says nothing is certified), the most finished
+    network of its selected chain (:func:`paretoprune.selection.shipped_row`: what would ship,
+    certified or not) and the trial that chain comes from, and the trial the point rule would
+    choose (``--confidence 0``: the sparsest trial whose validation drop against the dense
+    reference trained as long is at most D -- the selection before this issue, read on the same
+    rows; its retrain is what that rule shipped)."""
     from paretoprune.rows import TRIAL
     from paretoprune.selection import select_within, shipped_row
 
-    shipped = shipped_row(frame)
-    trial = shipped
+    answer = frame.attrs.get("answer")
     rows = frame.set_index("run", drop=False)
+    shipped = rows.loc[int(answer["run"])] if answer else None
+    candidate = shipped_row(frame)
+    trial = candidate
     while trial is not None and str(trial.get("role")) != TRIAL:
         parent = number(trial.get("parent"))  # finetuned -> final -> trial
         trial = rows.loc[int(parent)] if math.isfinite(parent) else None
     point = select_within(frame, max_drop, confidence=0.0, roles=(TRIAL,), shippable=False)
-    return shipped, trial, (None if point.empty else point.iloc[0])
+    return shipped, candidate, trial, (None if point.empty else point.iloc[0])
 
 
 def dense_epochs(frame) -> float:
@@ -128,33 +135,33 @@ def dense_epochs(frame) -> float:
         else math.nan
 
 
+ROW_FIELDS = ("run", "role", "nnz", "sparsity_dense", "val_acc", "test_acc", "drop",
+              "drop_upper", "test_drop", "test_drop_upper", "certified", "epochs")
+
+
 def measure(frame, wall_s: float, max_drop: float) -> dict:
     """Everything one sweep contributes (see the module docstring)."""
     from paretoprune.rows import flag
 
-    shipped, trial, point = shipped_and_point_rule(frame, max_drop)
+    shipped, candidate, trial, point = answer_chain_and_point_rule(frame, max_drop)
     spent = float(pd.to_numeric(frame["epochs"], errors="coerce").fillna(0).sum())
     out = {"max_drop": max_drop, "runs": len(frame), "wall_s": wall_s, "epochs_spent": spent,
            "dense_epochs": dense_epochs(frame),
            "roles": frame["role"].astype(str).value_counts().to_dict(),
            "rule": frame.attrs.get("rule")}
     out["epochs_dense_units"] = spent / out["dense_epochs"]
-    if shipped is None:
-        out["shipped"] = None
-    else:
-        out["shipped"] = {k: _plain(shipped.get(k)) for k in (
-            "run", "role", "nnz", "sparsity_dense", "val_acc", "test_acc", "drop", "drop_upper",
-            "test_drop", "test_drop_upper", "certified", "epochs")}
+    out["shipped"] = None if shipped is None else {k: _plain(shipped.get(k)) for k in ROW_FIELDS}
+    out["candidate"] = None if candidate is None else {k: _plain(candidate.get(k))
+                                                       for k in ROW_FIELDS}
+    if shipped is not None:
         out["certified"] = flag(shipped.get("certified"))
         out["test_drop"] = number(shipped.get("test_drop"))
-    if trial is not None and shipped is not None:
-        out["chosen_trial"] = {k: _plain(trial.get(k)) for k in (
-            "run", "nnz", "drop", "drop_upper", "test_drop", "epochs")}
-        out["shift_val"] = number(shipped.get("drop")) - number(trial.get("drop"))
-        out["shift_test"] = number(shipped.get("test_drop")) - number(trial.get("test_drop"))
+    if trial is not None and candidate is not None:
+        out["chosen_trial"] = {k: _plain(trial.get(k)) for k in ROW_FIELDS}
+        out["shift_val"] = number(candidate.get("drop")) - number(trial.get("drop"))
+        out["shift_test"] = number(candidate.get("test_drop")) - number(trial.get("test_drop"))
     if point is not None:
-        out["point_rule"] = {k: _plain(point.get(k)) for k in (
-            "run", "role", "nnz", "sparsity_dense", "drop", "test_drop")}
+        out["point_rule"] = {k: _plain(point.get(k)) for k in ROW_FIELDS}
         if shipped is not None:
             out["sparsity_cost_pt"] = 100 * (number(point.get("sparsity_dense"))
                                              - number(shipped.get("sparsity_dense")))
@@ -185,6 +192,9 @@ def summarize(per_seed: dict) -> dict:
         "seeds": len(rows),
         "shipped": len(shipped),
         "certified": sum(bool(r.get("certified")) for r in shipped),
+        "candidates_certified": sum(bool((r.get("candidate") or {}).get("certified"))
+                                    for r in rows),
+        "candidate_test_drop": stats((r.get("candidate") or {}).get("test_drop") for r in rows),
         "max_drop": rows[0]["max_drop"] if rows else None,
         "test_drop_exceeds_D": sum(r["test_drop"] > r["max_drop"] + 1e-12 for r in shipped
                                    if r.get("test_drop") is not None
@@ -268,8 +278,10 @@ def markdown(report: dict) -> str:
     def row(label, target, cell):
         lines.append(f"| {label} | {target} | " + " | ".join(cell(s[n]) for n in s) + " |")
 
-    row("shipped networks certified on validation", "all (by construction)",
-        lambda x: f"{x['certified']} of {x['seeds']} seeds ({x['shipped']} shipped)")
+    row("seeds with a certified answer (the sweep hands one over)", "all",
+        lambda x: f"{x['shipped']} of {x['seeds']}")
+    row("answers certified on validation", "all (by construction)",
+        lambda x: f"{x['certified']} of {x['shipped']}")
     row("D (points)", "—", lambda x: points(x["max_drop"], 0))
     row("shipped networks whose test drop > D", "at most 1 of 10",
         lambda x: f"{x['test_drop_exceeds_D']} of {x['shipped']}")
@@ -280,7 +292,10 @@ def markdown(report: dict) -> str:
         lambda x: mean_sd_text(x["sparsity_cost_pt"], percent=False))
     row("nonzero weights, certified / point rule, mean ± sd", "—",
         lambda x: mean_sd_text(x["nnz_ratio"], percent=False))
-    row("shift: shipped network's drop minus its trial's, validation, mean ± sd",
+    row("test drop of the selected chain's network (answer or not), mean (max)", "—",
+        lambda x: f"{points(x['candidate_test_drop']['mean'])} "
+                  f"({points(x['candidate_test_drop']['max'])})")
+    row("shift: the selected network's drop minus its trial's, validation, mean ± sd",
         "no systematic shift", lambda x: mean_sd_text(x["shift_val"]))
     row("the same on test, mean ± sd", "no systematic shift",
         lambda x: mean_sd_text(x["shift_test"]))
@@ -297,11 +312,18 @@ def markdown(report: dict) -> str:
             point = r.get("point_rule") or {}
             tail = (f"point rule: run {point.get('run', '—')}, nnz {point.get('nnz', '—')}; "
                     f"{fmt(r['epochs_dense_units'])} dense trainings")
+            head = f"- {name} seed {seed}: "
             if not sh:
-                lines.append(f"- {name} seed {seed}: nothing shipped ({r.get('rule')}); {tail}")
+                c = r.get("candidate")
+                head += f"no certified answer ({r.get('rule')})"
+                if c:
+                    head += (f"; the selected chain's run {c['run']} ({c['role']}), nnz "
+                             f"{c['nnz']}, drop {points(c['drop'])} (≤ "
+                             f"{points(c['drop_upper'])}), test {points(c['test_drop'])}")
+                lines.append(f"{head}; {tail}")
                 continue
             lines.append(
-                f"- {name} seed {seed}: run {sh['run']} ({sh['role']}), nnz {sh['nnz']}, "
+                f"{head}run {sh['run']} ({sh['role']}), nnz {sh['nnz']}, "
                 f"drop {points(sh['drop'])} (≤ {points(sh['drop_upper'])}), test "
                 f"{points(sh['test_drop'])} (≤ {points(sh['test_drop_upper'])}), certified "
                 f"{sh['certified']} ({r.get('rule')}); {tail}")
@@ -354,10 +376,9 @@ def main(argv=None) -> int:
             frame, wall = run_one(setting, seed, args)
             per_seed[setting][str(seed)] = result = measure(frame, wall, SETTINGS[setting])
             shipped = result.get("shipped") or {}
-            log(f"{setting} seed {seed}: {wall:.0f} s, shipped run {shipped.get('run')} "
-                f"certified {shipped.get('certified')}, test drop "
-                f"{points(shipped.get('test_drop'))}, {result['epochs_dense_units']:.2f} "
-                "dense trainings")
+            log(f"{setting} seed {seed}: {wall:.0f} s, answer run {shipped.get('run')}, test "
+                f"drop {points(shipped.get('test_drop'))}, "
+                f"{result['epochs_dense_units']:.2f} dense trainings")
     report = {
         "command": command_line("bench_certified", argv), "machine": machine(args.workers),
         "max_drop": {s: SETTINGS[s] for s in args.settings},
