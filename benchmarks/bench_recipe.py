@@ -1,4 +1,4 @@
-"""The weighted sum's recipes against gradual magnitude pruning on mnist-5k (issue 18).
+"""The weighted sum's recipes against gradual magnitude pruning on mnist-5k.
 
 Run from the repository root (not part of the test run; long runs under ``nice -n 10``)::
 

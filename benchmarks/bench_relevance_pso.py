@@ -14,9 +14,10 @@ is trained once and shared (``benchmarks.common.train_dense``).
 1. **digits** -- ``mlp`` on the bundled digits, 3 seeds, the CLI's defaults (20 epochs, Adam
    1e-3, batch 32, validation 10 % of the training images): the fronts of ``weighted-sum``,
    ``relevance``, ``pso`` (20 rounds of 100 iterations of 10 particles) and ``gmp`` when
-   ``paretoprune.methods.METHODS`` has it. Test accuracy at 80 / 90 / 95 % sparsity: for each
-   level the run with the best validation accuracy among the method's runs at or above it
-   (selected on validation, reported on test); the wall time of each method's runs.
+   ``paretoprune.methods.METHODS`` has it. Test accuracy at 80 / 90 / 95 % sparsity, read as
+   ``paretoprune compare`` reads it (:func:`benchmarks.common.at_level`: the networks chosen on
+   validation, their test accuracy interpolated in log nonzero weights at each level); the wall
+   time of each method's runs.
 2. **lenet** -- ``lenet5`` on ../shared/datasets/mnist-5k, 3 seeds, 30 epochs for every run, Adam
    1e-3, batch 32, validation half of the test images (``benchmarks.common.lenet_spec``): ``relevance``
    against ``weighted-sum`` at 95 / 98 / 99 % dense-layer sparsity. (PSO does not take conv nets.)
@@ -35,6 +36,7 @@ and resume when the script runs again (``--fresh`` starts over).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -42,6 +44,7 @@ from pathlib import Path
 
 from benchmarks.common import (
     CACHE_DIR,
+    OUT_DIR,
     SEEDS,
     accuracy_at_levels,
     command_line,
@@ -143,8 +146,9 @@ def verdicts(analysis: dict, levels) -> list[str]:
             mine = analysis["levels"][label][f"{level:g}"]["test_acc"]["n"]
             if d["n"] == 0:
                 who = label if mine == 0 else BASE
-                lines.append(f"{label} at {level:.0%}: no comparison -- {who} has no run at or "
-                             "above this sparsity" + (" (a loss for it)" if who == label else ""))
+                lines.append(f"{label} at {level:.0%}: no comparison -- the networks {who} "
+                             "chose on validation do not reach this sparsity"
+                             + (" (a loss for it)" if who == label else ""))
                 continue
             ci = (f"95 % interval [{pp(d['lo'])}, {pp(d['hi'])}]"
                   if d["lo"] is not None else "one seed, no interval")
@@ -216,8 +220,9 @@ def pso_scaling(quick: bool, log) -> dict:
 
 def accuracy_table(part: dict, labels, levels, seeds, what: str) -> list[str]:
     a = part["analysis"]
-    lines = [f"Test accuracy at {what} (mean ± sd over {len(seeds)} seeds, %; (n): seeds with "
-             "a run at or above the level):", "",
+    lines = [f"Test accuracy at {what} (mean ± sd over {len(seeds)} seeds, %) of the networks "
+             "chosen on validation, interpolated in log nonzero weights (as `paretoprune "
+             "compare`); (n): seeds whose chosen networks span the level:", "",
              "| method | " + " | ".join(f"{lv:.0%}" for lv in levels) + " | run time (s) |",
              "|---|" + "---|" * (len(levels) + 1)]
     for label in labels:
@@ -227,7 +232,7 @@ def accuracy_table(part: dict, labels, levels, seeds, what: str) -> list[str]:
             cells.append(mean_sd_text(s) + (f" ({s['n']})" if s["n"] != len(seeds) else ""))
         lines.append(f"| {label} | " + " | ".join(cells)
                      + f" | {mean_sd_text(a['time'][label]['run_wall_s'], False, 0)} |")
-    lines += ["", "Per seed (test accuracy at the chosen run's sparsity):", ""]
+    lines += ["", "Per seed (test accuracy at the level):", ""]
     lines += level_table(a["levels"], labels, seeds, levels)
     lines += ["", "Paired differences, method minus weighted sum (test accuracy, points):", "",
               "| method | level | per seed | mean | 95 % interval |", "|---|---|---|---|---|"]
@@ -250,7 +255,9 @@ def accuracy_table(part: dict, labels, levels, seeds, what: str) -> list[str]:
 def markdown(rep: dict) -> str:
     quick = " -- QUICK smoke run" if rep["quick"] else ""
     lines = [f"# Relevance and PSO beside the weighted sum{quick}",
-             "", f"Command: `{rep['command']}`  ", f"Machine: {rep['machine']}  ",
+             "", f"Command: `{rep['command']}`  "
+             + (f"\nAnalysis redone without training: `{rep['reanalysed']}`  "
+                if rep.get("reanalysed") else ""), f"Machine: {rep['machine']}  ",
              f"Total time: {rep['total_s'] / 60:.1f} min", ""]
     if "digits" in rep:
         d = rep["digits"]
@@ -326,7 +333,20 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: seed 0, 3 runs per method, 1-2 epochs")
     parser.add_argument("--fresh", action="store_true", help="start every sweep over")
+    parser.add_argument("--reanalyse", action="store_true",
+                        help="train nothing: rewrite the report from the runs in the committed "
+                             "runs/benchmarks/relevance_pso.json with this version's analysis")
     args = parser.parse_args(argv)
+    if args.reanalyse:
+        report = json.loads((OUT_DIR / "relevance_pso.json").read_text())
+        for name, levels in (("digits", DIGITS_LEVELS), ("lenet", LENET_LEVELS)):
+            if report.get(name):
+                part = report[name]
+                part["analysis"] = analyse(part["results"], report["seeds"], part["methods"],
+                                           levels)
+        report["reanalysed"] = command_line("bench_relevance_pso", argv)
+        write_report("relevance_pso", report, markdown(report))
+        return 0
     if args.quick:
         args.seeds, args.budget, args.lenet_epochs = [0], 3, 1
     needs_mnist = {"lenet", "scaling"} & set(args.parts)

@@ -446,18 +446,29 @@ LEVEL_TOLERANCE = 1e-5
 
 def at_level(rows: Iterable[Mapping], level: float, sparsity: str = "sparsity_dense"
              ) -> Mapping | None:
-    """The ok run with the best validation accuracy among those at or above ``level`` of
-    ``sparsity`` (ties: the sparser), or None: chosen on validation, to report its test
-    accuracy."""
-    candidates = [r for r in rows if r["status"] == "ok"
-                  and r[sparsity] >= level - LEVEL_TOLERANCE]
-    if not candidates:
+    """The test accuracy at a sparsity ``level`` of the networks chosen on validation, as
+    ``paretoprune compare`` reads it (:func:`paretoprune.points.accuracy_at`): the front of
+    validation accuracy against ``sparsity`` of the ok, non-collapsed runs, their test accuracy
+    interpolated linearly in log nonzero weights between the two around ``level`` -- methods
+    compared at matched nonzero weights, not where a run happens to land. ``{"test_acc",
+    sparsity}``, or None when ``level`` lies outside those networks' sparsity range (beyond
+    :data:`LEVEL_TOLERANCE`: no extrapolation)."""
+    import pandas as pd
+    from paretoprune.points import accuracy_at, front_rows, usable_rows
+
+    frame = pd.DataFrame(list(rows))
+    if frame.empty or sparsity not in frame or not usable_rows(frame).any():
         return None
-    return max(candidates, key=lambda r: (r["val_acc"], r[sparsity]))
+    chosen = front_rows(frame, sparsity, "val_acc", sense=("max", "max"))[sparsity]
+    if not chosen.min() - LEVEL_TOLERANCE <= level <= chosen.max() + LEVEL_TOLERANCE:
+        return None
+    value = accuracy_at(frame, [level], metric="test_acc", select="val_acc",
+                        sparsity=sparsity)["value"].iloc[0]
+    return {"test_acc": float(value), sparsity: float(level)}
 
 
 def accuracy_at_levels(rows_by_seed: Mapping, levels: Sequence[float]) -> dict:
-    """For each level (key ``f"{level:g}"``): the :func:`at_level` run of every seed
+    """For each level (key ``f"{level:g}"``): the :func:`at_level` reading of every seed
     (``per_seed``), the :func:`summary` of their test accuracies and the seeds without one."""
     out = {}
     for level in levels:
@@ -513,8 +524,8 @@ def interval_text(s: Mapping, digits: int = 2, points: bool = False) -> str:
 
 def level_table(levels_by_label: Mapping, labels: Sequence[str], seeds: Sequence[int],
                 levels: Sequence[float]) -> list[str]:
-    """Markdown lines: per method and seed, the test accuracy and dense-layer sparsity of the
-    run :func:`accuracy_at_levels` chose at each level ("—" where no run reaches it)."""
+    """Markdown lines: per method and seed, the test accuracy :func:`accuracy_at_levels` read
+    at each level ("—" where the level lies outside the networks chosen on validation)."""
     lines = ["| method | seed | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |",
              "|---|---|" + "---|" * len(levels)]
     for label in labels:
@@ -522,8 +533,7 @@ def level_table(levels_by_label: Mapping, labels: Sequence[str], seeds: Sequence
             cells = []
             for lv in levels:
                 c = levels_by_label[label][f"{lv:g}"]["per_seed"][str(s)]
-                cells.append("—" if c is None else
-                             f"{pct(c['test_acc'])} at {pct(c['sparsity_dense'])}")
+                cells.append("—" if c is None else pct(c["test_acc"]))
             lines.append(f"| {label} | {s} | " + " | ".join(cells) + " |")
     return lines
 

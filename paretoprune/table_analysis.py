@@ -7,8 +7,9 @@ e.g. ``("max", "min")`` for accuracy against size). Tables written by a sweep al
 ``status`` column; rows whose status is not ``"ok"`` (failed runs) and rows marked
 ``collapsed`` never join a front.
 
-It also compares tables (:func:`compare_tables`): the accuracy of each at fixed sparsity levels
-and the hypervolumes of their fronts in one shared normalization.
+It also compares tables (:func:`compare_tables`): each table's networks are chosen on validation
+accuracy, and their test accuracy is reported at fixed sparsity levels (interpolated in log
+nonzero weights) with the hypervolume of their points in one shared normalization.
 
 Input checking for tables happens here, in one place, so that every command reports bad input the
 same way: one line, raised as :class:`~paretoprune.errors.InputError`.
@@ -43,6 +44,10 @@ DEFAULT_WEIGHT = "weight"
 #: What :func:`compare_tables` reads: sparsity of the dense (prunable) layers, at these levels.
 DEFAULT_SPARSITY = "sparsity_dense"
 DEFAULT_LEVELS = (0.9, 0.95, 0.98, 0.99)
+#: The column :func:`compare_tables` chooses each table's networks on (validation accuracy).
+DEFAULT_SELECT = "val_acc"
+#: The smallest share of nonzero weights :func:`log_density` tells apart (a log has no 0).
+MIN_DENSITY = 1e-12
 #: The reference point of hypervolumes that compare tables, in the shared normalized coordinates.
 REFERENCE = (1.1, 1.1)
 
@@ -268,42 +273,67 @@ def default_objectives(frame: pd.DataFrame) -> tuple[str, str]:
 
 
 def accuracy_at(frame: pd.DataFrame, levels: Sequence[float], *, metric: str = "test_acc",
-                sparsity: str = DEFAULT_SPARSITY) -> pd.DataFrame:
-    """The ``metric`` of a table at fixed sparsity ``levels``, read on its usable front.
+                select: str = DEFAULT_SELECT, sparsity: str = DEFAULT_SPARSITY) -> pd.DataFrame:
+    """The ``metric`` of a table's validation-chosen networks at fixed sparsity ``levels``.
 
-    The front is the upper envelope of the usable rows in (sparsity, metric), both maximized.
-    Between two front points the metric is interpolated linearly in sparsity; outside the
-    front's sparsity range it is the nearest end's value and the row says ``extrapolated``.
+    The networks are chosen on ``select`` (validation accuracy): they are the front of the
+    usable rows in (sparsity, ``select``), both maximized -- never an envelope of ``metric``,
+    which would pick each level's best test result and flatter the table. ``metric`` (test
+    accuracy) of those networks is then read at each level, interpolated linearly in log
+    nonzero weights, i.e. in ``log(1 - sparsity)``: two tables are compared at matched nonzero
+    weights, and a factor of two in size counts the same at every level. Outside the chosen
+    networks' sparsity range the value is the nearest end's and the row says ``extrapolated``.
+
     Returns one row per level: ``level``, ``value``, ``extrapolated``. Raises
     :class:`InputError` for a missing or non-numeric column, or a table without usable rows.
     """
-    front = front_rows(frame, sparsity, metric, sense=("max", "max"))
-    if front.empty:
+    require_columns(frame, [select], "to choose the networks on (--select)")
+    usable = usable_rows(frame)
+    if not usable.any():
         raise InputError("the table has no usable rows (every run failed or collapsed?)")
-    s = front[sparsity].to_numpy(dtype=float)[::-1]  # sparsest first -> ascending sparsity
-    a = front[metric].to_numpy(dtype=float)[::-1]
-    at = np.asarray(levels, dtype=float)
-    return pd.DataFrame({"level": at, "value": np.interp(at, s, a),
-                         "extrapolated": (at < s[0]) | (at > s[-1])})
+    if not numbers(frame.loc[usable, select]).notna().any():
+        raise InputError(f"column {select!r} has no values to choose the networks on (a sweep "
+                         "without a validation split?); choose another validation column (--select)")
+    front = front_rows(frame, sparsity, select, sense=("max", "max"))
+    chosen = pd.DataFrame({"x": log_density(front[sparsity].to_numpy(dtype=float)),
+                           "value": numbers(front[metric]).to_numpy(dtype=float)})
+    # copies of one point on the front (same sparsity and select value) count once, averaged
+    chosen = chosen.groupby("x", sort=True)["value"].mean()
+    x, value = chosen.index.to_numpy(dtype=float), chosen.to_numpy(dtype=float)
+    at = log_density(np.asarray(levels, dtype=float))
+    return pd.DataFrame({"level": np.asarray(levels, dtype=float),
+                         "value": np.interp(at, x, value),
+                         "extrapolated": (at < x[0]) | (at > x[-1])})
+
+
+def log_density(sparsity: np.ndarray) -> np.ndarray:
+    """``log(1 - sparsity)``: the log of the share of nonzero weights, so log nonzero weights
+    up to a constant per architecture. A sparsity of 1 (no weight left) maps to
+    ``log(1e-12)``, below any real network, instead of ``-inf``."""
+    return np.log(np.maximum(1.0 - np.asarray(sparsity, dtype=float), MIN_DENSITY))
 
 
 def compare_tables(tables: Mapping[str, pd.DataFrame], levels: Sequence[float] = DEFAULT_LEVELS,
-                   *, metric: str = "test_acc", sparsity: str = DEFAULT_SPARSITY,
-                   size: str = "nnz") -> pd.DataFrame:
-    """One row per table: its ``metric`` at each sparsity level (:func:`accuracy_at`, columns
-    ``<metric>@<level>`` and ``extrapolated``, the levels read outside the front's range), the
-    hypervolume of its decision front (error against ``size``, i.e. ``metric`` maximized and
-    ``size`` minimized) in one normalization shared by every table that has ``size``, its rows
-    and usable rows, and its total ``wall_time`` (failed runs cost time too). A table without a
-    usable row gets NaN values and a hypervolume of 0."""
+                   *, metric: str = "test_acc", select: str = DEFAULT_SELECT,
+                   sparsity: str = DEFAULT_SPARSITY, size: str = "nnz") -> pd.DataFrame:
+    """One row per table, each table's networks chosen on ``select`` (validation), ``metric``
+    (test) reported for them only.
+
+    Columns: ``metric`` at each sparsity level (:func:`accuracy_at`, columns
+    ``<metric>@<level>``, and ``extrapolated``, the levels read outside the chosen networks'
+    range); the hypervolume of those networks' (``size``, ``metric``) points (``metric``
+    maximized, ``size`` minimized) in one normalization shared by every table that has
+    ``size``; ``chosen``, how many networks the validation front holds; the rows and usable
+    rows; and the total ``wall_time`` (failed runs cost time too). A table without a usable row
+    gets NaN values and a hypervolume of 0."""
     out = []
     decision_points = {}
     for label, frame in tables.items():
         usable = int(usable_rows(frame).sum())
         if usable:
-            at = accuracy_at(frame, levels, metric=metric, sparsity=sparsity)
+            at = accuracy_at(frame, levels, metric=metric, select=select, sparsity=sparsity)
         else:  # every run failed or collapsed: nothing to read, said by usable = 0
-            require_columns(frame, [metric, sparsity])
+            require_columns(frame, [metric, select, sparsity])
             at = pd.DataFrame({"level": list(levels), "value": math.nan, "extrapolated": False})
         row = {"table": label, "method": table_method(frame), "rows": len(frame),
                "usable": usable}
@@ -312,8 +342,11 @@ def compare_tables(tables: Mapping[str, pd.DataFrame], levels: Sequence[float] =
         row["extrapolated"] = ",".join(f"{lv:g}" for lv in at.loc[at["extrapolated"], "level"])
         row["wall_time"] = (float(numbers(frame["wall_time"]).sum())
                             if "wall_time" in frame.columns else math.nan)
+        chosen = (front_rows(frame, sparsity, select, sense=("max", "max")) if usable
+                  else frame.iloc[:0])
+        row["chosen"] = len(chosen)
         if size in frame.columns:
-            decision_points[label] = objective_values(frame, [size, metric])
+            decision_points[label] = objective_values(chosen, [size, metric])
         out.append(row)
     _, hvs = shared_hypervolumes(list(decision_points.values()), sense=("min", "max"))
     hv_of = dict(zip(decision_points, hvs, strict=True))

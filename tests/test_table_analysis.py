@@ -1,5 +1,7 @@
 """Tables of points: loading from every format, the pareto column, knees on frames."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from paretoprune.table_analysis import (
     compare_tables,
     front_rows,
     knee,
+    log_density,
     numbers,
     objective_values,
     parse_objective,
@@ -183,12 +186,33 @@ def test_a_number_too_large_for_a_float_is_one_line():
 
 
 def test_accuracy_at_levels_by_hand():
-    # front (sparsity_dense, test_acc): (0, .975) (.6, .972) (.9, .970) (.97, .925) (.99, .48);
-    # run 4 (.8, .95) is dominated and run 5 is collapsed
+    # chosen on val_acc: runs 0, 1, 2, 3, 7 at density (1 - sparsity_dense) 1, .4, .1, .03, .01
+    # with test_acc .975, .972, .970, .925, .48; run 4 (.8, val .96) is dominated by run 2 and
+    # run 5 is collapsed. Between two chosen runs test_acc is linear in log density.
     at = accuracy_at(sweep_frame(), [0.9, 0.95, 0.98, 0.99, 0.995])
+    t95 = math.log(0.05 / 0.1) / math.log(0.03 / 0.1)
+    t98 = math.log(0.02 / 0.03) / math.log(0.01 / 0.03)
     assert at["value"].tolist() == pytest.approx(
-        [0.970, 0.970 - 0.045 * 0.05 / 0.07, (0.925 + 0.48) / 2, 0.48, 0.48])
+        [0.970, 0.970 - 0.045 * t95, 0.925 - 0.445 * t98, 0.48, 0.48])
     assert at["extrapolated"].tolist() == [False, False, False, False, True]
+
+
+def test_accuracy_at_chooses_on_validation_never_on_test():
+    # run 4 (sparsity .8) has the best test accuracy of all, but validation dominates it: an
+    # envelope of test_acc would read .99 at 60 % and .97..99 at 85 %; the chosen runs say .972
+    lucky = sweep_frame()
+    lucky.loc[lucky["run"] == 4, "test_acc"] = 0.99
+    at = accuracy_at(lucky, [0.6, 0.85])
+    t85 = math.log(0.15 / 0.4) / math.log(0.1 / 0.4)
+    assert at["value"].tolist() == pytest.approx([0.972, 0.972 - 0.002 * t85])
+    # selecting on the test column itself is possible only when asked, and then it flatters
+    envelope = accuracy_at(lucky, [0.6], select="test_acc")
+    assert envelope["value"].tolist() == pytest.approx([0.99])
+
+
+def test_accuracy_at_copies_of_a_chosen_point_count_once():
+    twice = pd.concat([sweep_frame(), sweep_frame().iloc[[2]].assign(test_acc=0.960)])
+    assert accuracy_at(twice, [0.9])["value"].tolist() == pytest.approx([0.965])
 
 
 def test_accuracy_at_needs_usable_rows_and_known_columns():
@@ -196,6 +220,15 @@ def test_accuracy_at_needs_usable_rows_and_known_columns():
         accuracy_at(sweep_frame().assign(status="failed"), [0.9])
     with pytest.raises(InputError, match="unknown column 'sparsity'"):
         accuracy_at(sweep_frame(), [0.9], sparsity="sparsity")
+    with pytest.raises(InputError, match="'val_acc' has no values .*--select"):
+        accuracy_at(sweep_frame().assign(val_acc=np.nan), [0.9])
+    with pytest.raises(InputError, match="unknown column 'val' to choose"):
+        accuracy_at(sweep_frame(), [0.9], select="val")
+
+
+def test_log_density_has_no_minus_infinity():
+    assert log_density(np.array([0.0, 0.9, 1.0])) == pytest.approx(
+        [0.0, math.log(0.1), math.log(1e-12)])
 
 
 def test_compare_tables_by_hand():
@@ -208,8 +241,17 @@ def test_compare_tables_by_hand():
     assert result["wall_time"].tolist() == [75.0, 75.0]  # the failed run's 5 s included
     assert result["usable"].tolist() == [6, 6] and result["rows"].tolist() == [8, 8]
     assert result["method"].tolist() == ["weighted-sum", "gmp"]
+    assert result["chosen"].tolist() == [5, 5]  # the validation front: runs 0, 1, 2, 3, 7
     ws, gmp = result["hypervolume"]
     assert ws > gmp > 0
+
+
+def test_compare_tables_hypervolume_counts_the_chosen_networks_only():
+    lucky = sweep_frame()
+    lucky.loc[lucky["run"] == 4, "test_acc"] = 0.99  # not chosen on validation: changes nothing
+    result = compare_tables({"plain": sweep_frame(), "lucky": lucky}, [0.9])
+    plain, lucky_hv = result["hypervolume"]
+    assert plain == pytest.approx(lucky_hv)
 
 
 def test_compare_tables_without_nnz_has_no_hypervolume():

@@ -10,6 +10,7 @@ from paretoprune.errors import CheckFailed, InputError
 from paretoprune.pareto import KNEE_METHODS
 from paretoprune.table_analysis import (
     DEFAULT_LEVELS,
+    DEFAULT_SELECT,
     DEFAULT_SPARSITY,
     KNEE_RANK,
     KNEE_SCORE,
@@ -297,8 +298,10 @@ def _levels(ctx, param, value):
 @click.command("compare", epilog=TABLE_HELP)
 @click.argument("tables", nargs=-1, required=True)
 @click.option("--metric", default="test_acc", show_default=True,
-              help="The accuracy column to report (selection happened on validation upstream; "
-                   "this reports).")
+              help="The accuracy column reported for the chosen networks (test: it reports, it "
+                   "never chooses).")
+@click.option("--select", "select", default=DEFAULT_SELECT, show_default=True,
+              help="The accuracy column each table's networks are chosen on (validation).")
 @click.option("--levels", default=",".join(f"{v:g}" for v in DEFAULT_LEVELS), show_default=True,
               callback=_levels, help="Comma-separated sparsity levels in [0, 1].")
 @click.option("--sparsity-column", default=DEFAULT_SPARSITY, show_default=True,
@@ -307,28 +310,31 @@ def _levels(ctx, param, value):
               help="Label of each table, in order (default: its method, or its path when "
                    "methods repeat).")
 @format_option
-def compare_command(tables, metric, levels, sparsity_column, names, fmt):
-    """Compare the fronts of TABLES (sweeps or tables) at fixed sparsity levels.
+def compare_command(tables, metric, select, levels, sparsity_column, names, fmt):
+    """Compare the fronts of TABLES (sweeps or tables) at matched sparsity levels.
 
-    For each table: the --metric at each level, interpolated linearly on its front (the upper
-    envelope of its usable rows, accuracy against sparsity); a level outside the front's
-    sparsity range takes the nearest end's value and is marked extrapolated ('*' in the table,
-    the 'extrapolated' column in csv and json). Also the hypervolume of each front in decision
-    space (error against nnz), normalized over all the tables together, and the total training
-    time (the sum of wall_time, failed runs included). A table without a usable row has empty
-    values; exits with 1 when no table has one.
+    Each table's networks are chosen on validation (--select): its front of validation
+    accuracy against sparsity. The test accuracy (--metric) of those networks is reported at
+    each level, interpolated linearly in log nonzero weights (log(1 - sparsity)) between the
+    two chosen networks around it -- never the best test result near a level, which flatters.
+    A level outside the chosen networks' sparsity range takes the nearest end's value and is
+    marked extrapolated ('*' in the table, the 'extrapolated' column in csv and json). Also the
+    hypervolume of the chosen networks in decision space (test error against nnz), normalized
+    over all the tables together, and the total training time (the sum of wall_time, failed
+    runs included). A table without a usable row has empty values; exits with 1 when no table
+    has one.
     """
     from paretoprune.table_analysis import compare_tables, level_column
 
     frames = load_tables(tables, names)
     for label, frame in frames.items():
         try:
-            require_columns(frame, [metric, sparsity_column])
+            require_columns(frame, [metric, select, sparsity_column])
         except InputError as err:
             raise InputError(f"{label}: {err}") from None
     if not any(usable_rows(f).any() for f in frames.values()):
         raise CheckFailed("nothing to compare: no usable row (every run failed or collapsed)")
-    result = compare_tables(frames, levels, metric=metric, sparsity=sparsity_column)
+    result = compare_tables(frames, levels, metric=metric, select=select, sparsity=sparsity_column)
     result = result.rename(columns={"wall_time": "wall_time_sum"})
     if fmt != "table":
         emit(result, fmt)
@@ -339,10 +345,10 @@ def compare_command(tables, metric, levels, sparsity_column, names, fmt):
         marked = [f"{level:g}" in str(e).split(",") for e in shown["extrapolated"]]
         shown[column] = [f"{v:.4f}{'*' if m else ''}" if v == v else ""
                          for v, m in zip(shown[column], marked, strict=True)]
-    columns = ["table", *[level_column(metric, lv) for lv in levels], "hypervolume",
+    columns = ["table", *[level_column(metric, lv) for lv in levels], "hypervolume", "chosen",
                "wall_time_sum", "usable", "rows"]
     emit(shown, fmt, columns=columns,
-         title=f"{metric} at {sparsity_column} levels, on each front; HV: error against nnz, "
-               "shared normalization")
+         title=f"{metric} of the networks chosen on {select}, at {sparsity_column} levels "
+               "(log-nnz interpolation); HV: error against nnz, shared normalization")
     if any(shown["extrapolated"].astype(str).str.len() > 0):
         click.echo("* extrapolated: outside the front's sparsity range (the nearest end's value)")

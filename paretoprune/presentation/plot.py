@@ -42,6 +42,7 @@ import pandas as pd
 from paretoprune.errors import InputError, first_line
 from paretoprune.fileio import atomic_write_bytes, atomic_write_text
 from paretoprune.pareto import Normalization, as_sense
+from paretoprune.rows import flag
 from paretoprune.table_analysis import (
     REFERENCE,
     best_first,
@@ -71,6 +72,14 @@ MAX_HOVER_NAME = 20
 MAX_HOVER_VALUE = 36
 #: Size of a PNG (``write_png``): width, and height per view.
 PNG_WIDTH, PNG_VIEW_HEIGHT = 1000, 520
+#: The drop columns of each accuracy column, (drop, its upper confidence bound), as a sweep writes
+#: them: drawn as error bars below the points.
+BOUNDS = {"val_acc": ("drop", "drop_upper"), "test_acc": ("test_drop", "test_drop_upper")}
+#: The column that marks a network certified within the max drop.
+CERTIFIED = "certified"
+#: The accuracy axis spans the usable runs, widened by this share of their span (at least
+#: ``MIN_AXIS_SPAN``: a front of one point still gets an axis).
+AXIS_MARGIN, MIN_AXIS_SPAN = 0.08, 0.01
 #: Executables :func:`write_png` looks for on PATH (``PARETOPRUNE_CHROMIUM`` overrides).
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -115,7 +124,9 @@ class FrontTrace(_ShownFront):
 @dataclass
 class FrontPlotData:
     """Everything the objective view shows. ``normalization`` is that of the shared
-    hypervolumes, in the minimized orientation (maximized columns negated)."""
+    hypervolumes, in the minimized orientation (maximized columns negated). ``x_span`` and
+    ``y_span``: the lowest and highest value of the usable points drawn, which set the axes
+    (failed and collapsed points outside them are drawn on the edge); None without any."""
 
     x: str
     y: str
@@ -124,6 +135,8 @@ class FrontPlotData:
     reference: tuple[float, float]
     knee_method: str
     sense: tuple[str, str] = ("min", "min")
+    x_span: tuple[float, float] | None = None
+    y_span: tuple[float, float] | None = None
 
 
 @dataclass
@@ -135,7 +148,16 @@ class DecisionTrace(_ShownFront):
     read; ``metrics`` are all the accuracy columns drawn (``metric`` first). ``front`` is sorted
     sparsest first; ``dominated`` and ``faded`` are the drawn samples of ``n_dominated`` usable
     rows off the front and ``n_faded`` failed or collapsed rows that have values to draw.
-    ``selected`` holds the selected run(s), possibly none."""
+    ``selected`` holds the selected run(s), possibly none.
+
+    ``bounds`` maps each drawn metric to its pair of drop columns (``drop``, ``drop_upper`` for
+    validation; ``test_drop``, ``test_drop_upper`` for test) where the table has both: the
+    upper confidence bound of the drop is drawn as an error bar below the point, of length
+    ``upper - drop``. ``certified`` holds the rows within ``max_drop`` under the table's rule
+    (its ``certified`` column; for another ``max_drop``,
+    :func:`paretoprune.selection.select_within` read again), none when the table has no such
+    column; ``rule`` says how they were read (``certified at 95 %``, or the point rule and why;
+    None when unknown)."""
 
     name: str
     metric: str
@@ -150,17 +172,26 @@ class DecisionTrace(_ShownFront):
     selected: pd.DataFrame
     hypervolume: float
     front_shown: pd.DataFrame | None = None
+    bounds: dict[str, tuple[str, str]] = field(default_factory=dict)
+    certified: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rule: str | None = None
 
 
 @dataclass
 class DecisionPlotData:
     """Everything the decision view shows. Rows with ``nnz = 0`` (the all-zero network) are
-    drawn at ``zero_x``, left of every other point, since a log axis has no 0."""
+    drawn at ``zero_x``, left of every other point, since a log axis has no 0.
+
+    ``y_range`` is the accuracy axis: it spans the usable runs (their drawn accuracies and the
+    lower ends of their error bars), the dense references and the ``max_drop`` bands, with a
+    margin -- not the collapsed or failed runs, which are drawn at its edge when they fall
+    outside (None when nothing usable is drawn: the axis then fits itself)."""
 
     traces: list[DecisionTrace]
     normalization: Normalization | None
     reference: tuple[float, float]
     zero_x: float
+    y_range: tuple[float, float] | None = None
 
 
 @dataclass
@@ -278,7 +309,37 @@ def front_plot_data(
                                     sense)
     for trace, hv in zip(traces, hvs, strict=True):
         trace.hypervolume = hv
-    return FrontPlotData(x, y, traces, norm, REFERENCE, knee_method, sense)
+    usable = [part for t in traces for part in (t.shown_front, t.dominated) if len(part)]
+    return FrontPlotData(x, y, traces, norm, REFERENCE, knee_method, sense,
+                         _span(usable, x), _span(usable, y))
+
+
+def _span(frames: Sequence[pd.DataFrame], column: str) -> tuple[float, float] | None:
+    values = np.concatenate([numbers(f[column]).to_numpy(dtype=float) for f in frames]) \
+        if frames else np.empty(0)
+    values = values[np.isfinite(values)]
+    return (float(values.min()), float(values.max())) if values.size else None
+
+
+def axis_range(span: tuple[float, float] | None, log: bool = False, least_width: float = 0.0):
+    """An axis that shows ``span`` (low, high) with a margin of :data:`AXIS_MARGIN` of its
+    width (at least ``least_width``) on each side, in log10 units on a log axis:
+    ``(range, limits)``, the range as Plotly takes it (log10 units on a log axis) and the same
+    in data units, where points outside are drawn. None when there is no span, or a log axis
+    would need a value <= 0."""
+    if span is None:
+        return None
+    low, high = span
+    if log:
+        if low <= 0:
+            return None
+        low, high = math.log10(low), math.log10(high)
+    width = max(high - low, least_width)
+    if width <= 0:  # one value: a margin of its size
+        width = abs(high) or 1.0
+    margin = AXIS_MARGIN * width
+    shown = (low - margin, high + margin)
+    return shown, ((10 ** shown[0], 10 ** shown[1]) if log else shown)
 
 
 def decision_plot_data(
@@ -314,16 +375,25 @@ def decision_plot_data(
         if drop is None:
             sweep_drop = table.attrs.get("sweep", {}).get("max_drop")
             drop = float(sweep_drop) if sweep_drop is not None else None
-        if max_drop is None and "selected" in table.columns:
-            selected = table[table["selected"].astype(str).str.lower().eq("true").to_numpy()]
-        elif drop is not None and not front.empty:
+        rule = table.attrs.get("rule")
+        if max_drop is None:
+            # the sweep's own answer and its certified rows, as its table says
+            selected = table[table["selected"].map(flag).to_numpy(dtype=bool)] \
+                if "selected" in table.columns else table.iloc[:0]
+            usable = rows[usable_rows(rows).to_numpy()]
+            certified = usable[usable[CERTIFIED].map(flag).to_numpy(dtype=bool)] \
+                if CERTIFIED in usable.columns else usable.iloc[:0]
+        elif not front.empty:  # another max drop: the same rule, read again for it
+            certified = select_within(table, drop, chosen, sparsity=SIZE, shippable=False)
             selected = select_within(table, drop, chosen, sparsity=SIZE).head(1)
+            rule = certified.attrs.get("rule", rule)
         else:
-            selected = table.iloc[:0]
+            selected = certified = table.iloc[:0]
         traces.append(DecisionTrace(
             name, chosen, metrics, front, sample_rows(dominated, max_points), len(dominated),
             sample_rows(faded, max_points), len(faded), reference_value(table, chosen), drop,
-            selected, 0.0, thin_rows(front, max_points)))
+            selected, 0.0, thin_rows(front, max_points), bound_columns(table, metrics),
+            sample_rows(certified, max_points), rule))
     sets = [t.front[[SIZE, t.metric]].to_numpy(dtype=float) for t in traces]
     norm, hvs = shared_hypervolumes(sets, ("min", "max"))
     for trace, hv in zip(traces, hvs, strict=True):
@@ -332,7 +402,49 @@ def decision_plot_data(
                             for part in (t.front, t.dominated, t.faded, t.selected)])
     positive = sizes[np.isfinite(sizes) & (sizes > 0)]
     zero_x = float(positive.min()) / 2 if positive.size else 0.5
-    return DecisionPlotData(traces, norm, REFERENCE, zero_x)
+    return DecisionPlotData(traces, norm, REFERENCE, zero_x, accuracy_range(traces))
+
+
+def bound_columns(frame: pd.DataFrame, metrics: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """For each of ``metrics`` with a drop and its upper bound in ``frame`` (:data:`BOUNDS`),
+    the two column names; a table without them (a foreign one, or an older sweep) gets none."""
+    return {m: BOUNDS[m] for m in metrics
+            if m in BOUNDS and all(_has_values(frame, c) for c in BOUNDS[m])}
+
+
+def bound_lengths(rows: pd.DataFrame, columns: tuple[str, str] | None) -> np.ndarray | None:
+    """How far below each row's accuracy its bound lies: ``upper - drop`` (0 where either is
+    missing or the bound is below the drop); None without bound columns."""
+    if columns is None or not len(rows):
+        return None
+    drop, upper = (numbers(rows[c]).to_numpy(dtype=float) for c in columns)
+    length = upper - drop
+    return np.where(np.isfinite(length) & (length > 0), length, 0.0)
+
+
+def accuracy_range(traces: Sequence[DecisionTrace]) -> tuple[float, float] | None:
+    """The accuracy axis of the decision view (see :class:`DecisionPlotData`): from the lowest
+    to the highest of the usable runs' drawn accuracies (less their error bars), the dense
+    references and the bands below them, widened by :data:`AXIS_MARGIN` of that span (at least
+    :data:`MIN_AXIS_SPAN`)."""
+    values = []
+    for t in traces:
+        for metric in t.metrics:
+            for rows in (t.shown_front, t.dominated, t.selected):
+                if not len(rows):
+                    continue
+                ys = numbers(rows[metric]).to_numpy(dtype=float)
+                values.append(ys)
+                lengths = bound_lengths(rows, t.bounds.get(metric))
+                if lengths is not None:
+                    values.append(ys - lengths)
+        if math.isfinite(t.reference):
+            values.append(np.array([t.reference, t.reference - (t.max_drop or 0.0)]))
+    finite = np.concatenate(values) if values else np.empty(0)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return None
+    return axis_range((float(finite.min()), float(finite.max())), least_width=MIN_AXIS_SPAN)[0]
 
 
 def plot_data(
@@ -499,13 +611,17 @@ def _add(fig, cell, trace) -> None:
 
 
 #: Legend order (smaller first), whatever the drawing order (faded points are drawn first, below).
-_RANK = {"front": 1, "dominated": 2, "other": 3, "star": 4, "faded": 5, "line": 6}
+_RANK = {"front": 1, "dominated": 2, "other": 3, "star": 4, "certified": 5, "faded": 6,
+         "line": 7}
 
 
 def _points(fig, cell, rows, xs, ys, *, name, color, style, fields, group, marker,
-            mode="markers", line=None, opacity=1.0, colorable=True, rank="front") -> None:
+            mode="markers", line=None, opacity=1.0, colorable=True, rank="front",
+            showlegend=True, below=None, cliponaxis=True) -> None:
     """Draw ``rows`` at ``(xs, ys)``: one trace, or with ``--color`` one per category (or one
-    on a colour scale), the hover showing ``fields``; ``rank`` places it in the legend."""
+    on a colour scale), the hover showing ``fields``; ``rank`` places it in the legend,
+    ``showlegend`` False leaves it out (its ``group``'s entry still toggles it). ``below``: the
+    length of an error bar below each point (a confidence bound), or None."""
     if len(rows) == 0:
         return
     fields = style.hover or fields
@@ -514,10 +630,18 @@ def _points(fig, cell, rows, xs, ys, *, name, color, style, fields, group, marke
         # The staircase keeps the table's colour; the markers on it take the --color colours.
         _points(fig, cell, rows, xs, ys, name=name, color=color, style=style, fields=fields,
                 group=group, marker=marker, mode="lines", line=line, opacity=opacity,
-                colorable=False, rank=rank)
-        name, mode = f"{name} (markers)", "markers"
+                colorable=False, rank=rank, showlegend=showlegend)
+        name, mode, below = f"{name} (markers)", "markers", below
     xs = np.asarray(xs, dtype=float)
     ys = np.asarray(ys, dtype=float)
+
+    def error(pick=slice(None)):
+        if below is None:
+            return {}
+        return {"error_y": {"type": "data", "symmetric": False, "array": np.zeros_like(ys[pick]),
+                            "arrayminus": np.asarray(below, dtype=float)[pick], "width": 3,
+                            "thickness": 1}}
+
     if by_color and style.color_kind == "categorical":
         keys = rows[by_color].astype(str).to_numpy()
         for key in dict.fromkeys(keys):
@@ -529,9 +653,9 @@ def _points(fig, cell, rows, xs, ys, *, name, color, style, fields, group, marke
             _add(fig, cell, kind(
                 x=xs[pick], y=ys[pick], mode=mode, name=f"{by_color} = {key}",
                 legendgroup=f"color:{key}", showlegend=first, opacity=opacity,
-                legendrank=_RANK[rank],
+                legendrank=_RANK[rank], cliponaxis=cliponaxis,
                 marker={**marker, "color": style.categories[key]},
-                customdata=custom, hovertemplate=template))
+                customdata=custom, hovertemplate=template, **error(pick)))
         return
     marker = {**marker, "color": color}
     if by_color:
@@ -539,9 +663,13 @@ def _points(fig, cell, rows, xs, ys, *, name, color, style, fields, group, marke
     custom, template = hover_data(rows, fields)
     spec = {"x": xs, "y": ys, "mode": mode, "name": name, "legendgroup": group,
             "opacity": opacity, "marker": marker, "customdata": custom, "hovertemplate": template,
-            "legendrank": _RANK[rank]}
+            "legendrank": _RANK[rank], "showlegend": showlegend, **error()}
+    if not cliponaxis:
+        spec["cliponaxis"] = False
     if line is not None and "lines" in mode:
         spec["line"] = {**line, "color": color}
+    if "error_y" in spec:
+        spec["error_y"]["color"] = color
     _add(fig, cell, _scatter(len(rows), style)(**spec))
 
 
@@ -550,10 +678,16 @@ def _concat(*frames: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(filled) if len(filled) > 1 else (filled[0] if filled else frames[0])
 
 
-def _sample_note(name: str, what: str, shown: int, total: int) -> str:
+def _label(name: str | None, text: str) -> str:
+    """A legend entry: ``text``, after the table's name when several tables share the figure
+    (``name`` None: one table, whose name is in the title)."""
+    return text if name is None else f"{name}: {text}"
+
+
+def _sample_note(name: str | None, what: str, shown: int, total: int) -> str:
     if shown < total:
-        return f"{name}: {shown:,} of {total:,} {what} points shown"
-    return f"{name}: {what}"
+        return _label(name, f"{shown:,} of {total:,} {what} points shown")
+    return _label(name, what)
 
 
 def _front_note(shown: pd.DataFrame, front: pd.DataFrame) -> str:
@@ -567,6 +701,9 @@ def _palette():
     return qualitative.Plotly
 
 
+_FADED_MARKER = {"size": 8, "symbol": "x-thin-open", "line": {"width": 1.5, "color": "#7a7a7a"}}
+
+
 def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
     palette = _palette()
     single = len(data.traces) == 1
@@ -574,6 +711,7 @@ def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
     for i, t in enumerate(data.traces):
         group = f"decision-{i}"
         base = palette[i % len(palette)]
+        name = None if single else t.name
 
         def color_of(k: int, i=i) -> str:
             # One table: a colour per metric; several: a colour per table, a symbol per metric.
@@ -586,80 +724,118 @@ def _draw_decision(fig, cell, data: DecisionPlotData, style: _Style) -> None:
         front = t.shown_front
         drawn = _concat(front, t.dominated)
         fields = hover_fields(drawn, (SIZE, *t.metrics))
-        # Faded first: drawn below the usable points, never covering them.
+        # Faded first: drawn below the usable points, never covering them. Those outside the
+        # accuracy axis (which the usable runs set) sit on its edge, their value in the hover.
         if len(t.faded):
-            zero = (numbers(t.faded[SIZE]) <= 0).any()
-            note = "; nnz 0 at the left edge" if zero else ""
-            _points(fig, cell, t.faded, xs(t.faded), numbers(t.faded[t.metric]),
-                    name=_sample_note(t.name, "failed or collapsed", len(t.faded), t.n_faded)
-                    + f" (not on the front{note})", rank="faded",
-                    color="#9a9a9a", style=style, fields=fields, group=f"{group}-faded",
-                    opacity=0.45, marker={"size": 7, "symbol": "x-thin-open",
-                                          "line": {"width": 1, "color": "#9a9a9a"}},
-                    colorable=False)
+            ys = numbers(t.faded[t.metric]).to_numpy(dtype=float)
+            notes = []
+            if data.y_range is not None:
+                clipped = np.clip(ys, *data.y_range)
+                if (clipped != ys).any():
+                    notes.append("off the axis: at its edge")
+                ys = clipped
+            if (numbers(t.faded[SIZE]) <= 0).any():
+                notes.append("nnz 0 at the left edge")
+            note = f" ({'; '.join(notes)})" if notes else ""
+            _points(fig, cell, t.faded, xs(t.faded), ys,
+                    name=_sample_note(name, "collapsed or failed", len(t.faded), t.n_faded)
+                    + note, rank="faded", color="#7a7a7a", style=style, fields=fields,
+                    group=f"faded-{i}", opacity=0.6, marker=_FADED_MARKER, colorable=False,
+                    cliponaxis=False)
+        bound = t.bounds.get(t.metric)
+        bounded = " (bar: its bound)" if bound else ""
         _points(fig, cell, front, xs(front), numbers(front[t.metric]),
-                name=f"{t.name}: {t.metric} front (HV {t.hypervolume:.4f})"
-                + _front_note(front, t.front), color=color_of(0),
+                name=_label(name, f"{t.metric} front (HV {t.hypervolume:.4f})")
+                + _front_note(front, t.front) + bounded, color=color_of(0),
                 style=style, fields=fields, group=group, mode="lines+markers",
-                line={"shape": "hv", "width": 2}, marker={"size": 8, "symbol": symbols[0]})
+                line={"shape": "hv", "width": 2}, marker={"size": 8, "symbol": symbols[0]},
+                below=bound_lengths(front, bound))
+        # The dominated runs toggle with the front; their own entry only says a sample is shown.
         _points(fig, cell, t.dominated, xs(t.dominated), numbers(t.dominated[t.metric]),
-                name=_sample_note(t.name, f"dominated {t.metric}", len(t.dominated),
+                name=_sample_note(name, f"dominated {t.metric}", len(t.dominated),
                                   t.n_dominated),
                 color=color_of(0), style=style, fields=fields, group=group, opacity=0.45,
-                marker={"size": 6, "symbol": "circle-open"}, rank="dominated")
+                marker={"size": 6, "symbol": "circle-open"}, rank="dominated",
+                showlegend=len(t.dominated) < t.n_dominated,
+                below=bound_lengths(t.dominated, bound))
         for k, other in enumerate(t.metrics[1:], start=1):
             _points(fig, cell, drawn, xs(drawn), numbers(drawn[other]),
-                    name=f"{t.name}: {other}", color=color_of(k), style=style, fields=fields,
-                    group=f"{group}-{other}", opacity=0.8,
+                    name=_label(name, f"{other} of the same runs"), color=color_of(k),
+                    style=style, fields=fields, group=f"{group}-{other}", opacity=0.8,
                     marker={"size": 7, "symbol": symbols[min(k, len(symbols) - 1)]},
-                    rank="other")
+                    rank="other", below=bound_lengths(drawn, t.bounds.get(other)))
+        if len(t.certified):
+            within = f"within {t.max_drop:g}" if t.max_drop is not None else "within"
+            rule = f": {t.rule}" if t.rule else ""
+            _points(fig, cell, t.certified, xs(t.certified), numbers(t.certified[t.metric]),
+                    name=_label(name, f"{within}{rule}"),
+                    color="#2ca02c", style=style, fields=fields, group=f"{group}-certified",
+                    marker={"size": 22, "symbol": "circle-open", "line": {"width": 2}},
+                    colorable=False, rank="certified")
         if len(t.selected):
             runs = ", ".join(format_value(r) for r in t.selected.get("run", pd.Series([])).tolist())
             _points(fig, cell, t.selected, xs(t.selected), numbers(t.selected[t.metric]),
-                    name=f"{t.name}: selected" + (f" (run {runs})" if runs else ""),
+                    name=_label(name, "selected" + (f" (run {runs})" if runs else "")),
                     color=base, style=style, fields=fields, group=f"{group}-selected",
                     marker={"size": 18, "symbol": "star", "line": {"width": 1, "color": "black"}},
                     colorable=False, rank="star")
         if math.isfinite(t.reference):
             axis = {} if cell is None else {"row": cell, "col": 1}
+            reference = f"dense reference {t.metric} {t.reference:.4g}"
             fig.add_hline(y=t.reference, line={"dash": "dash", "color": base, "width": 1},
-                          name=f"{t.name}: dense reference {t.metric} {t.reference:.4g}",
-                          showlegend=True, legendgroup=f"{group}-ref",
-                          legendrank=_RANK["line"], **axis)
+                          name=_label(name, reference), showlegend=not t.max_drop,
+                          legendgroup=f"{group}-ref", legendrank=_RANK["line"], **axis)
             if t.max_drop:
+                # one legend entry for the line and its band
                 fig.add_hrect(y0=t.reference - t.max_drop, y1=t.reference, fillcolor=base,
                               opacity=0.12, line_width=0, layer="below",
-                              name=f"{t.name}: within max drop {t.max_drop:g}",
+                              name=_label(name, f"{reference}; band: within {t.max_drop:g}"),
                               showlegend=True, legendgroup=f"{group}-ref",
-                          legendrank=_RANK["line"], **axis)
+                              legendrank=_RANK["line"], **axis)
 
 
-def _draw_objectives(fig, cell, data: FrontPlotData, style: _Style) -> None:
+def _draw_objectives(fig, cell, data: FrontPlotData, style: _Style, *,
+                     shared_legend: bool = False, limits=(None, None)) -> None:
+    """Draw the objective view. ``shared_legend``: the decision view is drawn too, and its
+    entry for the collapsed or failed runs toggles these as well. ``limits``: the x and y axes'
+    ends in data units (or None); failed or collapsed points beyond them sit on the edge."""
     palette = _palette()
+    single = len(data.traces) == 1
     for i, t in enumerate(data.traces):
         color = palette[i % len(palette)]
         group = f"objectives-{i}"
+        name = None if single else t.name
         front = t.shown_front
         fields = hover_fields(_concat(front, t.dominated), (data.x, data.y))
-        _points(fig, cell, t.faded, t.faded[data.x], t.faded[data.y],
-                name=_sample_note(t.name, "failed or collapsed", len(t.faded), t.n_faded)
-                + " (not on the front)", rank="faded", color="#9a9a9a", style=style, fields=fields,
-                group=f"{group}-faded", opacity=0.45, colorable=False,
-                marker={"size": 7, "symbol": "x-thin-open", "line": {"width": 1,
-                                                                     "color": "#9a9a9a"}})
+        faded_xy, off = [], False
+        for column, limit in zip((data.x, data.y), limits, strict=True):
+            values = numbers(t.faded[column]).to_numpy(dtype=float) if len(t.faded) \
+                else np.empty(0)
+            if limit is not None:
+                clipped = np.clip(values, *limit)
+                off |= bool((clipped != values).any())
+                values = clipped
+            faded_xy.append(values)
+        _points(fig, cell, t.faded, *faded_xy,
+                name=_sample_note(name, "collapsed or failed", len(t.faded), t.n_faded)
+                + (" (off the axis: at its edge)" if off else ""),
+                rank="faded", color="#7a7a7a", style=style, fields=fields, group=f"faded-{i}",
+                opacity=0.6, colorable=False, marker=_FADED_MARKER,
+                showlegend=not shared_legend, cliponaxis=False)
         _points(fig, cell, front, front[data.x], front[data.y],
-                name=f"{t.name}: {data.y} against {data.x} front (HV {t.hypervolume:.4f})"
+                name=_label(name, f"{data.y} against {data.x} front (HV {t.hypervolume:.4f})")
                 + _front_note(front, t.front),
                 color=color, style=style, fields=fields, group=group, mode="lines+markers",
                 line={"shape": "hv", "width": 2}, marker={"size": 8})
         _points(fig, cell, t.dominated, t.dominated[data.x], t.dominated[data.y],
-                name=_sample_note(t.name, "dominated", len(t.dominated), t.n_dominated),
+                name=_sample_note(name, "dominated", len(t.dominated), t.n_dominated),
                 color=color, style=style, fields=fields, group=group, opacity=0.35,
-                marker={"size": 6, "symbol": "circle-open"}, rank="dominated")
+                marker={"size": 6, "symbol": "circle-open"}, rank="dominated",
+                showlegend=len(t.dominated) < t.n_dominated)
         if t.knee is not None:
             row = t.knee.to_frame().T
             _points(fig, cell, row, numbers(row[data.x]), numbers(row[data.y]),
-                    name=f"{t.name}: knee ({data.knee_method})", color=color, style=style,
+                    name=_label(name, f"knee ({data.knee_method})"), color=color, style=style,
                     fields=fields, group=f"{group}-knee", colorable=False,
                     marker={"size": 18, "symbol": "star", "line": {"width": 1, "color": "black"}},
                     rank="star")
@@ -719,19 +895,32 @@ def plot_figure(
         cell = cells["decision"]
         _draw_decision(fig, cell, data.decision, style)
         metrics = dict.fromkeys(m for t in data.decision.traces for m in t.metrics)
+        y_axis = {"title": {"text": " / ".join(metrics) + " (maximized)"}}
+        if data.decision.y_range is not None:
+            y_axis["range"] = list(data.decision.y_range)
         axes(cell, x={"type": "log", "title": {"text": "nonzero prunable weights (nnz, log)"}},
-             y={"title": {"text": " / ".join(metrics) + " (maximized)"}})
+             y=y_axis)
     if data.objectives is not None:
         cell = cells["objectives"]
         o = data.objectives
-        _draw_objectives(fig, cell, o, style)
-        axes(cell, x={"type": "log" if log_x else "linear",
-                      "title": {"text": _objective_title(o.x, o.sense[0])}},
-             y={"type": "log" if log_y else "linear",
-                "title": {"text": _objective_title(o.y, o.sense[1])}})
+        x_axis, y_axis = axis_range(o.x_span, log_x), axis_range(o.y_span, log_y)
+        _draw_objectives(fig, cell, o, style, shared_legend=data.decision is not None,
+                         limits=(x_axis and x_axis[1], y_axis and y_axis[1]))
+        x_layout = {"type": "log" if log_x else "linear",
+                    "title": {"text": _objective_title(o.x, o.sense[0])}}
+        y_layout = {"type": "log" if log_y else "linear",
+                    "title": {"text": _objective_title(o.y, o.sense[1])}}
+        if x_axis:
+            x_layout["range"] = list(x_axis[0])
+        if y_axis:
+            y_layout["range"] = list(y_axis[0])
+        axes(cell, x=x_layout, y=y_layout)
     height = 560 if len(panels) < 2 else 1000
+    default_title = titles[panels[0]] if len(panels) == 1 else "Pruning front"
+    if len(data.names) == 1:  # the legend leaves the one table's name out: the title says it
+        default_title += f" of {data.names[0]}"
     fig.update_layout(
-        title={"text": title or (titles[panels[0]] if len(panels) == 1 else "Pruning front")},
+        title={"text": title or default_title},
         template="plotly_white", hovermode="closest", height=height,
         margin={"l": 60, "r": 20, "t": 60, "b": 40},
         hoverlabel={"align": "left"},

@@ -156,7 +156,8 @@ def test_plot_into_a_read_only_place_is_one_line(csv_path, tmp_path):
 
 @pytest.mark.parametrize("others", ["0.5,0.1", "5,1"])  # pandas reads floats or Python ints
 @pytest.mark.parametrize("command", [["show"], ["knee"], ["plot", "-o", "{out}"],
-                                     ["compare", "--metric", "l1", "--sparsity-column", "loss"]])
+                                     ["compare", "--metric", "l1", "--select", "l1",
+                                      "--sparsity-column", "loss"]])
 def test_a_401_digit_number_is_one_line(tmp_path, command, others):
     path = tmp_path / "big.csv"
     second, third = others.split(",")
@@ -228,7 +229,7 @@ def test_plot_a_sweep_table_in_both_views(sweep_csv, tmp_path):
     assert summary["metric"] == "val_acc" and summary["selected_run"] == 3
     assert summary["decision_front"] == 5 and summary["front"] >= 1
     html = out.read_text()
-    assert "within max drop 0.06" in html and "nonzero prunable weights" in html
+    assert "band: within 0.06" in html and "nonzero prunable weights" in html
 
 
 def test_plot_options(sweep_csv, tmp_path):
@@ -301,6 +302,22 @@ def test_compare_table_marks_extrapolated_values(two_sweeps):
     assert "0.4800*" in result.stdout and "* extrapolated" in result.stdout
 
 
+def test_compare_chooses_on_validation_and_says_so(tmp_path):
+    lucky = sweep_frame()
+    lucky.loc[lucky["run"] == 4, "test_acc"] = 0.99  # dominated on validation
+    path = tmp_path / "lucky.csv"
+    lucky.to_csv(path, index=False)
+    result = run("compare", path, "--levels", "0.6", "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["test_acc@0.6"] == pytest.approx(0.972) and row["chosen"] == 5
+    table = run("compare", path, "--levels", "0.6")
+    assert "networks chosen on val_acc" in table.stdout
+    no_validation = tmp_path / "no_val.csv"
+    lucky.assign(val_acc=float("nan")).to_csv(no_validation, index=False)
+    assert_error(run("compare", no_validation), 2, "'val_acc' has no values")
+
+
 def test_compare_same_method_is_labelled_by_path(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     sweep_frame().to_csv(a, index=False)
@@ -316,6 +333,7 @@ def test_compare_same_method_is_labelled_by_path(tmp_path):
     (["--levels", "1.5"], "comma-separated numbers"),
     (["--metric", "acc"], "unknown column 'acc'"),
     (["--sparsity-column", "sparse"], "unknown column 'sparse'"),
+    (["--select", "val"], "unknown column 'val'"),
 ])
 def test_compare_bad_input(two_sweeps, args, message):
     assert_error(run("compare", *two_sweeps, *args), 2, message)

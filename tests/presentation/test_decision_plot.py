@@ -80,16 +80,105 @@ def test_several_tables_share_one_normalization():
 def test_the_figure_draws_reference_band_selection_and_faded_runs():
     fig = plot_figure(plot_data({"s": sweep_frame(max_drop=0.01)}, view="decision"))
     names = [t.name for t in fig.data]
-    assert any(n.startswith("s: val_acc front (HV") for n in names)
-    assert "s: test_acc" in names
-    assert "s: selected (run 2)" in names
-    faded = next(t for t in fig.data if "failed or collapsed" in t.name)
+    assert fig.layout.title.text.endswith(" of s")  # one table: named in the title, not per entry
+    assert any(n.startswith("val_acc front (HV") for n in names)
+    assert "test_acc of the same runs" in names
+    assert "selected (run 2)" in names
+    faded = next(t for t in fig.data if "collapsed or failed" in t.name)
     assert "nnz 0 at the left edge" in faded.name and list(faded.x) == [5.0]
     shapes = {s.name: s for s in fig.layout.shapes}
-    assert shapes["s: dense reference val_acc 0.98"].y0 == 0.98
-    band = shapes["s: within max drop 0.01"]
-    assert (band.y0, band.y1) == pytest.approx((0.97, 0.98))
+    line = shapes["dense reference val_acc 0.98"]
+    assert line.y0 == 0.98 and not line.showlegend  # the band's entry stands for both
+    band = shapes["dense reference val_acc 0.98; band: within 0.01"]
+    assert (band.y0, band.y1) == pytest.approx((0.97, 0.98)) and band.showlegend
     assert fig.layout.xaxis.type == "log"
+
+
+def test_usable_runs_set_the_accuracy_axis_and_collapsed_ones_sit_on_its_edge():
+    data = plot_data({"s": sweep_frame(max_drop=0.01)}, view="decision")
+    # usable accuracies run from 0.48 (run 7's test_acc) to 0.98 (the reference): a span of 0.5,
+    # widened by 8 % on each side; the collapsed run 5 (val_acc 0.1) would stretch it to 0.1
+    assert data.decision.y_range == pytest.approx((0.48 - 0.04, 0.98 + 0.04))
+    fig = plot_figure(data)
+    assert tuple(fig.layout.yaxis.range) == pytest.approx((0.44, 1.02))
+    faded = next(t for t in fig.data if "collapsed or failed" in t.name)
+    assert list(faded.y) == pytest.approx([0.44]) and "off the axis: at its edge" in faded.name
+    assert faded.cliponaxis is False  # the marker shows whole on the edge
+    assert "0.1" in faded.customdata[0].tolist()  # the hover keeps the true value
+
+
+def test_a_one_point_axis_still_has_a_span():
+    one = sweep_frame().iloc[[0]]  # val_acc .98 (the reference too), test_acc .975
+    # a span of 0.005 is below the least span 0.01: the margin is 8 % of 0.01
+    assert decision_plot_data({"s": one}).y_range == pytest.approx((0.975 - 0.0008,
+                                                                    0.98 + 0.0008))
+
+
+def _bounded(frame):
+    """sweep_frame with the columns of a certified sweep: drop against the dense 0.98 (and
+    0.975 on test), an upper bound 0.002 above it (0.006 on test), and the trials certified
+    within 0.01 (fixed sequence, dense to sparse: runs 1 and 2; run 4, bound 0.022, is
+    dominated and not on the way)."""
+    out = frame.copy()
+    out["drop"] = 0.98 - out["val_acc"]
+    out["drop_upper"] = (out["drop"] + 0.002).where(out["role"].eq("trial"))
+    out["test_drop"] = 0.975 - out["test_acc"]
+    out["test_drop_upper"] = (out["test_drop"] + 0.006).where(out["role"].eq("trial"))
+    out["certified"] = out["run"].isin([1, 2])
+    out.attrs = {"sweep": {"max_drop": 0.01, "confidence": 0.95}, "metric": "val_acc",
+                 "confidence": 0.95, "rule": "certified at 95%"}
+    return out
+
+
+def test_bounds_are_error_bars_and_certified_runs_are_marked():
+    (t,) = decision_plot_data({"s": _bounded(sweep_frame())}).traces
+    assert t.bounds == {"val_acc": ("drop", "drop_upper"),
+                        "test_acc": ("test_drop", "test_drop_upper")}
+    assert sorted(t.certified["run"]) == [1, 2] and t.rule == "certified at 95%"
+    fig = plot_figure(plot_data({"s": _bounded(sweep_frame())}, view="decision"))
+    front = next(tr for tr in fig.data if tr.name.startswith("val_acc front"))
+    assert front.name.endswith("(bar: its bound)")
+    # runs 7, 3, 2, 1 carry a bound 0.002 below; the dense run 0 has none (NaN: no bar)
+    assert list(front.error_y.arrayminus) == pytest.approx([0.002] * 4 + [0.0])
+    assert list(front.error_y.array) == [0] * 5  # one-sided: the bound is below
+    test = next(tr for tr in fig.data if tr.name == "test_acc of the same runs")
+    assert sorted(test.error_y.arrayminus) == pytest.approx([0.0] + [0.006] * 5)
+    ring = next(tr for tr in fig.data if tr.name.startswith("within"))
+    assert ring.name == "within 0.01: certified at 95%" and len(ring.x) == 2
+
+
+def test_another_max_drop_reads_the_same_rule_again():
+    # trials dense to sparse by nnz: 1 (bound .004), 4 (.022), 2 (.010), 3 (.052), 7 (.482)
+    (t,) = decision_plot_data({"s": _bounded(sweep_frame())}, max_drop=0.06).traces
+    assert sorted(t.certified["run"]) == [1, 2, 3, 4]
+    assert t.selected["run"].tolist() == [3] and t.rule == "certified at 95%"
+    (t,) = decision_plot_data({"s": _bounded(sweep_frame())}, max_drop=0.015).traces
+    assert sorted(t.certified["run"]) == [1]  # the sequence stops at run 4
+
+
+def test_a_foreign_table_plots_without_bars_or_marks():
+    frame = _bounded(sweep_frame()).drop(columns=["drop_upper", "test_drop_upper", "certified"])
+    (t,) = decision_plot_data({"s": frame}).traces
+    assert t.bounds == {} and t.certified.empty
+    fig = plot_figure(plot_data({"s": frame}, view="decision"))
+    assert all(tr.error_y.arrayminus is None for tr in fig.data)
+    assert not any(tr.name.startswith("within") for tr in fig.data)
+
+
+def test_the_legend_of_one_sweep_is_short():
+    fig = plot_figure(plot_data({"s": _bounded(sweep_frame())}))  # both views
+    entries = [tr.name for tr in fig.data if tr.showlegend is not False]
+    entries += [s.name for s in fig.layout.shapes if s.showlegend]
+    # val_acc front, test_acc, within (certified), selected, collapsed (both panels), the
+    # reference and its band, the objective front, its knee
+    assert len(entries) == 8, entries
+    assert len(set(entries)) == len(entries)
+
+
+def test_several_tables_are_named_in_each_entry():
+    fig = plot_figure(plot_data({"ws": sweep_frame(), "gmp": sweep_frame("gmp")},
+                                view="decision"))
+    assert {"ws: selected (run 2)", "gmp: selected (run 2)"} <= {t.name for t in fig.data}
 
 
 def test_both_views_are_two_panels():

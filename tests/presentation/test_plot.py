@@ -15,6 +15,7 @@ from paretoprune.pareto import hypervolume
 from paretoprune.presentation.plot import (
     MAX_HOVER_FIELDS,
     WEBGL_ABOVE,
+    axis_range,
     chromium_path,
     default_view,
     format_value,
@@ -218,7 +219,9 @@ def test_write_png_when_the_browser_fails(tmp_path, monkeypatch):
         write_png(plot_figure(plot_data({"a": A}, view="objectives")), tmp_path / "front.png")
 
 
-@pytest.mark.skipif(chromium_path() is None, reason="no headless Chromium on this machine")
+@pytest.mark.skipif(chromium_path() is None and not os.environ.get("PARETOPRUNE_REQUIRE_CHROMIUM"),
+                    reason="no headless Chromium on this machine (CI installs one and sets "
+                           "PARETOPRUNE_REQUIRE_CHROMIUM: it runs there)")
 def test_write_png_with_a_real_browser_has_the_figure_size(tmp_path, monkeypatch):
     monkeypatch.delenv("PARETOPRUNE_CHROMIUM", raising=False)
     fig = plot_figure(plot_data({"s": sweep_frame()}, view="decision"), webgl=False)
@@ -238,3 +241,26 @@ def test_a_very_long_front_is_drawn_through_evenly_spaced_points():
     assert trace.hypervolume == pytest.approx(1.21 - 0.5, abs=1e-3)
     fig = plot_figure(plot_data({"line": line}, view="objectives", max_points=100))
     assert any("100 of 1,001 front points shown" in t.name for t in fig.data)
+
+
+def test_usable_points_set_the_objective_axes_and_collapsed_ones_sit_on_the_edge():
+    from _tables import sweep_frame
+
+    data = plot_data({"s": sweep_frame()}, view="objectives")
+    o = data.objectives
+    # usable loss .01 .. 1.0 (run 7), l1 .03 .. 1.0; the collapsed run 5 has loss 2.3, l1 0
+    assert o.x_span == (0.01, 1.0) and o.y_span == (0.03, 1.0)
+    fig = plot_figure(data)
+    assert tuple(fig.layout.xaxis.range) == pytest.approx((0.01 - 0.0792, 1.0 + 0.0792))
+    faded = next(t for t in fig.data if "collapsed or failed" in t.name)
+    assert list(faded.x) == pytest.approx([1.0792]) and list(faded.y) == [0.0]  # l1 0 fits
+    assert "off the axis: at its edge" in faded.name
+    log = plot_figure(data, log_x=True)  # a log axis: its range in log10 units
+    assert tuple(log.layout.xaxis.range) == pytest.approx((-2 - 0.16, 0 + 0.16))
+
+
+def test_axis_range_edge_cases():
+    assert axis_range(None) is None
+    assert axis_range((0.0, 1.0), log=True) is None  # a log axis has no 0: it fits itself
+    assert axis_range((2.0, 2.0))[0] == pytest.approx((2 - 0.16, 2 + 0.16))
+    assert axis_range((0.5, 0.5), least_width=0.01)[0] == pytest.approx((0.4992, 0.5008))
