@@ -41,20 +41,15 @@ from paretoprune.config import SweepConfig
 from paretoprune.errors import InputError, first_line
 from paretoprune.pareto import Normalization, hypervolume, pareto_mask
 from paretoprune.planner import PLANNER_RULES, Planner, Proposal
+from paretoprune.rows import number as float_or_nan
 from paretoprune.rows import usable_rows
 from paretoprune.settings import choice, default_of, integer, number
 
-__all__ = ["REFERENCE", "AskTellLoop", "explore", "make_row", "table_hypervolume",
-           "usable_mask"]
+__all__ = ["REFERENCE", "AskTellLoop", "explore", "make_row", "table_hypervolume"]
 
 #: Reference point of the hypervolume, in normalized coordinates.
 REFERENCE = (1.1, 1.1)
 _RESERVED = ("run", "status", "error", "gap_lo", "gap_hi", "pareto")
-
-
-def usable_mask(frame: pd.DataFrame) -> np.ndarray:
-    """Rows that may join a front (:func:`paretoprune.rows.usable_rows`) as an array."""
-    return usable_rows(frame).to_numpy()
 
 
 def table_hypervolume(frame: pd.DataFrame, norm: Normalization | None, x: str = "loss",
@@ -63,7 +58,7 @@ def table_hypervolume(frame: pd.DataFrame, norm: Normalization | None, x: str = 
     (points beyond it ignored); NaN without a normalization."""
     if norm is None:
         return math.nan
-    points = frame.loc[usable_mask(frame), [x, y]].to_numpy(dtype=np.float64)
+    points = frame.loc[usable_rows(frame), [x, y]].to_numpy(dtype=np.float64)
     return hypervolume(norm.apply(points), REFERENCE, strict=False) if len(points) else 0.0
 
 
@@ -72,12 +67,8 @@ def table_hypervolume(frame: pd.DataFrame, norm: Normalization | None, x: str = 
 # ----------------------------------------------------------------------------------------------
 
 
-def _finite(value) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
+def _finite(value) -> bool:
+    return math.isfinite(float_or_nan(value))
 
 
 def make_row(run: int, proposal: Proposal, outcome, *, x: str, y: str,
@@ -104,7 +95,7 @@ def make_row(run: int, proposal: Proposal, outcome, *, x: str, y: str,
             reason = f"unknown status {status!r} (expected 'ok' or 'failed')"
         else:
             for key in (x, y):
-                if _finite(outcome.get(key)) is None:
+                if not _finite(outcome.get(key)):
                     reason = (f"evaluate returned no {key!r}" if key not in outcome
                               else f"{key} is not a finite number: {outcome[key]!r}")
                     break
@@ -118,33 +109,27 @@ def _initial_rows(initial, x: str, y: str, param: str) -> list[dict]:
     """Rows of a previous run (DataFrame or list of dicts), checked."""
     if initial is None:
         return []
-    if isinstance(initial, pd.DataFrame):
-        records = initial.to_dict("records")
-    else:
-        try:
-            records = [dict(r) for r in initial]
-        except (TypeError, ValueError):
-            raise InputError("initial must be a DataFrame or a list of dicts (rows of a "
-                             "previous run)") from None
+    try:
+        records = initial.to_dict("records") if isinstance(initial, pd.DataFrame) \
+            else [dict(r) for r in initial]
+    except (TypeError, ValueError):
+        raise InputError("initial must be a DataFrame or a list of dicts (rows of a "
+                         "previous run)") from None
     rows = []
     for pos, rec in enumerate(records):
-        if _finite(rec.get(param)) is None:
-            raise InputError(f"initial row {pos} has no finite {param!r}")
         status = rec.get("status", "ok")
-        if status not in ("ok", "failed"):
-            raise InputError(f"initial row {pos} has status {status!r}; expected 'ok' or 'failed'")
-        row = {k: v for k, v in rec.items() if k != "pareto"}
-        run = _finite(rec.get("run"))
-        row["run"] = int(run) if run is not None else pos
+        problem = (f"has no finite {param!r}" if not _finite(rec.get(param)) else
+                   f"has status {status!r}; expected 'ok' or 'failed'"
+                   if status not in ("ok", "failed") else
+                   f"is ok but its {x!r} or {y!r} is not a finite number"
+                   if status == "ok" and not (_finite(rec.get(x)) and _finite(rec.get(y))) else "")
+        if problem:
+            raise InputError(f"initial row {pos} {problem}")
         error = rec.get("error")
-        row["error"] = "" if error is None or (isinstance(error, float) and math.isnan(error)) \
-            else str(error)
-        for key in ("gap_lo", "gap_hi"):
-            row[key] = _finite(rec.get(key)) if _finite(rec.get(key)) is not None else math.nan
-        if status == "ok" and any(_finite(rec.get(k)) is None for k in (x, y)):
-            raise InputError(f"initial row {pos} is ok but its {x!r} or {y!r} is not a finite "
-                             "number")
-        rows.append(row)
+        rows.append({**{k: v for k, v in rec.items() if k != "pareto"},
+                     "run": int(float_or_nan(rec["run"])) if _finite(rec.get("run")) else pos,
+                     "error": "" if error is None or error != error else str(error),  # NaN
+                     "gap_lo": float_or_nan(rec.get("gap_lo")), "gap_hi": float_or_nan(rec.get("gap_hi"))})
     return rows
 
 
@@ -157,7 +142,7 @@ def _table(rows: list[dict], x: str, y: str, param: str) -> pd.DataFrame:
     df = pd.DataFrame.from_records(rows, columns=columns).astype(  # the rest: pandas' own
         {"run": "int64", param: "float64", x: "float64", y: "float64", "gap_lo": "float64",
          "gap_hi": "float64"})
-    usable = usable_mask(df)
+    usable = usable_rows(df).to_numpy()
     pareto = np.zeros(len(df), dtype=bool)
     if usable.any():
         pareto[usable] = pareto_mask(df.loc[usable, [x, y]].to_numpy(dtype=np.float64))
