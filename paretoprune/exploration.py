@@ -37,22 +37,19 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from paretoprune.config import SweepConfig, choice, default_of, integer, number
+from paretoprune.config import SweepConfig
 from paretoprune.errors import InputError, first_line
 from paretoprune.pareto import Normalization, hypervolume, pareto_mask
 from paretoprune.planner import PLANNER_RULES, Planner, Proposal
+from paretoprune.rows import number as float_or_nan
 from paretoprune.rows import usable_rows
+from paretoprune.settings import choice, default_of, integer, number
 
-__all__ = ["REFERENCE", "explore", "table_hypervolume", "usable_mask"]
+__all__ = ["REFERENCE", "AskTellLoop", "explore", "make_row", "table_hypervolume"]
 
 #: Reference point of the hypervolume, in normalized coordinates.
 REFERENCE = (1.1, 1.1)
 _RESERVED = ("run", "status", "error", "gap_lo", "gap_hi", "pareto")
-
-
-def usable_mask(frame: pd.DataFrame) -> np.ndarray:
-    """Rows that may join a front (:func:`paretoprune.rows.usable_rows`) as an array."""
-    return usable_rows(frame).to_numpy()
 
 
 def table_hypervolume(frame: pd.DataFrame, norm: Normalization | None, x: str = "loss",
@@ -61,7 +58,7 @@ def table_hypervolume(frame: pd.DataFrame, norm: Normalization | None, x: str = 
     (points beyond it ignored); NaN without a normalization."""
     if norm is None:
         return math.nan
-    points = frame.loc[usable_mask(frame), [x, y]].to_numpy(dtype=np.float64)
+    points = frame.loc[usable_rows(frame), [x, y]].to_numpy(dtype=np.float64)
     return hypervolume(norm.apply(points), REFERENCE, strict=False) if len(points) else 0.0
 
 
@@ -70,12 +67,8 @@ def table_hypervolume(frame: pd.DataFrame, norm: Normalization | None, x: str = 
 # ----------------------------------------------------------------------------------------------
 
 
-def _finite(value) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
+def _finite(value) -> bool:
+    return math.isfinite(float_or_nan(value))
 
 
 def make_row(run: int, proposal: Proposal, outcome, *, x: str, y: str,
@@ -102,7 +95,7 @@ def make_row(run: int, proposal: Proposal, outcome, *, x: str, y: str,
             reason = f"unknown status {status!r} (expected 'ok' or 'failed')"
         else:
             for key in (x, y):
-                if _finite(outcome.get(key)) is None:
+                if not _finite(outcome.get(key)):
                     reason = (f"evaluate returned no {key!r}" if key not in outcome
                               else f"{key} is not a finite number: {outcome[key]!r}")
                     break
@@ -116,33 +109,27 @@ def _initial_rows(initial, x: str, y: str, param: str) -> list[dict]:
     """Rows of a previous run (DataFrame or list of dicts), checked."""
     if initial is None:
         return []
-    if isinstance(initial, pd.DataFrame):
-        records = initial.to_dict("records")
-    else:
-        try:
-            records = [dict(r) for r in initial]
-        except (TypeError, ValueError):
-            raise InputError("initial must be a DataFrame or a list of dicts (rows of a "
-                             "previous run)") from None
+    try:
+        records = initial.to_dict("records") if isinstance(initial, pd.DataFrame) \
+            else [dict(r) for r in initial]
+    except (TypeError, ValueError):
+        raise InputError("initial must be a DataFrame or a list of dicts (rows of a "
+                         "previous run)") from None
     rows = []
     for pos, rec in enumerate(records):
-        if _finite(rec.get(param)) is None:
-            raise InputError(f"initial row {pos} has no finite {param!r}")
         status = rec.get("status", "ok")
-        if status not in ("ok", "failed"):
-            raise InputError(f"initial row {pos} has status {status!r}; expected 'ok' or 'failed'")
-        row = {k: v for k, v in rec.items() if k != "pareto"}
-        run = _finite(rec.get("run"))
-        row["run"] = int(run) if run is not None else pos
+        problem = (f"has no finite {param!r}" if not _finite(rec.get(param)) else
+                   f"has status {status!r}; expected 'ok' or 'failed'"
+                   if status not in ("ok", "failed") else
+                   f"is ok but its {x!r} or {y!r} is not a finite number"
+                   if status == "ok" and not (_finite(rec.get(x)) and _finite(rec.get(y))) else "")
+        if problem:
+            raise InputError(f"initial row {pos} {problem}")
         error = rec.get("error")
-        row["error"] = "" if error is None or (isinstance(error, float) and math.isnan(error)) \
-            else str(error)
-        for key in ("gap_lo", "gap_hi"):
-            row[key] = _finite(rec.get(key)) if _finite(rec.get(key)) is not None else math.nan
-        if status == "ok" and any(_finite(rec.get(k)) is None for k in (x, y)):
-            raise InputError(f"initial row {pos} is ok but its {x!r} or {y!r} is not a finite "
-                             "number")
-        rows.append(row)
+        rows.append({**{k: v for k, v in rec.items() if k != "pareto"},
+                     "run": int(float_or_nan(rec["run"])) if _finite(rec.get("run")) else pos,
+                     "error": "" if error is None or error != error else str(error),  # NaN
+                     "gap_lo": float_or_nan(rec.get("gap_lo")), "gap_hi": float_or_nan(rec.get("gap_hi"))})
     return rows
 
 
@@ -155,12 +142,118 @@ def _table(rows: list[dict], x: str, y: str, param: str) -> pd.DataFrame:
     df = pd.DataFrame.from_records(rows, columns=columns).astype(  # the rest: pandas' own
         {"run": "int64", param: "float64", x: "float64", y: "float64", "gap_lo": "float64",
          "gap_hi": "float64"})
-    usable = usable_mask(df)
+    usable = usable_rows(df).to_numpy()
     pareto = np.zeros(len(df), dtype=bool)
     if usable.any():
         pareto[usable] = pareto_mask(df.loc[usable, [x, y]].to_numpy(dtype=np.float64))
     df["pareto"] = pareto
     return df
+
+
+class AskTellLoop:
+    """The one ask/tell driver: keep the executor's free slots filled with the planner's
+    proposals, wait for the first job to finish, record it, and go on until the planner has
+    nothing left or ``budget`` rows are in (``done``: rows already in, resumed ones included).
+
+    :func:`explore` runs it with :meth:`job` and :meth:`finish` only; a sweep
+    (:class:`paretoprune.sweep.Sweep`) adds its steps around it: jobs of its own that the
+    planner did not propose (:meth:`side_jobs`: the dense reference) and rows it holds back
+    from the planner for a while (:meth:`held`).
+    """
+
+    def __init__(self, planner: Planner, executor, *, budget: int, done: int = 0,
+                 slots: int | None = None) -> None:
+        self.planner, self.executor, self.budget, self.done = planner, executor, budget, done
+        self.slots = executor.slots if slots is None else slots
+        #: job id -> (proposal, note) of the jobs in flight; ``side`` holds :meth:`side_jobs`' ids
+        self.pending: dict[int, tuple[Proposal, object]] = {}
+        self.side: set[int] = set()
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def job(self, proposal: Proposal) -> tuple[Callable, object, object]:
+        """``(fn, item, note)``: the executor job that evaluates ``proposal``; ``note`` comes
+        back to :meth:`finish`."""
+        raise NotImplementedError
+
+    def finish(self, proposal: Proposal, note, outcome, job_id: int | None) -> None:
+        """Record what the job of ``proposal`` returned or raised and tell the planner
+        (``job_id`` None: the job could not even start)."""
+        raise NotImplementedError
+
+    def side_jobs(self, free: int) -> list[tuple[Callable, object, Proposal, object]]:
+        """At most ``free`` jobs the planner did not propose, ``(fn, item, proposal, note)``,
+        started before the planner is asked; they do not count against the budget."""
+        return []
+
+    def finish_side(self, proposal: Proposal, note, outcome, job_id: int) -> None:
+        """Record what a job of :meth:`side_jobs` returned or raised."""
+        raise NotImplementedError
+
+    def held(self) -> list[Proposal]:
+        """Finished rows not yet told to the planner: still in flight for it."""
+        return []
+
+    def started(self, job_id: int, proposal: Proposal, note) -> None:
+        """Called as each job starts (a sweep names it for its progress display)."""
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> tuple[str, str]:
+        """Drive the planner to the end; returns ``(stop code, stop reason)``."""
+        while True:
+            for fn, item, proposal, note in self.side_jobs(self.slots - len(self.pending)):
+                self._start(fn, item, proposal, note, side=True)
+            asked = [p for i, (p, _) in self.pending.items() if i not in self.side]
+            room = min(self.slots - len(self.pending), self.budget - self.done - len(asked))
+            for proposal in self.planner.ask(room, pending=asked + self.held()) if room > 0 \
+                    else ():
+                fn, item, note = self.job(proposal)
+                try:
+                    self._start(fn, item, proposal, note)
+                except (RuntimeError, InputError) as err:  # cannot even start: a failed row
+                    self.done += 1
+                    self.finish(proposal, note, err, None)
+            if not self.pending:
+                break
+            job_id, outcome = self.executor.wait()
+            proposal, note = self.pending.pop(job_id)
+            if job_id in self.side:
+                self.side.discard(job_id)
+                self.finish_side(proposal, note, outcome, job_id)
+            else:
+                self.done += 1
+                self.finish(proposal, note, outcome, job_id)
+        if self.done >= self.budget:
+            return "budget", "budget reached"
+        return (self.planner.stop or "exhausted",
+                self.planner.stop_reason or "no parameter left to try")
+
+    def _start(self, fn, item, proposal: Proposal, note, side: bool = False) -> None:
+        job_id = self.executor.submit(fn, item)
+        self.pending[job_id] = (proposal, note)
+        if side:
+            self.side.add(job_id)
+        self.started(job_id, proposal, note)
+
+
+class _Exploration(AskTellLoop):
+    """:func:`explore`'s steps: ``evaluate(param)`` as the job, a table row as the record."""
+
+    def __init__(self, evaluate, rows: list[dict], on_result, names: dict, **kwargs) -> None:
+        super().__init__(done=len(rows), **kwargs)
+        self.evaluate, self.rows, self.on_result, self.names = evaluate, rows, on_result, names
+
+    def job(self, proposal):
+        return _Evaluate(self.evaluate), proposal.param, None
+
+    def finish(self, proposal, note, outcome, job_id):
+        run = max((r["run"] for r in self.rows), default=-1) + 1  # after the largest
+        row, raw = make_row(run, proposal, outcome, **self.names)
+        self.rows.append(row)
+        self.planner.tell(row)
+        if self.on_result is not None and job_id is not None:
+            self.on_result(dict(row), raw)
 
 
 class _Evaluate:
@@ -252,6 +345,8 @@ def explore(
     scalarization = choice("weighted-sum", "epsilon")("scalarization", scalarization)
     epsilon = scalarization == "epsilon"
     rule = choice(*PLANNER_RULES)("rule", rule or ("bound" if epsilon else "normal"))
+    if rule == ("normal" if epsilon else "bound"):
+        raise InputError(f"rule {rule!r} does not apply to the {scalarization} scalarization")
     param = param or ("bound" if epsilon else "weight")
     try:
         lo, hi = (float(w) for w in weights)
@@ -281,36 +376,10 @@ def explore(
     from paretoprune.executors import SerialExecutor
 
     runner = executor if executor is not None else SerialExecutor(slots=workers)
-    slots = min(workers, runner.slots) if executor is not None else workers
-    job = _Evaluate(evaluate)
-    pending: dict[int, Proposal] = {}
-
-    def finish(proposal: Proposal, outcome) -> tuple[dict, dict]:
-        """Record an evaluation's row (new runs continue after the largest) and tell the planner."""
-        run = max((r["run"] for r in rows), default=-1) + 1
-        row, raw = make_row(run, proposal, outcome, x=x, y=y, param=param)
-        rows.append(row)
-        planner.tell(row)
-        return row, raw
-
-    while True:
-        room = min(slots - len(pending), budget - len(rows) - len(pending))
-        for proposal in planner.ask(room, pending=list(pending.values())) if room > 0 else ():
-            try:
-                pending[runner.submit(job, proposal.param)] = proposal
-            except (RuntimeError, InputError) as err:  # cannot even start: a failed row
-                finish(proposal, err)
-        if not pending:
-            break
-        job_id, outcome = runner.wait()
-        row, raw = finish(pending.pop(job_id), outcome)
-        if on_result is not None:
-            on_result(dict(row), raw)
-    if len(rows) >= budget:
-        stop, reason = "budget", "budget reached"
-    else:
-        stop = planner.stop or "exhausted"
-        reason = planner.stop_reason or "no parameter left to try"
+    loop = _Exploration(evaluate, rows, on_result, {"x": x, "y": y, "param": param},
+                        planner=planner, executor=runner, budget=budget,
+                        slots=min(workers, runner.slots))
+    stop, reason = loop.run()
 
     df = _table(rows, x, y, param)
     norm = planner.reporting_normalization()

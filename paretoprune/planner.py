@@ -111,8 +111,12 @@ def _gap_of(row: Mapping) -> tuple[float, float] | None:
 class Planner:
     """Proposes parameters for a biobjective exploration (see the module docstring).
 
+    Its arguments are trusted: they were checked where they entered (:class:`SweepConfig`,
+    :func:`paretoprune.exploration.explore`).
+
     Args:
-        rule: ``normal``, ``bound``, ``midpoint``, ``grid`` or ``random``.
+        rule: ``normal`` (needs ``scalarization="weighted-sum"``), ``bound`` (needs
+            ``"constraint"``), ``midpoint``, ``grid`` or ``random``.
         range: the parameter range ``(lo, hi)``.
         budget: the number of evaluations the caller will make (the grid has this many).
         tol: gap-closing tolerance, in the frozen normalization.
@@ -147,12 +151,6 @@ class Planner:
                  sparse_end_known: bool = False, dense_end_known: bool = False,
                  target: bool = False, parameter_for_bound=None,
                  indistinguishable=None, scale: str = "linear") -> None:
-        if rule not in PLANNER_RULES:
-            raise InputError(f"unknown rule {rule!r}; choose one of {', '.join(PLANNER_RULES)}")
-        if rule == "normal" and scalarization != "weighted-sum":
-            raise InputError("the normal rule needs a weighted-sum scalarization")
-        if rule == "bound" and scalarization != "constraint":
-            raise InputError("the bound rule needs a constraint scalarization")
         self.rule, self.budget, self.tol, self.min_gap = rule, int(budget), tol, min_gap
         self.seed, self.x, self.y, self.param = seed, x, y, param
         self.lo, self.hi = (float(v) for v in range)

@@ -40,7 +40,7 @@ import pandas as pd
 
 from paretoprune.config import SweepConfig, TrainSpec
 from paretoprune.errors import EXIT_FAILED, InputError, ParetoPruneError, StoreError, first_line
-from paretoprune.exploration import REFERENCE, make_row, table_hypervolume
+from paretoprune.exploration import REFERENCE, AskTellLoop, make_row, table_hypervolume
 from paretoprune.planner import Planner, Proposal
 from paretoprune.rows import DENSE, FINAL, FINETUNED, TRIAL, is_collapsed
 from paretoprune.selection import (
@@ -52,7 +52,7 @@ from paretoprune.selection import (
 )
 from paretoprune.store import StoreWarning, SweepStore
 
-__all__ = ["Job", "SweepFailed", "answer_fields", "answer_line", "check_job", "run_job",
+__all__ = ["Job", "Sweep", "SweepFailed", "answer_fields", "answer_line", "check_job", "run_job",
            "run_sweep"]
 
 #: Two trials whose accuracies are shown equal within this share of --max-drop are the same
@@ -140,18 +140,24 @@ def warn_small_validation(config: SweepConfig, n_val: int,
 # ----------------------------------------------------------------------------------------------
 
 
-class _Sweep:
-    """The state of one invocation of :func:`run_sweep`."""
+class Sweep(AskTellLoop):
+    """One invocation of :func:`run_sweep`: the exploration (the ask/tell loop of
+    :class:`~paretoprune.exploration.AskTellLoop` with the dense reference as a side job and the
+    trials held until it is in, :meth:`run`), then the retrains of the answer (:meth:`retrain`).
+    Every finished run is annotated, persisted in ``store`` and shown by ``reporter``;
+    ``labels`` (job id -> a name for the progress display) is kept up to date."""
 
-    def __init__(self, config: SweepConfig, store, reporter) -> None:
+    def __init__(self, config: SweepConfig, store, executor, *, reporter=None,
+                 labels: dict[int, str] | None = None) -> None:
         self.config, self.store, self.reporter = config, store, reporter
+        self.labels = {} if labels is None else labels
         method = config.method
         self.param = method.parameter
         self.x, self.y = method.objectives
         self.metric = config.selection_metric()
         lo, hi = config.range
         sparse = method.range[1] if method.dense_end == "lo" else method.range[0]
-        self.planner = Planner(
+        planner = Planner(
             rule=config.rule, range=(lo, hi), budget=config.budget, tol=config.tol,
             seed=config.train.seed, x=self.x, y=self.y, param=self.param,
             scalarization=method.scalarization, dense_end=method.dense_end,
@@ -168,9 +174,11 @@ class _Sweep:
             else []
         self.dense = {int(r["epochs"]): r for r in rows
                       if r.get("role") == DENSE and r.get("status") == "ok"}
+        self.dense_queue = [e for e in self.dense_epochs if e not in self.dense]  # tried once
         # failed trials of earlier invocations are retried: not counted, not told
         self.trials = [r for r in rows if r.get("role", TRIAL) == TRIAL and r.get("status") == "ok"]
-        self.held = list(self.trials)  # told once the trials' dense reference is in
+        self.held_rows = list(self.trials)  # told once the trials' dense reference is in
+        super().__init__(planner, executor, budget=config.budget, done=len(self.trials))
         self.next_run = store.next_run()
         self.stop_reason = ""
         self._predictions: dict[int, dict | None] = {}
@@ -178,7 +186,7 @@ class _Sweep:
         self.n_val: int | None = None  # validation examples, once the preflight has counted
         self.validation_warned = False
         if self.trial_epochs in self.dense or not config.dense:
-            self._tell_held()
+            self.tell_held()
 
     # -- rows --------------------------------------------------------------------------------
 
@@ -271,7 +279,9 @@ class _Sweep:
         return bool(method.dense_end_trains_reference(config.train) and config.dense
                     and dense in config.range)
 
-    def _tell_held(self) -> None:
+    def tell_held(self) -> None:
+        """Tell the planner the trials held for the dense reference (and, where the dense end
+        of the range is the reference, the dense end's point), annotated against it."""
         if self._dense_end_is_reference() and not self.dense_end_told:
             reference = self.dense.get(self.trial_epochs)
             if reference is not None:  # the dense end's point, with no trial of its own
@@ -281,9 +291,9 @@ class _Sweep:
                 row.update(collapsed=False, within=True)
                 self.planner.tell(row)
                 self.dense_end_told = True
-        for row in self.held:
+        for row in self.held_rows:
             self.planner.tell(self.annotate(dict(row)))
-        self.held = []
+        self.held_rows = []
 
     def record(self, role: str, proposal: Proposal, outcome, extra: Mapping | None = None) -> dict:
         """Make, annotate and persist one finished run; return its row."""
@@ -310,6 +320,7 @@ class _Sweep:
     # -- jobs --------------------------------------------------------------------------------
 
     def dense_job(self, epochs: int) -> Job:
+        """The job of the dense reference trained ``epochs``."""
         return Job(self.config.method.dense_reference(self.config.train), epochs=epochs)
 
     def trial_job(self, proposal: Proposal) -> tuple[Job, int]:
@@ -332,6 +343,154 @@ class _Sweep:
                 else:
                     return Job(spec, init_state=state, epochs=config.warm_epochs), base
         return Job(spec, epochs=epochs), -1
+
+    # -- the exploration's steps (see AskTellLoop) ----------------------------------------------
+
+    def side_jobs(self, free: int) -> list:
+        """The dense references not yet trained (the trials' one first)."""
+        queue, self.dense_queue = self.dense_queue[:max(free, 0)], self.dense_queue[max(free, 0):]
+        return [(run_job, self.dense_job(epochs), Proposal(math.nan, None, DENSE), epochs)
+                for epochs in queue]
+
+    def held(self) -> list[Proposal]:
+        """Trials waiting for the dense reference: still in flight for the planner."""
+        return [Proposal(float(r[self.param]), None, "held") for r in self.held_rows]
+
+    def job(self, proposal: Proposal):
+        job, warm_from = self.trial_job(proposal)
+        return run_job, job, warm_from
+
+    def started(self, job_id: int, proposal: Proposal, note) -> None:
+        if proposal.purpose == DENSE:
+            self.labels[job_id] = "dense reference" + (
+                f" ({note} epochs)" if len(self.dense_epochs) > 1 else "")
+        else:
+            self.labels[job_id] = f"{self.param} {proposal.param:.4g}"
+
+    def finish_side(self, proposal: Proposal, epochs, outcome, job_id: int) -> None:
+        row = self.record(DENSE, proposal, outcome)
+        if row["status"] == "ok":
+            self.dense[epochs] = row
+            if epochs == self.config.train.epochs:  # its error rate, before the trials
+                self.check_validation(row)
+        self._finished(row, job_id)
+
+    def finish(self, proposal: Proposal, warm_from, outcome, job_id: int | None) -> None:
+        row = self.record(TRIAL, proposal, outcome, {"warm_from": warm_from})
+        self.trials.append(row)
+        self.held_rows.append(row)
+        self._finished(row, job_id)
+
+    def _finished(self, row: dict, job_id: int | None) -> None:
+        self.labels.pop(job_id, None)
+        waiting = any(note == self.trial_epochs for i, (_, note) in self.pending.items()
+                      if i in self.side)
+        if not waiting:  # trials are measured by the dense run as long as they are
+            self.tell_held()
+        self.report(row, job_id)
+
+    def run(self) -> tuple[str, str]:
+        """The exploration: the planner's trials and the dense references, until the budget is
+        spent or the planner has nothing left; sets :attr:`stop_reason`."""
+        stop, self.stop_reason = super().run()
+        return stop, self.stop_reason
+
+    # -- the answer's retrains ------------------------------------------------------------------
+
+    def retrain(self) -> None:
+        """Retrain the answer as it ships: ``final`` (the selected parameter retrained for
+        --epochs, when trials train --trial-epochs) and ``finetuned`` rows. With --max-drop the
+        network that ships must itself be certified against the dense reference trained as long
+        as it; when it is not, the next denser certified trial is retrained, at most
+        :data:`~paretoprune.selection.RETRAIN_ATTEMPTS` times in all (not counted in
+        --budget)."""
+        config = self.config
+        retrains = config.trial_epochs is not None and config.trial_epochs < config.train.epochs
+        if not retrains and config.finetune_epochs == 0:
+            return
+        tried: list[int] = []
+        attempts = RETRAIN_ATTEMPTS if config.max_drop is not None else 1
+        while len(tried) < attempts:
+            frame = self.table()
+            if config.max_drop is None:
+                selected = select_run(frame, config)
+            else:
+                found = select_within(frame, config.max_drop, self.metric,
+                                      confidence=config.confidence, roles=(TRIAL,),
+                                      shippable=False)
+                found = found[~found["run"].isin(tried)]
+                selected = None if found.empty else found.iloc[0]
+            if selected is None:
+                return
+            tried.append(int(selected["run"]))
+            top = self._retrain_chain(selected, retrains)
+            if config.max_drop is None or top is None:
+                return
+            frame = self.table()
+            if bool(frame.loc[frame["run"] == top["run"], "certified"].any()):
+                return
+
+    def _retrain_one(self, role: str, job: Job, label: str, proposal: Proposal,
+                     parent: int) -> dict:
+        job_id = self.executor.submit(run_job, job)
+        self.labels[job_id] = label
+        _, outcome = self.executor.wait()
+        self.labels.pop(job_id, None)
+        row = self.record(role, proposal, outcome, {"parent": parent})
+        self.report(row, job_id)
+        return row
+
+    def _retrain_chain(self, selected: pd.Series, retrains: bool) -> dict | None:
+        """The final and fine-tuned runs of one selected trial (those already in the store are
+        kept); returns the most finished ok row of the chain, None when a retrain failed."""
+        config = self.config
+        rows = self.store.rows()
+
+        def stored(role: str, parent: int) -> dict | None:
+            return next((r for r in rows if r.get("role") == role and r.get("parent") == parent
+                         and r.get("status") == "ok"), None)
+
+        base = dict(selected)
+        if retrains:
+            parent, param = int(selected["run"]), float(selected[self.param])
+            final = stored(FINAL, parent) or self._retrain_one(
+                FINAL, Job(config.train.with_parameter(param)), f"final {self.param} {param:.4g}",
+                Proposal(param, None, FINAL), parent)
+            if final.get("status") != "ok":
+                return None
+            base = final
+        if config.finetune_epochs > 0:
+            parent = int(base["run"])
+            done = stored(FINETUNED, parent)
+            if done is not None:
+                return done
+            state = self.store.load_checkpoint(parent).get("state")
+            job = Job(config.method.finetune(config.train), init_state=state,
+                      epochs=config.finetune_epochs)
+            row = self._retrain_one(FINETUNED, job, f"fine-tuning run {parent}",
+                                    Proposal(float(base[self.param]), None, FINETUNED), parent)
+            return row if row.get("status") == "ok" else None
+        return base
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def table(self) -> pd.DataFrame:
+        """The sweep's table as it stands (:func:`~paretoprune.selection.sweep_table`)."""
+        return sweep_table(self.store.points(), self.config, self.predictions)
+
+    def hypervolume(self) -> float:
+        """The hypervolume of the usable trial rows in the planner's normalization (NaN before
+        it is fixed)."""
+        frame = self.store.points()
+        trials = frame[frame["role"].astype(str).eq(TRIAL)] if "role" in frame else frame
+        if "collapsed" not in trials:
+            return math.nan
+        return table_hypervolume(trials, self.planner.reporting_normalization(), self.x, self.y)
+
+    def report(self, row: dict, job_id: int | None) -> None:
+        """Show a finished run (``reporter.finished``)."""
+        if self.reporter is not None:
+            self.reporter.finished(row, self.hypervolume(), job_id)
 
 
 def _report_missing_checkpoints(store, rows: list[dict]) -> None:
@@ -394,15 +553,15 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
 
         with SweepStore.create_or_open(out, config.to_dict(), identity=config.identity(),
                                        force=force, before_writing=preflight) as store:
-            sweep = _Sweep(config, store, reporter)
+            sweep = Sweep(config, store, executor, reporter=reporter, labels=labels)
             if "val" in sizes:  # before training: from the dense run when it is there
                 sweep.n_val = int(sizes["val"])
                 sweep.check_validation(sweep.dense.get(config.train.epochs))
             if reporter is not None:
                 reporter.start(config, store.rows())
-            _explore(sweep, executor, labels)
-            _retrain(sweep, executor, labels)
-            frame = sweep_table(store.points(), config, sweep.predictions)
+            sweep.run()
+            sweep.retrain()
+            frame = sweep.table()
             store.export(frame)
     summary = summarize(frame, config)
     summary["stop_reason"] = sweep.stop_reason
@@ -414,140 +573,6 @@ def run_sweep(out: str | Path, config: SweepConfig, *, force: bool = False,
                           "(paretoprune show OUT --columns run,role,error)")
     frame.attrs.update(summary)
     return frame
-
-
-def _explore(sweep: _Sweep, executor, labels: dict[int, str]) -> None:
-    """The exploration loop: fill free workers with the planner's proposals, record results."""
-    config, planner = sweep.config, sweep.planner
-    # job id -> (role, proposal, warm_from for a trial or epochs for a dense run)
-    pending: dict[int, tuple[str, Proposal, int]] = {}
-    queue = [e for e in sweep.dense_epochs if e not in sweep.dense]  # the trials' one first
-    while True:
-        while queue and executor.free > 0:
-            epochs = queue.pop(0)
-            job_id = executor.submit(run_job, sweep.dense_job(epochs))
-            pending[job_id] = (DENSE, Proposal(math.nan, None, DENSE), epochs)
-            labels[job_id] = "dense reference" + (f" ({epochs} epochs)"
-                                                  if len(sweep.dense_epochs) > 1 else "")
-        trials_pending = [p for role, p, _ in pending.values() if role == TRIAL]
-        # rows waiting for the dense reference are still "in flight" for the planner
-        busy = trials_pending + [Proposal(float(r[sweep.param]), None, "held") for r in sweep.held]
-        room = min(executor.free, config.budget - len(sweep.trials) - len(trials_pending))
-        if room > 0:
-            for proposal in planner.ask(room, pending=busy):
-                job, warm_from = sweep.trial_job(proposal)
-                job_id = executor.submit(run_job, job)
-                pending[job_id] = (TRIAL, proposal, warm_from)
-                labels[job_id] = f"{sweep.param} {proposal.param:.4g}"
-        if not pending:
-            break
-        job_id, outcome = executor.wait()
-        role, proposal, extra = pending.pop(job_id)
-        labels.pop(job_id, None)
-        waiting = any(r == DENSE and e == sweep.trial_epochs for r, _, e in pending.values())
-        if role == DENSE:
-            row = sweep.record(DENSE, proposal, outcome)
-            if row["status"] == "ok":
-                sweep.dense[extra] = row
-                if extra == config.train.epochs:  # its error rate, before the trials
-                    sweep.check_validation(row)
-        else:
-            row = sweep.record(TRIAL, proposal, outcome, {"warm_from": extra})
-            sweep.trials.append(row)
-            sweep.held.append(row)
-        if not waiting:  # trials are measured by the dense run as long as they are
-            sweep._tell_held()
-        _report(sweep, row, job_id)
-    if len(sweep.trials) >= config.budget:
-        sweep.stop_reason = "budget reached"
-    else:
-        sweep.stop_reason = planner.stop_reason or "nothing left to try"
-
-
-def _retrain(sweep: _Sweep, executor, labels) -> None:
-    """Retrain the answer as it ships: ``final`` (the selected parameter retrained for
-    --epochs, when trials train --trial-epochs) and ``finetuned`` rows. With --max-drop the
-    network that ships must itself be certified against the dense reference trained as long as
-    it; when it is not, the next denser certified trial is retrained, at most
-    :data:`~paretoprune.selection.RETRAIN_ATTEMPTS` times in all (not counted in --budget)."""
-    config = sweep.config
-    retrains = config.trial_epochs is not None and config.trial_epochs < config.train.epochs
-    if not retrains and config.finetune_epochs == 0:
-        return
-    tried: list[int] = []
-    attempts = RETRAIN_ATTEMPTS if config.max_drop is not None else 1
-    while len(tried) < attempts:
-        frame = sweep_table(sweep.store.points(), config, sweep.predictions)
-        if config.max_drop is None:
-            selected = select_run(frame, config)
-        else:
-            found = select_within(frame, config.max_drop, sweep.metric,
-                                  confidence=config.confidence, roles=(TRIAL,), shippable=False)
-            found = found[~found["run"].isin(tried)]
-            selected = None if found.empty else found.iloc[0]
-        if selected is None:
-            return
-        tried.append(int(selected["run"]))
-        top = _retrain_chain(sweep, executor, labels, selected, retrains)
-        if config.max_drop is None or top is None:
-            return
-        frame = sweep_table(sweep.store.points(), config, sweep.predictions)
-        if bool(frame.loc[frame["run"] == top["run"], "certified"].any()):
-            return
-
-
-def _retrain_chain(sweep: _Sweep, executor, labels, selected: pd.Series,
-                   retrains: bool) -> dict | None:
-    """The final and fine-tuned runs of one selected trial (those already in the store are
-    kept); returns the most finished ok row of the chain, None when a retrain failed."""
-    config, store = sweep.config, sweep.store
-    rows = store.rows()
-    base = dict(selected)
-    if retrains:
-        parent = int(selected["run"])
-        final = next((r for r in rows if r.get("role") == FINAL and r.get("parent") == parent
-                      and r.get("status") == "ok"), None)
-        if final is None:
-            param = float(selected[sweep.param])
-            job_id = executor.submit(run_job, Job(config.train.with_parameter(param)))
-            labels[job_id] = f"final {sweep.param} {param:.4g}"
-            _, outcome = executor.wait()
-            final = sweep.record(FINAL, Proposal(param, None, FINAL), outcome, {"parent": parent})
-            _report(sweep, final, job_id)
-        if final.get("status") != "ok":
-            return None
-        base = final
-    if config.finetune_epochs > 0:
-        parent = int(base["run"])
-        done = next((r for r in rows if r.get("role") == FINETUNED and r.get("parent") == parent
-                     and r.get("status") == "ok"), None)
-        if done is not None:
-            return done
-        state = store.load_checkpoint(parent).get("state")
-        spec = config.method.finetune(config.train)
-        job_id = executor.submit(run_job, Job(spec, init_state=state,
-                                              epochs=config.finetune_epochs))
-        labels[job_id] = f"fine-tuning run {parent}"
-        _, outcome = executor.wait()
-        row = sweep.record(FINETUNED, Proposal(float(base[sweep.param]), None, FINETUNED),
-                           outcome, {"parent": parent})
-        _report(sweep, row, job_id)
-        return row if row.get("status") == "ok" else None
-    return base
-
-
-def _report(sweep: _Sweep, row: dict, job_id: int) -> None:
-    if sweep.reporter is not None:
-        sweep.reporter.finished(row, current_hypervolume(sweep.store.points(), sweep), job_id)
-
-
-def current_hypervolume(frame: pd.DataFrame, sweep: _Sweep) -> float:
-    """The hypervolume of the usable trial rows in the planner's normalization (NaN before it
-    is fixed)."""
-    trials = frame[frame["role"].astype(str).eq(TRIAL)] if "role" in frame else frame
-    if "collapsed" not in trials:
-        return math.nan
-    return table_hypervolume(trials, sweep.planner.reporting_normalization(), sweep.x, sweep.y)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -178,11 +178,12 @@ def test_tell_rejects_rows_it_cannot_use():
     planner.tell({"weight": 0.2, "status": "failed"})  # failed rows need no objectives
 
 
-def test_rules_that_do_not_fit_the_scalarization_are_refused():
-    with pytest.raises(InputError, match="normal rule needs"):
-        Planner(rule="normal", scalarization="constraint")
-    with pytest.raises(InputError, match="bound rule needs"):
-        Planner(rule="bound", scalarization="weighted-sum")
+def test_rules_that_do_not_fit_the_scalarization_are_refused_at_the_edge():
+    # the planner trusts its arguments; explore() (and SweepConfig) check them where they enter
+    with pytest.raises(InputError, match="'normal' does not apply to the epsilon"):
+        explore(collapsing, rule="normal", scalarization="epsilon")
+    with pytest.raises(InputError, match="'bound' does not apply to the weighted-sum"):
+        explore(collapsing, rule="bound")
 
 
 def test_proposals_report_their_purpose():
