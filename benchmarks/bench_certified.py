@@ -12,7 +12,7 @@ Three settings, confidence C = 0.95 (the default), seeds 0-4:
   test set (``--val-split test``), the other half tests. ``--epochs`` 30, ``--trial-epochs`` 10,
   ``--budget`` 10.
 * **digits**, D = 1 point: ``paretoprune sweep OUT --max-drop 0.01 --seed S``, every other
-  setting at its default (the issue's setting);
+  setting at its default;
 * **digits-quickstart**, D = 2 points: ``paretoprune sweep OUT --max-drop 0.02 --seed S``, the
   quick start as the README runs it.
 
@@ -26,7 +26,7 @@ in runs/benchmarks/.cache/certified/, so a second invocation resumes and only re
    test drop; and the test drop of the selected chain's most finished network, answer or not;
 3. the sparsity the certification costs against the point rule (``--confidence 0``: the
    sparsest trial whose validation drop is at most D -- the selection of paretoprune before
-   this issue, read from the same sweep's rows), in points of dense-layer sparsity and as a
+   this release, read from the same sweep's rows), in points of dense-layer sparsity and as a
    ratio of nonzero weights;
 4. the shift between the drop of the chosen trial and that of the network retrained from it
    (validation and test);
@@ -71,7 +71,7 @@ from benchmarks.common import (
 SWEEPS = CACHE_DIR / "certified"
 REFERENCE_SWEEP = OUT_DIR.parent / "mnist5k-lenet5"
 CONFIDENCE = 0.95
-#: The settings and their D: the issue's D = 1 point for both, and the digits quick start as
+#: The settings and their D: D = 1 point for both, and the digits quick start as
 #: the README runs it (D = 2 points: 471 validation images cannot certify one point).
 SETTINGS = {"lenet5": 0.01, "digits": 0.01, "digits-quickstart": 0.02}
 TARGETS = {"certified_share": 1.0, "test_exceed_per_10": 1, "epochs_dense_units": 6.0,
@@ -110,7 +110,7 @@ def answer_chain_and_point_rule(frame, max_drop: float):
     network of its selected chain (:func:`paretoprune.selection.shipped_row`: what would ship,
     certified or not) and the trial that chain comes from, and the trial the point rule would
     choose (``--confidence 0``: the sparsest trial whose validation drop against the dense
-    reference trained as long is at most D -- the selection before this issue, read on the same
+    reference trained as long is at most D -- the selection before this release, read on the same
     rows; its retrain is what that rule shipped)."""
     from paretoprune.rows import TRIAL
     from paretoprune.selection import select_within, shipped_row
@@ -213,10 +213,10 @@ def summarize(per_seed: dict) -> dict:
 
 
 def envelope_at(frame, levels, metric="test_acc", sparsity="sparsity_dense"):
-    """The rule ``compare`` used before this issue (paretoprune at main a68f98f), kept here as
+    """The rule ``compare`` used before this release (paretoprune at main a68f98f), kept here as
     the baseline: the upper envelope of ``metric`` over the usable rows, read linearly in
     sparsity, the nearest end's value outside its range."""
-    from paretoprune.points import front_rows
+    from paretoprune.table_analysis import front_rows
 
     front = front_rows(frame, sparsity, metric, sense=("max", "max"))
     s = front[sparsity].to_numpy(dtype=float)[::-1]
@@ -225,8 +225,8 @@ def envelope_at(frame, levels, metric="test_acc", sparsity="sparsity_dense"):
 
 
 def compare_reference() -> dict:
-    from paretoprune.points import accuracy_at, compare_tables, level_column
-    from paretoprune.tables import load_table
+    from paretoprune.table_analysis import accuracy_at, compare_tables, level_column
+    from paretoprune.table_loading import load_table
 
     frame = load_table(str(REFERENCE_SWEEP))
     before = envelope_at(frame, LEVELS)
@@ -262,10 +262,10 @@ def fmt(x, digits: int = 2, unit: str = "") -> str:
 
 
 def markdown(report: dict) -> str:
-    lines = ["# Issue 17: a certified answer, judged as it ships", "",
+    lines = ["# A certified answer, judged as it ships", "",
              f"Command: `{report['command']}`; {report['total_s']:.0f} s in all; "
              f"{report['machine']}.", "",
-             f"D = 1 point (the issue's) for lenet5 and digits, 2 points for the digits quick "
+             f"D = 1 point for lenet5 and digits, 2 points for the digits quick "
              f"start as the README runs it; C = {report['confidence']}; drops and shifts in "
              "points (dense minus network). LeNet-5: " + ", ".join(
                  f"{k} {v}" for k, v in report["lenet5"].items()) + ".", ""]

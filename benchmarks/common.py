@@ -447,14 +447,15 @@ LEVEL_TOLERANCE = 1e-5
 def at_level(rows: Iterable[Mapping], level: float, sparsity: str = "sparsity_dense"
              ) -> Mapping | None:
     """The test accuracy at a sparsity ``level`` of the networks chosen on validation, as
-    ``paretoprune compare`` reads it (:func:`paretoprune.points.accuracy_at`): the front of
+    ``paretoprune compare`` reads it (:func:`paretoprune.table_analysis.accuracy_at`): the front of
     validation accuracy against ``sparsity`` of the ok, non-collapsed runs, their test accuracy
     interpolated linearly in log nonzero weights between the two around ``level`` -- methods
     compared at matched nonzero weights, not where a run happens to land. ``{"test_acc",
     sparsity}``, or None when ``level`` lies outside those networks' sparsity range (beyond
     :data:`LEVEL_TOLERANCE`: no extrapolation)."""
     import pandas as pd
-    from paretoprune.points import accuracy_at, front_rows, usable_rows
+
+    from paretoprune.table_analysis import accuracy_at, front_rows, usable_rows
 
     frame = pd.DataFrame(list(rows))
     if frame.empty or sparsity not in frame or not usable_rows(frame).any():
