@@ -28,12 +28,13 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from benchmarks.common import mnist_dir, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "runs" / "benchmarks"
@@ -76,11 +77,6 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def data_dir() -> Path:
-    base = os.environ.get("PARETOPRUNE_SHARED_DATASETS")
-    return Path(base) / "mnist-5k" if base else ROOT.parent / "shared" / "datasets" / "mnist-5k"
-
-
 # --- one run ---------------------------------------------------------------------------------
 
 def task_key(task: dict) -> str:
@@ -102,7 +98,7 @@ def run_task(task: dict) -> dict:
     from paretoprune.training import train_run
     from paretoprune.training.weighted_sum import Recipe, run_recipe
 
-    spec = TrainSpec(model=task["model"], dataset="mnist", data_dir=str(data_dir()),
+    spec = TrainSpec(model=task["model"], dataset="mnist", data_dir=str(mnist_dir()),
                      epochs=task["epochs"], batch_size=32, lr=task["lr"], optimizer="adam",
                      device="cpu", seed=task["seed"], val_split="test",
                      method="weighted-sum" if task["method"] == "dense" else task["method"])
@@ -193,24 +189,6 @@ def answer(rows: list[dict], dense: dict, drop: float = 0.01) -> dict | None:
             "val_acc": best["val_acc"], "test_acc": best["test_acc"]}
 
 
-def t_975(df: int) -> float:
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-             9: 2.262}
-    return table.get(df, 1.96)
-
-
-def paired(values: list[float]) -> dict:
-    n = len(values)
-    if n == 0:
-        return {"n": 0}
-    mean = statistics.fmean(values)
-    if n == 1:
-        return {"n": 1, "mean": mean, "values": values}
-    half = t_975(n - 1) * statistics.stdev(values) / math.sqrt(n)
-    return {"n": n, "mean": mean, "sd": statistics.stdev(values), "lo": mean - half,
-            "hi": mean + half, "values": values}
-
-
 def pp(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:+.2f}"
 
@@ -258,8 +236,8 @@ def compare(rows_by_variant: dict, dense: dict, seeds, baseline: str) -> dict:
                         if v["self"] and v["baseline"]]
             gaps_test = [v["self"]["test_acc"] - v["baseline"]["test_acc"]
                          for v in per_seed.values() if v["self"] and v["baseline"]]
-            entry["levels"][str(level)] = {"per_seed": per_seed, "gap_val": paired(gaps_val),
-                                           "gap_test": paired(gaps_test)}
+            entry["levels"][str(level)] = {"per_seed": per_seed, "gap_val": summary(gaps_val),
+                                           "gap_test": summary(gaps_test)}
         for s in seeds:
             mine = [r for r in rows if r["task"]["seed"] == s]
             if mine:
@@ -468,7 +446,7 @@ def final(args) -> int:
         diffs = [result[DEFAULT]["answer"][s]["sparsity"] - result[BASELINE]["answer"][s]["sparsity"]
                  for s in seeds if result[DEFAULT]["answer"].get(s) and
                  result[BASELINE]["answer"].get(s)]
-        g = paired(diffs)
+        g = summary(diffs)
         if g["n"] > 1:
             lines += ["", f"Answer sparsity, {DEFAULT} minus {BASELINE}: "
                       f"{pp(g['mean'])} points [{pp(g['lo'])}, {pp(g['hi'])}] "
