@@ -389,6 +389,13 @@ class SweepConfig:
     trial_epochs: int | None = setting(
         None, "Epochs of each exploration run; the selected parameter is then retrained for "
         "--epochs (role final).", optional(integer(1)), metavar="N")
+    retrain: str = setting(
+        "warm", "How the selected trial becomes the network that ships when trials train "
+        "--trial-epochs: warm (it trains on from its own weights, masks fixed, cross-entropy "
+        "only, for --epochs minus --trial-epochs: the network the search chose, trained as "
+        "long as the dense reference it is judged against) or cold (its parameter trained "
+        "again from scratch for --epochs, the earlier behaviour; its sparsity and accuracy "
+        "may differ from the trial's).", choice("warm", "cold"), identity=False)
     finetune_epochs: int = setting(
         0, "Train the selected network on for N epochs with its masks fixed and λ = 0 (role "
         "finetuned; a departure from the no-fine-tuning approach).", integer(0), identity=False,

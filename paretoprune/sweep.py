@@ -14,8 +14,9 @@ The rows of a sweep have a ``role``:
 * ``dense`` -- the reference: λ = 0 with pruning off, trained once (not counted in the budget);
   every accuracy drop is measured against it;
 * ``trial`` -- the exploration runs the planner chose (``--budget`` counts them);
-* ``final`` -- the selected parameter retrained for ``--epochs`` when trials trained
-  ``--trial-epochs``;
+* ``final`` -- the selected trial trained on to ``--epochs`` when trials trained
+  ``--trial-epochs`` (``--retrain warm``: its own weights, masks fixed, cross-entropy only;
+  ``cold``: its parameter trained again from scratch);
 * ``finetuned`` -- the selected network trained on with its masks fixed and λ = 0
   (``--finetune-epochs``).
 
@@ -398,8 +399,8 @@ class Sweep(AskTellLoop):
     # -- the answer's retrains ------------------------------------------------------------------
 
     def retrain(self) -> None:
-        """Retrain the answer as it ships: ``final`` (the selected parameter retrained for
-        --epochs, when trials train --trial-epochs) and ``finetuned`` rows. With --max-drop the
+        """Train the answer as it ships: ``final`` (the selected trial trained on to --epochs,
+        or retrained cold, when trials train --trial-epochs) and ``finetuned`` rows. With --max-drop the
         network that ships must itself be certified against the dense reference trained as long
         as it; when it is not, the next denser certified trial is retrained, at most
         :data:`~paretoprune.selection.RETRAIN_ATTEMPTS` times in all (not counted in
@@ -431,14 +432,36 @@ class Sweep(AskTellLoop):
                 return
 
     def _retrain_one(self, role: str, job: Job, label: str, proposal: Proposal,
-                     parent: int) -> dict:
+                     parent: int, warm_from: int = -1) -> dict:
         job_id = self.executor.submit(run_job, job)
         self.labels[job_id] = label
         _, outcome = self.executor.wait()
         self.labels.pop(job_id, None)
-        row = self.record(role, proposal, outcome, {"parent": parent})
+        row = self.record(role, proposal, outcome, {"parent": parent, "warm_from": warm_from})
         self.report(row, job_id)
         return row
+
+    def _retrain_final(self, parent: int, param: float) -> dict:
+        """The ``final`` row of trial ``parent``: with ``--retrain warm`` the trial trains on
+        from its own weights, masks fixed and cross-entropy only, for --epochs minus
+        --trial-epochs (so what ships is the network the search chose, trained as long as the
+        dense reference it is judged against); with ``cold`` (or when the trial's checkpoint
+        is gone) ``param`` is trained again from scratch for --epochs."""
+        config = self.config
+        proposal, label = Proposal(param, None, FINAL), f"final {self.param} {param:.4g}"
+        if config.retrain == "warm":
+            try:
+                state = self.store.load_checkpoint(parent).get("state")
+            except StoreError as err:  # deleted or damaged by hand: retrain cold instead
+                warnings.warn(f"{err}; the final of run {parent} trains cold instead",
+                              StoreWarning, stacklevel=2)
+            else:
+                job = Job(config.method.finetune(config.train), init_state=state,
+                          epochs=config.train.epochs - config.trial_epochs)
+                return self._retrain_one(FINAL, job, label + " (warm)", proposal, parent,
+                                         warm_from=parent)
+        return self._retrain_one(FINAL, Job(config.train.with_parameter(param)), label,
+                                 proposal, parent)
 
     def _retrain_chain(self, selected: pd.Series, retrains: bool) -> dict | None:
         """The final and fine-tuned runs of one selected trial (those already in the store are
@@ -453,9 +476,7 @@ class Sweep(AskTellLoop):
         base = dict(selected)
         if retrains:
             parent, param = int(selected["run"]), float(selected[self.param])
-            final = stored(FINAL, parent) or self._retrain_one(
-                FINAL, Job(config.train.with_parameter(param)), f"final {self.param} {param:.4g}",
-                Proposal(param, None, FINAL), parent)
+            final = stored(FINAL, parent) or self._retrain_final(parent, param)
             if final.get("status") != "ok":
                 return None
             base = final

@@ -479,6 +479,7 @@ SWEEP_BAD = [
     {"metric": ""},
     {"trial_epochs": 0},
     {"trial_epochs": 21},
+    {"retrain": "hot"},
     {"finetune_epochs": -1},
     {"knee": "elbow"},
     {"workers": 0},

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from paretoprune.config import SweepConfig, TrainSpec
-from paretoprune.errors import InputError
+from paretoprune.errors import InputError, StoreError
 from paretoprune.store import SweepStore
 from paretoprune.sweep import Job, SweepFailed, run_sweep
 
@@ -190,13 +190,37 @@ def test_trial_epochs_then_final_retrain_and_finetuning(tmp_path):
     final = frame[frame["role"] == "final"].iloc[0]
     tuned = frame[frame["role"] == "finetuned"].iloc[0]
     parent = frame[frame["run"] == final["parent"]].iloc[0]
-    assert final["epochs"] == 3 and final["weight"] == parent["weight"]
+    # --retrain warm (the default): the trial trains on to --epochs from its own weights,
+    # its masks fixed, so what ships is the network the search chose
+    assert final["epochs"] == 2 and final["weight"] == parent["weight"]
+    assert final["warm_from"] == parent["run"]
+    assert 0 < final["nnz"] <= parent["nnz"]
     assert tuned["parent"] == final["run"] and tuned["epochs"] == 1
     assert tuned["nnz"] <= final["nnz"]  # masks fixed: nothing grows back
     assert frame.loc[frame["role"].isin(["final", "finetuned"]), "selected"].all()
     # a resume does not train them again
     again = sweep(tmp_path, budget=3, trial_epochs=1, finetune_epochs=1)
     assert len(again) == len(frame)
+
+
+def test_cold_retrain_trains_the_parameter_again_for_the_full_epochs(tmp_path):
+    frame = sweep(tmp_path, budget=3, trial_epochs=1, retrain="cold")
+    final = frame[frame["role"] == "final"].iloc[0]
+    parent = frame[frame["run"] == final["parent"]].iloc[0]
+    assert final["epochs"] == 3 and final["weight"] == parent["weight"]
+    assert final["warm_from"] == -1
+
+
+def test_warm_retrain_without_the_trials_checkpoint_trains_cold_and_says_so(tmp_path,
+                                                                           monkeypatch):
+    def gone(self, run):
+        raise StoreError(f"checkpoint of run {run} is missing")
+
+    monkeypatch.setattr(SweepStore, "load_checkpoint", gone)
+    with pytest.warns(UserWarning, match="trains cold instead"):
+        frame = sweep(tmp_path, budget=3, trial_epochs=1)
+    final = frame[frame["role"] == "final"].iloc[0]
+    assert final["epochs"] == 3 and final["warm_from"] == -1
 
 
 def test_failed_runs_are_recorded_retried_on_resume_and_all_failed_exits_1(tmp_path):
