@@ -126,15 +126,15 @@ class Pruner:
             flat = torch.zeros(0)
         self.flat = flat
         with torch.no_grad():
-            for p, view in zip(self.params, self._views(flat), strict=True):
+            for p, view in zip(self.params, self.views(flat), strict=True):
                 p.data = view
         if self.threshold > 0.0:
             limit = torch.tensor(self.threshold, dtype=flat.dtype)
             self._lambd = float(torch.nextafter(limit, torch.zeros_like(limit)))
         self.mask = torch.ones_like(flat)
-        self.mask_views = self._views(self.mask)
+        self.mask_views = self.views(self.mask)
         self._sign = torch.empty_like(flat)   # sign(w) for the l1 gradient
-        self.sign_views = self._views(self._sign)
+        self.sign_views = self.views(self._sign)
         self._sign_fresh = False  # _sign == sign(flat), the weights unchanged since
         self._want_sign = False   # the l1 gradient is in use: take signs right after pruning
         self._steps = 0
@@ -151,7 +151,9 @@ class Pruner:
         self._state_masks: list[torch.Tensor] = []
         self._optimizer = None
 
-    def _views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+    def views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+        """Views of a flat buffer laid out like :attr:`flat`, one per prunable parameter, in its
+        shape."""
         return [b.view_as(p) for b, p in zip(torch.split(buffer, self.sizes), self.params, strict=True)]
 
     @property

@@ -177,7 +177,7 @@ class WeightedSumRun(GradientRun):
             return
         if self._cut is None:
             self._cut, self._clamped = torch.empty_like(flat), torch.empty_like(flat)
-            self._cut_views = self.pruner._views(self._cut)
+            self._cut_views = self.pruner.views(self._cut)
         cut, clamped = self._cut, self._clamped
         for moment, view in zip(moments, self._cut_views, strict=True):
             torch.sqrt(moment, out=view)
