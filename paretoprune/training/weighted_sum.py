@@ -181,8 +181,9 @@ class WeightedSumRun(GradientRun):
         cut, clamped = self._cut, self._clamped
         for moment, view in zip(moments, self._cut_views, strict=True):
             torch.sqrt(moment, out=view)
-        if "betas" in group:  # Adam's bias correction of v
-            cut.div_(math.sqrt(1.0 - group["betas"][1] ** adam_step))
+        if "betas" in group:  # Adam's bias correction of v (a foreach op: on CUDA a plain
+            # tensor-by-scalar division multiplies by the reciprocal instead, one bit off)
+            torch._foreach_div_([cut], math.sqrt(1.0 - group["betas"][1] ** adam_step))
         cut.add_(group["eps"]).reciprocal_().mul_(scale)
         # clamp(w, -cut, cut) as max(min(w, cut), -cut): the same for cut >= 0, in two buffers
         torch.minimum(flat, cut, out=clamped)
