@@ -10,8 +10,9 @@ data, initial weights and batch order:
 * ``plain-fused``  -- the same loop with ``Adam(fused=True)``, the kernel paretoprune uses;
 * ``wsum``         -- ``paretoprune.training.train_run`` with Adam (fused): the weighted sum's
   default recipe at weight ``--weight`` (0.97, about 98 % sparsity on LeNet-5 in 10 epochs: the l1 term
-  ramped in, a proximal soft-threshold step, pruning of the exact zeros after every step with
-  persistent masks and optimizer state masked, then recovery);
+  ramped in, ProxGen's preconditioned soft-threshold step, pruning of the exact zeros after every
+  step with persistent masks -- held by zeroing the pruned weights after each step -- then
+  recovery);
 * ``wsum-original`` -- the authors' recipe (``recipe="original"``) at weight
   ``--weight-original`` (0.5): the l1 subgradient, pruning below the threshold after every step;
 * ``wsum-unfused`` -- the same with ``fused=False`` (torch's default Adam, as in ``plain``);
@@ -211,11 +212,13 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         "Notes: `wsum` and `plain-fused` use the same fused Adam kernel, so their ratio is the cost "
-        "of paretoprune's machinery (the l1 gradient, gradient masks, pruning, optimizer-state "
-        "masks: about six tensor operations per step on the flat prunable weights). "
+        "of paretoprune's machinery: for the default recipe, ProxGen's step during the ramp (a "
+        "square root of Adam's second moments and eight operations on the flat prunable weights) "
+        "and, every step, the pruned weights set back to zero and the masks updated (three "
+        "operations); the original recipe adds the l1 subgradient instead of ProxGen's step. "
         "`wsum-unfused` against `plain` adds a data-dependent cost of torch's default Adam on the "
-        "CPU: its `sqrt` of the zeroed second moments of pruned weights takes a slow path (about "
-        "5x slower per zero), which the fused kernel does not have. `madam`/`smgd` use the "
+        "CPU: its `sqrt` (MKL's) takes a slow path on zeros (about 5x slower per zero), which the "
+        "fused kernel does not have. `madam`/`smgd` use the "
         "l1 gradient `sign(w)/l1_init` (mo_l1_scale init), for which the min-norm weights lean to the l1 "
         "objective (MAdam prunes everything); `madam-raw`/`smgd-raw` (the original work's raw l1, the default) train a "
         "normal network and are the representative timings. Per-repeat ratios are in "

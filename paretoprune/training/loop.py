@@ -307,6 +307,10 @@ class GradientRun:
             raise InputError(f"epochs must be at least 1, got {epochs}")
         self.on_epoch = on_epoch
         self.global_step = 0
+        #: how the pruner keeps pruned weights at zero (:data:`~paretoprune.training.pruning.HOLDS`):
+        #: "weights" only where the optimizer is coordinate-wise and nothing reads the optimizer
+        #: state of pruned weights
+        self.masks_held_by = "gradients"
 
     # -- hooks --------------------------------------------------------------------------------
 
@@ -356,7 +360,7 @@ class GradientRun:
         self.model = model = make_model(spec, data, device)
         self.pruner = pruner = Pruner(model, spec.prune, threshold=spec.threshold,
                                       persistent=not spec.regrow, include_bias=spec.prune_bias,
-                                      prune_every=spec.prune_every)
+                                      prune_every=spec.prune_every, hold=self.masks_held_by)
         if pruner.numel == 0:
             raise InputError(f"model {spec.model!r} has no prunable weights for --prune {spec.prune}")
         self.l1_init = float(pruner.l1())

@@ -15,7 +15,8 @@ the l1 norm of the prunable weights at the dense, seeded initialization (so the 
 it), so pruning, the l1 gradient and the counts are a few tensor operations whatever the number
 of layers. With persistent masks (the default) a pruned weight stays zero for good: its gradient is
 masked before every optimizer step and its optimizer state (momentum, Adam moments, ...) is zeroed
-when it is pruned, so the optimizer never moves it again. With ``regrow=True`` (the original work's
+when it is pruned, so the optimizer never moves it again (or, for optimizers that update each
+weight on its own, it is multiplied back to zero after every step: ``hold="weights"``). With ``regrow=True`` (the original work's
 behaviour) there are no masks: small weights are re-zeroed after each step and may grow back.
 """
 
@@ -27,6 +28,9 @@ import torch
 from torch import nn
 
 PRUNE_CHOICES = ("dense", "conv", "all")
+#: How :class:`Pruner` keeps pruned weights at zero: by masking their gradients and optimizer
+#: state, or by zeroing the weights after each optimizer step (coordinate-wise optimizers only).
+HOLDS = ("gradients", "weights")
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
          nn.ConvTranspose3d)
@@ -75,18 +79,35 @@ class Pruner:
         optimizer.step()
         pruner.after_step()            # prune every ``prune_every`` steps
 
-    How persistence works: a pruned weight is exactly 0, and its gradient and optimizer state are
-    0, so SGD, Adam, RMSprop and the multiobjective optimizers leave it at 0 (their update of an
-    entry with zero gradient and zero state is zero). Pruning is therefore one ``hardshrink``
-    pass over the flat weights, and the mask is just ``w != 0``: a pruned weight never passes the
-    threshold again. Masks are float buffers (1.0 kept, 0.0 pruned; multiplying by a bool tensor
-    is several times slower on the CPU), and the signs for the l1 gradient are taken right after
-    pruning, while the weights are in cache. Per step that is six tensor operations on one flat
-    buffer (or foreach lists), whatever the number of layers, and no device sync.
+    How persistence works (``hold="gradients"``, the default): a pruned weight is exactly 0, and
+    its gradient and optimizer state are 0, so SGD, Adam, RMSprop and the multiobjective
+    optimizers leave it at 0 (their update of an entry with zero gradient and zero state is
+    zero). Pruning is therefore one ``hardshrink`` pass over the flat weights, and the mask is
+    just ``w != 0``: a pruned weight never passes the threshold again.
+
+    ``hold="weights"``: the gradients are not masked and the optimizer state is not zeroed; the
+    optimizer step moves the pruned weights, and :meth:`after_step` multiplies them back to zero
+    (one operation on the flat buffer instead of masking every gradient and, at each change, the
+    optimizer state). For optimizers that update each weight from its own gradient and state
+    only (SGD, Adam, RMSprop; not the multiobjective ones, whose min-norm weights read every
+    gradient) the kept weights then take exactly the steps they take with ``hold="gradients"``,
+    and every pruned weight is zero whenever the model is evaluated; only the optimizer state of
+    the pruned weights differs, so nothing may read it (a rule reading Adam's moments holds by
+    gradients). Between ``optimizer.step()`` and :meth:`after_step` the pruned weights are not
+    zero, so a method's own update there acts on every weight and leaves the masks to
+    :meth:`after_step`.
+
+    Masks are float buffers (1.0 kept, 0.0 pruned; multiplying by a bool tensor is several
+    times slower on the CPU), and the signs for the l1 gradient are taken right after pruning,
+    while the weights are in cache. Per step that is a few tensor operations on one flat buffer
+    (or foreach lists), whatever the number of layers, and no device sync.
     """
 
     def __init__(self, model: nn.Module, prune: str = "dense", *, threshold: float,
-                 persistent: bool = True, include_bias: bool = False, prune_every: int = 1):
+                 persistent: bool = True, include_bias: bool = False, prune_every: int = 1,
+                 hold: str = "gradients"):
+        if hold not in HOLDS:
+            raise ValueError(f"hold must be one of {HOLDS}, got {hold!r}")
         found = prunable_parameters(model, prune, include_bias=include_bias)
         self.layer_names = [m for m, _, _ in found]
         self.names = [n for _, n, _ in found]
@@ -94,6 +115,8 @@ class Pruner:
         self.threshold = float(threshold)
         self.persistent = bool(persistent)
         self.masking = self.persistent and self.threshold > 0.0
+        #: persistent masks held by zeroing the pruned weights after each step (see above)
+        self.hold_by_weights = self.masking and hold == "weights"
         self.prune_every = int(prune_every)
         self.sizes = [p.numel() for p in self.params]
         if self.params:
@@ -103,15 +126,15 @@ class Pruner:
             flat = torch.zeros(0)
         self.flat = flat
         with torch.no_grad():
-            for p, view in zip(self.params, self._views(flat), strict=True):
+            for p, view in zip(self.params, self.views(flat), strict=True):
                 p.data = view
         if self.threshold > 0.0:
             limit = torch.tensor(self.threshold, dtype=flat.dtype)
             self._lambd = float(torch.nextafter(limit, torch.zeros_like(limit)))
         self.mask = torch.ones_like(flat)
-        self.mask_views = self._views(self.mask)
+        self.mask_views = self.views(self.mask)
         self._sign = torch.empty_like(flat)   # sign(w) for the l1 gradient
-        self.sign_views = self._views(self._sign)
+        self.sign_views = self.views(self._sign)
         self._sign_fresh = False  # _sign == sign(flat), the weights unchanged since
         self._want_sign = False   # the l1 gradient is in use: take signs right after pruning
         self._steps = 0
@@ -128,7 +151,9 @@ class Pruner:
         self._state_masks: list[torch.Tensor] = []
         self._optimizer = None
 
-    def _views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+    def views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+        """Views of a flat buffer laid out like :attr:`flat`, one per prunable parameter, in its
+        shape."""
         return [b.view_as(p) for b, p in zip(torch.split(buffer, self.sizes), self.params, strict=True)]
 
     @property
@@ -187,12 +212,12 @@ class Pruner:
 
     def before_step(self, l1_scale: float = 0.0) -> None:
         """Between ``backward()`` and ``optimizer.step()``: zero the gradients of pruned weights
-        (persistent masks) and add ``l1_scale * sign(w)`` (the same as :meth:`mask_grads_` then
+        (persistent masks held by gradients) and add ``l1_scale * sign(w)`` (the same as :meth:`mask_grads_` then
         :meth:`add_l1_grad_`, in fewer Python steps)."""
-        if not self.params:
+        if not self.params or (self.hold_by_weights and l1_scale == 0.0):
             return
         grads = self._grads()
-        if self.masking:
+        if self.masking and not self.hold_by_weights:
             torch._foreach_mul_(grads, self.mask_views)
         if l1_scale != 0.0:
             if not self._sign_fresh:
@@ -202,7 +227,10 @@ class Pruner:
             torch._foreach_add_(grads, self.sign_views, alpha=l1_scale)
 
     def after_step(self) -> None:
-        """After ``optimizer.step()``: the weights changed; prune every ``prune_every`` steps."""
+        """After ``optimizer.step()``: the weights changed; the pruned ones back to zero (masks
+        held by weights); prune every ``prune_every`` steps."""
+        if self.hold_by_weights:
+            self.flat.mul_(self.mask)
         self._sign_fresh = False
         self._steps += 1
         if self._steps % self.prune_every == 0:
@@ -239,8 +267,8 @@ class Pruner:
 
     def prune_(self) -> None:
         """Zero every prunable weight with ``|w| < threshold``; with persistent masks, update the
-        mask and zero the optimizer state of newly pruned weights (a pruned weight is 0, so it
-        never passes the threshold again)."""
+        mask and (held by gradients) zero the optimizer state of newly pruned weights (a pruned
+        weight is 0, so it never passes the threshold again)."""
         if not self.params:
             return
         if self.threshold > 0.0:
@@ -248,7 +276,10 @@ class Pruner:
             # value below the threshold in w's dtype, i.e. exactly "|w| < threshold -> 0"
             torch.hardshrink(self.flat, self._lambd, out=self.flat)
             self._sign_fresh = False
-            if self.masking:
+            if self.hold_by_weights:
+                torch.ne(self.flat, 0.0, out=self.mask)  # no optimizer state to zero
+                self._kept = None
+            elif self.masking:
                 torch.ne(self.flat, 0.0, out=self.mask)  # 1.0 kept, 0.0 pruned
                 changed = True
                 self._prunes += 1
@@ -269,7 +300,14 @@ class Pruner:
 
     def fix_masks(self) -> None:
         """From now on prune nothing new: only weights already zero stay pruned (a recovery
-        phase that trains the final mask)."""
+        phase that trains the final mask). Masks held by weights: the optimizer state of the
+        pruned weights is zeroed once (it is never read; left alone, the moments of a weight
+        whose gradient stays zero decay into subnormal numbers, which CPUs compute many times
+        slower)."""
+        if self.hold_by_weights:
+            tensors, masks = self._state_tensors()
+            if tensors:
+                torch._foreach_mul_(tensors, masks)
         if self.threshold > 0.0:
             self.threshold = 1e-30
             limit = torch.tensor(self.threshold, dtype=self.flat.dtype)

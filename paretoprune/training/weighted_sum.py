@@ -99,6 +99,10 @@ class WeightedSumRun(GradientRun):
             spec = spec.replace(threshold=EXACT_THRESHOLD)
         super().__init__(spec, **kwargs)
         self.recipe = recipe
+        # the optimizers of this run (sgd, adam, rmsprop) update each weight on its own, so the
+        # pruned weights are held at zero by one multiply after the step; the magnitude rules
+        # read Adam's first moment of every weight, which must stay zero where pruned
+        self.masks_held_by = "gradients" if recipe.prune.startswith("magnitude") else "weights"
 
     def setup(self) -> None:
         spec, recipe = self.spec, self.recipe
@@ -115,6 +119,8 @@ class WeightedSumRun(GradientRun):
         self.tau = weight / ((1.0 - weight) * self.l1_init) if weight < 1.0 else math.inf
         self.strength = 0.0  # the ramp's factor at the last step (recorded per epoch)
         self.mask_every = 10  # magnitude rules: a pruning step every 10 optimizer steps, as GMP
+        self._moments: list[torch.Tensor] | None = None  # ProxGen: the optimizer's second moments
+        self._cut: torch.Tensor | None = None  # ProxGen's flat work buffers, made on first use
 
     def strength_at(self, step: int) -> float:
         """The l1 term's factor at optimizer step ``step``: the ramp, 0 in recovery."""
@@ -159,25 +165,42 @@ class WeightedSumRun(GradientRun):
     def _preconditioned_soft_threshold(self, strength: float, adam_step: int) -> None:
         """ProxGen's step: ``w <- S(w, lr·λ/(l1_init·d))`` with the optimizer's denominator
         ``d`` (Adam: ``sqrt(v̂) + eps``; RMSprop: ``sqrt(v) + eps``; SGD: 1, the plain
-        proximal gradient step), coordinate-wise, in a few foreach operations."""
+        proximal gradient step), coordinate-wise, on flat buffers: ``S(w, c) = w - clamp(w,
+        -c, c)`` with ``c = scale · (1 / (sqrt(v) / sqrt(1 - β2^t) + eps))``, the arithmetic of
+        Adam's own denominator."""
         group = self.optimizer.param_groups[0]
         scale = group["lr"] * self.spec.options.weight / self.l1_init * strength
-        params = self.pruner.params
-        state = [self.optimizer.state.get(p, {}) for p in params]
-        key = "exp_avg_sq" if "betas" in group else "square_avg"
-        if not all(key in st for st in state):  # SGD: no preconditioner
-            flat = self.pruner.flat
+        flat = self.pruner.flat
+        moments = self._second_moments()
+        if moments is None:  # SGD: no preconditioner
             flat.sub_(flat.clamp(-scale, scale))
             return
-        cuts = torch._foreach_sqrt([st[key] for st in state])
-        if key == "exp_avg_sq":  # Adam's bias correction of v
-            torch._foreach_div_(cuts, math.sqrt(1.0 - group["betas"][1] ** adam_step))
-        torch._foreach_add_(cuts, group["eps"])
-        torch._foreach_reciprocal_(cuts)
-        torch._foreach_mul_(cuts, scale)
-        clamped = torch._foreach_maximum(params, torch._foreach_neg(cuts))
-        torch._foreach_minimum_(clamped, cuts)
-        torch._foreach_sub_(params, clamped)  # w - clamp(w, -cut, cut) = S(w, cut)
+        if self._cut is None:
+            self._cut, self._clamped = torch.empty_like(flat), torch.empty_like(flat)
+            self._cut_views = self.pruner.views(self._cut)
+        cut, clamped = self._cut, self._clamped
+        for moment, view in zip(moments, self._cut_views, strict=True):
+            torch.sqrt(moment, out=view)
+        if "betas" in group:  # Adam's bias correction of v (a foreach op: on CUDA a plain
+            # tensor-by-scalar division multiplies by the reciprocal instead, one bit off)
+            torch._foreach_div_([cut], math.sqrt(1.0 - group["betas"][1] ** adam_step))
+        cut.add_(group["eps"]).reciprocal_().mul_(scale)
+        # clamp(w, -cut, cut) as max(min(w, cut), -cut): the same for cut >= 0, in two buffers
+        torch.minimum(flat, cut, out=clamped)
+        torch.maximum(clamped, cut.neg_(), out=clamped)
+        flat.sub_(clamped)  # w - clamp(w, -cut, cut) = S(w, cut)
+
+    def _second_moments(self) -> list[torch.Tensor] | None:
+        """The optimizer's second moments of the prunable weights (Adam's ``exp_avg_sq``,
+        RMSprop's ``square_avg``), or None without them (SGD); looked up once per epoch."""
+        if self._moments is None:
+            group = self.optimizer.param_groups[0]
+            key = "exp_avg_sq" if "betas" in group else "square_avg"
+            state = [self.optimizer.state.get(p, {}) for p in self.pruner.params]
+            if not all(key in st for st in state):
+                return None
+            self._moments = [st[key] for st in state]
+        return self._moments
 
     @torch.no_grad()
     def _mask_by_count(self, strength: float, adam_step: int) -> None:
@@ -209,6 +232,7 @@ class WeightedSumRun(GradientRun):
 
     def end_epoch(self, record: dict) -> None:
         record["l1_strength"] = self.strength
+        self._moments = None  # the optimizer's state may be replaced between epochs
 
     def extra_metrics(self) -> dict:
         return {"weight": self.spec.options.weight}

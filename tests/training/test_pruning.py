@@ -198,3 +198,41 @@ def test_threshold_is_strict_less_than(persistent):
     assert torch.equal(model[0].weight.detach(), expected)
     assert torch.equal(pruner.masks()["0.weight"], expected != 0)
     assert not torch.signbit(model[0].weight.detach()[0, 2])  # plain +0.0, not -0.0
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam", "adam-fused", "rmsprop"])
+def test_masks_held_by_weights_train_the_weights_held_by_gradients(opt_name):
+    """``hold="weights"``: no gradient or optimizer-state masks, the pruned weights multiplied
+    back to zero after each step; with an optimizer that updates each weight on its own, the
+    weights and masks are those of ``hold="gradients"``, bit for bit."""
+    make = {
+        "sgd": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9),
+        "adam": lambda ps: torch.optim.Adam(ps, lr=0.01),
+        "adam-fused": lambda ps: torch.optim.Adam(ps, lr=0.01, fused=True),
+        "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.9),
+    }[opt_name]
+    runs = []
+    for hold in ("gradients", "weights"):
+        model = small_net()
+        pruner = Pruner(model, "dense", threshold=0.02, hold=hold)
+        optimizer = make(model.parameters())
+        pruner.attach(optimizer)
+        pruner.prune_()
+        for i in range(10):
+            x, y = batch(i)
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            pruner.before_step(0.01)  # the l1 subgradient: sign(0) = 0 at pruned weights
+            optimizer.step()
+            pruner.after_step()
+            if i == 5:
+                pruner.fix_masks()
+        runs.append((model, pruner))
+    (model, pruner), (model_w, pruner_w) = runs
+    assert pruner_w.hold_by_weights and not pruner.hold_by_weights
+    assert 0 < int(pruner.mask.sum()) < pruner.numel  # some weights pruned, some kept
+    for (name, p), p_w in zip(model.named_parameters(), model_w.parameters(), strict=True):
+        assert torch.equal(p, p_w), name
+    assert torch.equal(pruner.mask, pruner_w.mask)
+    with pytest.raises(ValueError, match="hold must be one of"):
+        Pruner(small_net(), threshold=0.02, hold="optimizer")

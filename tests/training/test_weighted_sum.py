@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 from click.testing import CliRunner
+from torch.nn import functional as F
 
 from paretoprune.cli import main
 from paretoprune.training import TrainSpec, train_run
@@ -14,6 +16,7 @@ from paretoprune.training.weighted_sum import (
     GRADUAL,
     ORIGINAL,
     Recipe,
+    WeightedSumRun,
     run_recipe,
     run_weighted_sum,
 )
@@ -112,3 +115,67 @@ def test_the_default_recipe_takes_every_gradient_optimizer(optimizer):
     (the plain proximal gradient step); both make exact zeros at a large weight."""
     m = train_run(quick(optimizer=optimizer, weight=logit_weight(6.0), lr=0.05)).metrics
     assert m["status"] == "ok" and m["sparsity"] > 0.0
+
+
+class PlainDefaultRecipe(WeightedSumRun):
+    """The default recipe written out as its formulas read, for checking the optimized step:
+    masks held by the gradients (the gradients of pruned weights masked, their optimizer state
+    zeroed when pruned), and ProxGen's step parameter by parameter,
+    ``w <- w - clamp(w, -cut, cut)`` with ``cut = scale / d``, ``scale = lr·λ·r/l1_init`` and
+    ``d = sqrt(v)/sqrt(1 - β2^t) + eps`` (Adam), ``sqrt(v) + eps`` (RMSprop), 1 (SGD)."""
+
+    def __init__(self, spec, **kwargs):
+        super().__init__(spec, recipe=GRADUAL, **kwargs)
+        self.masks_held_by = "gradients"
+
+    def step(self, xb, yb):
+        step = self.global_step
+        if step == self.recovery_start:
+            self.pruner.fix_masks()
+        weight = self.spec.options.weight
+        ce = F.cross_entropy(self.model(xb), yb)
+        ce.backward(torch.full_like(ce, 1.0 - weight))
+        self.pruner.mask_grads_()
+        self.optimizer.step()
+        self.strength = strength = self.strength_at(step)
+        if strength > 0.0 and weight > 0.0:
+            group = self.optimizer.param_groups[0]
+            scale = group["lr"] * weight / self.l1_init * strength
+            with torch.no_grad():
+                for p in self.pruner.params:
+                    state = self.optimizer.state[p]
+                    if "exp_avg_sq" in state:
+                        bias_correction = math.sqrt(1.0 - group["betas"][1] ** (step + 1))
+                        d = state["exp_avg_sq"].sqrt() / bias_correction + group["eps"]
+                    elif "square_avg" in state:
+                        d = state["square_avg"].sqrt() + group["eps"]
+                    else:
+                        d = torch.ones_like(p)
+                    cut = d.reciprocal() * scale
+                    p.sub_(torch.clamp(p, -cut, cut))
+        return ce
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"optimizer": "rmsprop"}, {"optimizer": "sgd", "lr": 0.05}, {"prune_every": 3},
+    {"prune": "all", "prune_bias": True, "fused": False}, {"warm": True},
+], ids=["adam", "rmsprop", "sgd", "prune-every-3", "conv-bias-unfused", "warm-start"])
+def test_the_default_step_gives_the_weights_of_a_plain_implementation(changes):
+    """The default recipe's step (masks held by zeroing the pruned weights after the optimizer
+    step, ProxGen on flat buffers) trains bit for bit the weights and masks of the recipe
+    written out plainly (:class:`PlainDefaultRecipe`)."""
+    changes = dict(changes)
+    init_state = None
+    if changes.pop("warm", False):  # masks from a previous run, as a sweep's continuation
+        init_state = run_recipe(quick(weight=0.5, recipe="original"), ORIGINAL).state
+    spec = quick(weight=logit_weight(2.0), epochs=6, **changes)
+    fast = run_recipe(spec, GRADUAL, init_state=init_state)
+    plain = PlainDefaultRecipe(spec, init_state=init_state).run()
+    assert fast.metrics["status"] == plain.metrics["status"] == "ok"
+    assert 0.0 < plain.metrics["sparsity"] < 1.0
+    for name, value in plain.state["model"].items():
+        assert torch.equal(value, fast.state["model"][name]), name
+    for name, mask in plain.state["masks"].items():
+        assert torch.equal(mask, fast.state["masks"][name]), name
+    strip = [{k: v for k, v in record.items() if k != "time"} for record in plain.history]
+    assert strip == [{k: v for k, v in record.items() if k != "time"} for record in fast.history]
