@@ -6,6 +6,13 @@ Run from the repository root (not part of the test run; long runs under ``nice -
     python -m benchmarks.bench_recipe lr         # each method's learning rate, on validation
     python -m benchmarks.bench_recipe final      # default vs GMP vs original, 5 seeds, 2 models
 
+``ablation --epochs 10`` writes ablation.md (every row at lr 1e-3); 30 epochs writes
+ablation-30ep.md (every row at its method's learning rate from ``lr``). The weighted sum's λ
+grids are given at lr 1e-3 and move with the learning rate (:func:`lr_shift`), so that every
+learning rate's runs span the levels compared. ``final --gmp-lr X``: GMP at a learning rate
+that was not chosen (a sensitivity check). Each cached run also keeps its nonzero weights per
+prunable layer and per epoch its sparsity and training cross-entropy (the diagnosis).
+
 Every run: mnist-5k (5,000 training images; validation a seeded half of the 10,000 test images,
 ``--val-split test``, the other half reports test accuracy, as runs/benchmarks/methods.md),
 Adam, batch 32, CPU, one torch thread per process, at most two processes. Runs are cached in
