@@ -701,3 +701,12 @@ def test_option_types_parse_to_what_the_checks_accept():
 def test_as_method_keeps_a_given_optimizer():
     assert TrainSpec().as_method("smgd", optimizer="madam").optimizer == "madam"
     assert TrainSpec().as_method("smgd").optimizer == "smgd"  # adam is not smgd's: its default
+
+
+def test_the_learning_rate_defaults_to_the_methods():
+    from paretoprune.methods.weighted_sum import GRADUAL_LR
+
+    assert TrainSpec().lr == GRADUAL_LR == 4e-3  # the gradual recipe's, chosen on validation
+    assert TrainSpec.from_flat({"recipe": "original"}).lr == 1e-3  # the authors' recipe
+    assert TrainSpec(method="gmp").lr == 1e-3
+    assert TrainSpec(lr=0.01).lr == 0.01 and TrainSpec(method="gmp", lr=0.02).lr == 0.02

@@ -148,7 +148,8 @@ def test_the_network_that_ships_is_judged_against_a_dense_run_as_long_as_it(tmp_
     from paretoprune.selection import RETRAIN_ATTEMPTS
     from paretoprune.stats import paired_drop
 
-    train = TRAIN.replace(val_split="test")
+    # lr 1e-3: one-epoch trials that stay within 5 points, so there is a final to judge
+    train = TRAIN.replace(val_split="test", lr=1e-3)
     frame = sweep(tmp_path, budget=3, trial_epochs=1, max_drop=0.05, train=train)
     store = SweepStore.open(tmp_path / "s")
     full = frame[(frame["role"] == "dense") & (frame["epochs"] == 3)].iloc[0]
@@ -294,7 +295,8 @@ def test_a_broken_sweep_json_is_reported_by_resume_and_readers(tmp_path):
 
 
 def test_trials_are_measured_against_a_dense_run_as_long_as_they_are(tmp_path):
-    frame = sweep(tmp_path, budget=3, trial_epochs=1, max_drop=0.05)
+    # lr 1e-3: one-epoch trials that stay within 5 points of the one-epoch dense run
+    frame = sweep(tmp_path, budget=3, trial_epochs=1, max_drop=0.05, train=TRAIN.replace(lr=1e-3))
     dense = frame[frame["role"] == "dense"].set_index("epochs")
     assert sorted(dense.index) == [1, 3]  # one as long as the trials, one as the retrain
     trials = frame[frame["role"] == "trial"]

@@ -121,6 +121,8 @@ class Method:
             sweep with a dense reference does not train it again as a trial; the planner is
             told the reference's result there (:meth:`dense_end_trains_reference`).
         optimizers: the ``--optimizer`` values it accepts; the first is its default.
+        lr: its default ``--lr`` -- or ``spec -> float``, when it depends on the options (the
+            weighted sum's gradual recipe: chosen on validation in the benchmarks).
         origin: where the method comes from; a reconstruction from an abstract says so here, and
             ``--help`` and the README repeat it.
         structured: True when it removes whole units/filters/blocks (``export --shrink``).
@@ -156,6 +158,7 @@ class Method:
     sparse_end_known: bool = False
     dense_end_is_reference: bool | Callable[[Any], bool] = False
     optimizers: tuple[str, ...] = ("adam", "sgd", "rmsprop")
+    lr: float | Callable[[Any], float] = 1e-3
     origin: str = ""
     structured: bool = False
     size: str = "nnz"
@@ -177,6 +180,10 @@ class Method:
         network again (see ``dense_end_is_reference``)."""
         flag = self.dense_end_is_reference
         return bool(flag(spec) if callable(flag) else flag)
+
+    def default_lr(self, spec) -> float:
+        """The learning rate of ``spec`` when ``--lr`` is not given (see ``lr``)."""
+        return float(self.lr(spec) if callable(self.lr) else self.lr)
 
     @property
     def rules(self) -> tuple[str, ...]:
