@@ -336,12 +336,8 @@ class Sweep(AskTellLoop):
                       and sign * float(r[self.param]) <= sign * proposal.param]
             if denser:
                 base = int(max(denser, key=lambda r: sign * float(r[self.param]))["run"])
-                try:
-                    state = self.store.load_checkpoint(base).get("state")
-                except StoreError as err:  # deleted or damaged by hand: not worth failing for
-                    warnings.warn(f"{err}; run {self.next_run} trains cold instead",
-                                  StoreWarning, stacklevel=2)
-                else:
+                state = self._weights_of(base, f"run {self.next_run} trains cold instead")
+                if state is not None:
                     return Job(spec, init_state=state, epochs=config.warm_epochs), base
         return Job(spec, epochs=epochs), -1
 
@@ -441,6 +437,16 @@ class Sweep(AskTellLoop):
         self.report(row, job_id)
         return row
 
+    def _weights_of(self, run: int, instead: str) -> dict | None:
+        """The stored state (weights and masks) of ``run`` to start from; None, with a warning
+        ending in ``instead``, when its checkpoint was deleted or damaged by hand (not worth
+        failing a sweep for)."""
+        try:
+            return self.store.load_checkpoint(run).get("state")
+        except StoreError as err:
+            warnings.warn(f"{err}; {instead}", StoreWarning, stacklevel=3)
+            return None
+
     def _retrain_final(self, parent: int, param: float) -> dict:
         """The ``final`` row of trial ``parent``: with ``--retrain warm`` the trial trains on
         from its own weights, masks fixed and cross-entropy only, for --epochs minus
@@ -450,12 +456,8 @@ class Sweep(AskTellLoop):
         config = self.config
         proposal, label = Proposal(param, None, FINAL), f"final {self.param} {param:.4g}"
         if config.retrain == "warm":
-            try:
-                state = self.store.load_checkpoint(parent).get("state")
-            except StoreError as err:  # deleted or damaged by hand: retrain cold instead
-                warnings.warn(f"{err}; the final of run {parent} trains cold instead",
-                              StoreWarning, stacklevel=2)
-            else:
+            state = self._weights_of(parent, f"the final of run {parent} trains cold instead")
+            if state is not None:
                 job = Job(config.method.finetune(config.train), init_state=state,
                           epochs=config.train.epochs - config.trial_epochs)
                 return self._retrain_one(FINAL, job, label + " (warm)", proposal, parent,
